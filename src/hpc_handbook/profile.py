@@ -1,0 +1,251 @@
+"""The site profile (`site.yml`): its schema, loading and validation.
+
+One profile drives the book's site values and the reference site's Slurm
+partitions, modulefiles and kernelspecs, so both describe the same centre.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from hpc_handbook.errors import HandbookInputError, HandbookInputErrors
+
+#: The profile of the handbook's own reference site, at the repository root.
+DEFAULT_PROFILE = Path("site.yml")
+#: Environment variable that points the book build and the tools at another profile.
+PROFILE_ENV_VAR = "HANDBOOK_SITE"
+
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", max_length=40)]
+ModuleName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)?$")]
+Walltime = Annotated[str, StringConstraints(pattern=r"^(\d+-)?\d{1,2}:\d{2}:\d{2}$")]
+
+
+class _Strict(BaseModel):
+    # A typo in a key must be an error, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteInfo(_Strict):
+    name: str = Field(min_length=1, description="The centre's full name.")
+    short_name: str = Field(min_length=1, max_length=16, description="The centre's short name.")
+    hub_url: HttpUrl = Field(description="The JupyterHub users log in to.")
+    docs_url: HttpUrl = Field(description="Where the built handbook is published; feeds link here.")
+    repository_url: HttpUrl = Field(description="The handbook's source repository.")
+
+
+class Support(_Strict):
+    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    issue_tracker: HttpUrl = Field(description="The single point of truth for feedback.")
+
+
+class PartitionLimits(_Strict):
+    max_nodes: int = Field(ge=1)
+    max_walltime: Walltime
+    gpus_per_node: int = Field(default=0, ge=0)
+    memory_per_node_gb: int = Field(ge=1)
+
+
+class Partition(_Strict):
+    name: Name
+    purpose: str = Field(min_length=1)
+    jupyter: bool = Field(description="Whether a Jupyter server or kernel can run there.")
+    interactive: bool = False
+    default: bool = False
+    limits: PartitionLimits
+
+
+class System(_Strict):
+    name: Name
+    description: str = Field(min_length=1)
+    partitions: list[Partition] = Field(min_length=1)
+
+
+class Kernel(_Strict):
+    name: Name
+    display_name: str = Field(min_length=1)
+    language: str = Field(min_length=1)
+    purpose: str = Field(min_length=1)
+    start: Literal["local", "modules", "slurm"]
+    modules: list[ModuleName] = Field(default_factory=list)
+    partition: Name | None = None
+    walltime: Walltime | None = None
+    packages: list[str] = Field(default_factory=list, description="Key packages the probe reports.")
+
+    @model_validator(mode="after")
+    def _start_fields_match(self) -> Kernel:
+        if self.start == "modules" and not self.modules:
+            raise ValueError("a kernel with start: modules needs a non-empty 'modules' list")
+        if self.start == "slurm" and self.partition is None:
+            raise ValueError("a kernel with start: slurm needs a 'partition'")
+        if self.start != "slurm" and self.partition is not None:
+            raise ValueError("only a kernel with start: slurm takes a 'partition'")
+        return self
+
+
+class Modules(_Strict):
+    paths: list[str] = Field(min_length=1, description="MODULEPATH entries of the site's tree.")
+    relied_on: list[ModuleName] = Field(default_factory=list, description="Modules the docs use.")
+
+
+class Filesystem(_Strict):
+    name: Name
+    path: str = Field(min_length=1, description="Path pattern, with $USER or $PROJECT.")
+    purpose: str = Field(min_length=1)
+    quota: str = Field(min_length=1)
+
+
+class Capabilities(_Strict):
+    gpu: bool = False
+    apptainer: bool = False
+    conda: bool = False
+
+
+class JupyterSetup(_Strict):
+    extensions: list[str] = Field(default_factory=list)
+    server_proxy_allowed: list[str] = Field(default_factory=list)
+    users_can_install_extensions: bool = False
+
+
+class Profile(_Strict):
+    site: SiteInfo
+    support: Support
+    systems: list[System] = Field(min_length=1)
+    kernels: list[Kernel] = Field(min_length=1)
+    modules: Modules
+    filesystems: list[Filesystem] = Field(min_length=1)
+    capabilities: Capabilities = Capabilities()
+    jupyter: JupyterSetup = JupyterSetup()
+
+    @property
+    def partitions(self) -> list[Partition]:
+        return [partition for system in self.systems for partition in system.partitions]
+
+    def partition(self, name: str) -> Partition:
+        return next(p for p in self.partitions if p.name == name)
+
+    def kernel(self, name: str) -> Kernel:
+        return next(k for k in self.kernels if k.name == name)
+
+
+def _duplicates(names: list[str]) -> list[str]:
+    return sorted(name for name, count in Counter(names).items() if count > 1)
+
+
+def _cross_check(profile: Profile, file: Path) -> list[HandbookInputError]:
+    """Check what one model cannot: unique names and references between sections."""
+    errors: list[HandbookInputError] = []
+    for where, names in (
+        ("systems", [s.name for s in profile.systems]),
+        ("systems[].partitions", [p.name for p in profile.partitions]),
+        ("kernels", [k.name for k in profile.kernels]),
+        ("filesystems", [f.name for f in profile.filesystems]),
+    ):
+        for name in _duplicates(names):
+            errors.append(HandbookInputError(file, where, f"duplicate name {name!r}; names must be unique"))
+    partitions = {p.name: p for p in profile.partitions}
+    for index, kernel in enumerate(profile.kernels):
+        if kernel.partition is None:
+            continue
+        where = f"kernels[{index}].partition"
+        if kernel.partition not in partitions:
+            known = ", ".join(sorted(partitions))
+            errors.append(
+                HandbookInputError(
+                    file, where, f"unknown partition {kernel.partition!r}; expected one of: {known}"
+                )
+            )
+        elif not partitions[kernel.partition].jupyter:
+            errors.append(
+                HandbookInputError(
+                    file,
+                    where,
+                    f"partition {kernel.partition!r} is marked 'jupyter: false'; "
+                    "a kernel can only run on a partition Jupyter can reach",
+                )
+            )
+    defaults = [p.name for p in profile.partitions if p.default]
+    if len(defaults) > 1:
+        errors.append(
+            HandbookInputError(
+                file, "systems[].partitions[].default", f"only one default partition allowed, got {defaults}"
+            )
+        )
+    return errors
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _describe(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        return "unknown key; check its spelling against the schema"
+    got = error.get("input")
+    shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
+    return f"expected {error['msg'].removeprefix('Value error, ').lower()}, got {shown}"
+
+
+def parse_profile(data: Any, *, file: str | Path) -> Profile:
+    """Validate already-parsed profile data; raise HandbookInputError naming each bad key."""
+    file = Path(file)
+    if not isinstance(data, dict):
+        raise HandbookInputError(file, "", f"expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            HandbookInputError(file, _key_path(tuple(error["loc"])), _describe(error))
+            for error in exc.errors()
+        ]
+        raise HandbookInputErrors(errors) from None
+    errors = _cross_check(profile, file)
+    if errors:
+        raise HandbookInputErrors(errors)
+    return profile
+
+
+def load_profile(path: str | Path | None = None) -> Profile:
+    """Load and validate a site profile; the default is $HANDBOOK_SITE, then ./site.yml."""
+    file = Path(path or os.environ.get(PROFILE_ENV_VAR) or DEFAULT_PROFILE)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise HandbookInputError(file, "", f"cannot read the site profile ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise HandbookInputError(file, where, f"expected valid YAML: {problem}") from None
+    return parse_profile(data, file=file)
+
+
+def walltime_hours(walltime: str) -> float:
+    """Convert a Slurm walltime ([D-]HH:MM:SS) to hours."""
+    match = re.fullmatch(r"(?:(\d+)-)?(\d+):(\d+):(\d+)", walltime)
+    if match is None:
+        raise ValueError(f"not a walltime: {walltime!r}")
+    days, hours, minutes, seconds = (int(group or 0) for group in match.groups())
+    return days * 24 + hours + minutes / 60 + seconds / 3600
