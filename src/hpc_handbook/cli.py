@@ -13,6 +13,7 @@ from hpc_handbook.errors import HandbookInputError
 # Each module adds its own subcommands with `add_commands(subparsers)`; the parser
 # stores the function to call as `args.run`. Keep the list in menu order.
 COMMAND_MODULES = [
+    "hpc_handbook.build",
     "hpc_handbook.profile_cli",
     "hpc_handbook.reference_site",
 ]

@@ -1,0 +1,45 @@
+"""Sessions for building, checking and operating the handbook. `nox -l` lists them."""
+
+from __future__ import annotations
+
+import nox
+
+nox.needs_version = ">=2024.3.2"
+nox.options.default_venv_backend = "venv"
+# Installing Jupyter Book takes a minute; reuse each session's environment between runs.
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["book"]
+
+
+def _install(session: nox.Session, *extras: str) -> None:
+    target = f".[{','.join(extras)}]" if extras else "."
+    session.install("-e", target)
+
+
+@nox.session(default=True)
+def book(session: nox.Session) -> None:
+    """Build the HTML handbook into _build/html (`-- --site PROFILE` builds another centre's)."""
+    _install(session)
+    session.run("hpc-handbook", "book", *session.posargs)
+
+
+@nox.session(default=False)
+def test(session: nox.Session) -> None:
+    """Stand up the reference site if it is down, then run the whole test suite."""
+    _install(session, "test")
+    session.run("hpc-handbook", "site", "up", external=False)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(default=False)
+def site(session: nox.Session) -> None:
+    """Manage the reference site: `nox -s site -- up|down|status`."""
+    _install(session)
+    session.run("hpc-handbook", "site", *(session.posargs or ["status"]))
+
+
+@nox.session(default=False)
+def profile(session: nox.Session) -> None:
+    """Validate the site profile (`-- --site PROFILE` checks another one)."""
+    _install(session)
+    session.run("hpc-handbook", "profile", *session.posargs)

@@ -1,0 +1,26 @@
+"""The handbook's Sphinx extension: site values, changelog, status and verification badges.
+
+Each feature lives in its own module with a `setup_<feature>(app)`; the runner,
+probe and profile code never import Sphinx, and this package only reads what they write.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from sphinx.application import Sphinx
+
+from hpc_handbook import __version__
+
+# (module, setup function) for each feature, in the order they must be set up.
+FEATURES = [
+    ("hpc_handbook.book.config", "setup_config"),
+    ("hpc_handbook.book.site_values", "setup_site_values"),
+]
+
+
+def setup_book(app: Sphinx) -> dict[str, Any]:
+    for module_name, function_name in FEATURES:
+        getattr(importlib.import_module(module_name), function_name)(app)
+    return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}
