@@ -43,3 +43,10 @@ def profile(session: nox.Session) -> None:
     """Validate the site profile (`-- --site PROFILE` checks another one)."""
     _install(session)
     session.run("hpc-handbook", "profile", *session.posargs)
+
+
+@nox.session(default=False)
+def changelog(session: nox.Session) -> None:
+    """Validate the changelog fragments (`-- DIR` checks another folder)."""
+    _install(session)
+    session.run("hpc-handbook", "changelog", "check", *session.posargs)

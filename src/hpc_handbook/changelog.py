@@ -30,7 +30,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from hpc_handbook.errors import HandbookInputError
+from hpc_handbook.errors import HandbookInputError, HandbookInputErrors
 
 CHANGE_TYPES = ("added", "changed", "deprecated", "removed", "fixed", "security")
 AUDIENCES = ("novice", "expert", "admin")
@@ -164,3 +164,56 @@ def write_fragment(directory: Path, fragment: Fragment) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return target
+
+
+#: How pages and feeds name each audience; the keys are the front matter's values.
+AUDIENCE_TITLES = {"novice": "New users", "expert": "Experienced users", "admin": "Administrators"}
+#: How pages and feeds name each change type.
+TYPE_TITLES = {
+    "added": "Added",
+    "changed": "Changed",
+    "deprecated": "Deprecated",
+    "removed": "Removed",
+    "fixed": "Fixed",
+    "security": "Security",
+}
+
+
+def check_fragments(directory: Path) -> list[Fragment]:
+    """Validate every fragment of a folder; raise one error that lists every bad file.
+
+    Unlike `load_fragments`, which stops at the first bad file, this collects all of them,
+    so one run of `hpc-handbook changelog check` tells a contributor everything to fix.
+    """
+    if not directory.is_dir():
+        raise HandbookInputError(directory, "", "expected a folder of changelog fragments")
+    fragments: list[Fragment] = []
+    errors: list[HandbookInputError] = []
+    # A fragment saved as .txt or .markdown would otherwise be skipped without a word.
+    for path in sorted(directory.iterdir()):
+        if path.is_file() and path.suffix != ".md" and not path.name.startswith(".") and path.stem.lower() != "readme":
+            errors.append(HandbookInputError(path, "file name", "expected YYYY-MM-DD-lower-case-slug.md"))
+    for path in fragment_paths(directory):
+        try:
+            fragments.append(parse_fragment(path))
+        except HandbookInputError as error:
+            errors.append(error)
+    # The probe keeps one fragment per key; two would show one component's change twice.
+    first_with_key: dict[str, Fragment] = {}
+    for fragment in sorted(fragments, key=lambda f: f.filename):
+        key = fragment.meta.key
+        if key is None:
+            continue
+        if key in first_with_key:
+            errors.append(
+                HandbookInputError(
+                    directory / fragment.filename,
+                    "key",
+                    f"expected a key used by one fragment only; {first_with_key[key].filename} also has {key!r}",
+                )
+            )
+        else:
+            first_with_key[key] = fragment
+    if errors:
+        raise HandbookInputErrors(errors)
+    return sorted(fragments, key=lambda f: (f.meta.date, f.slug), reverse=True)

@@ -15,6 +15,7 @@ from hpc_handbook.errors import HandbookInputError
 COMMAND_MODULES = [
     "hpc_handbook.build",
     "hpc_handbook.profile_cli",
+    "hpc_handbook.changelog_cli",
     "hpc_handbook.reference_site",
 ]
 
