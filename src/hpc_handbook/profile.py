@@ -141,6 +141,22 @@ class Profile(_Strict):
     def kernel(self, name: str) -> Kernel:
         return next(k for k in self.kernels if k.name == name)
 
+    @property
+    def jupyter_partitions(self) -> list[Partition]:
+        return [p for p in self.partitions if p.jupyter]
+
+    @property
+    def interactive_partition(self) -> Partition:
+        """Where a novice's server runs: the first interactive partition Jupyter reaches."""
+        reachable = self.jupyter_partitions
+        return next((p for p in reachable if p.interactive), reachable[0])
+
+    @property
+    def batch_partition(self) -> Partition:
+        """Where batch kernels and jobs go: the default partition, else the first non-interactive one."""
+        reachable = [p for p in self.jupyter_partitions if not p.interactive]
+        return next((p for p in reachable if p.default), reachable[0] if reachable else self.interactive_partition)
+
 
 def _duplicates(names: list[str]) -> list[str]:
     return sorted(name for name, count in Counter(names).items() if count > 1)
@@ -178,6 +194,8 @@ def _cross_check(profile: Profile, file: Path) -> list[HandbookInputError]:
                     "a kernel can only run on a partition Jupyter can reach",
                 )
             )
+    if not profile.jupyter_partitions:
+        errors.append(HandbookInputError(file, "systems[].partitions", "expected at least one partition with jupyter: true"))
     defaults = [p.name for p in profile.partitions if p.default]
     if len(defaults) > 1:
         errors.append(

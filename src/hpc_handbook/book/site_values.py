@@ -34,12 +34,7 @@ def get_profile(app: Sphinx) -> Profile:
 def substitutions(profile: Profile) -> dict[str, Any]:
     """The values pages can use as `{{ name }}`: the whole profile plus a few derived roles."""
     data = profile.model_dump(mode="json")
-    jupyter_partitions = [p for p in profile.partitions if p.jupyter]
-    interactive = next((p for p in jupyter_partitions if p.interactive), jupyter_partitions[0])
-    batch = next(
-        (p for p in jupyter_partitions if p.default and not p.interactive),
-        next((p for p in jupyter_partitions if not p.interactive), interactive),
-    )
+    interactive, batch = profile.interactive_partition, profile.batch_partition
     data.update(
         interactive_partition=interactive.name,
         batch_partition=batch.name,
