@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "hpc_handbook.profile_cli",
     "hpc_handbook.changelog_cli",
     "hpc_handbook.reference_site",
+    "hpc_handbook.doc_ci.cli",
 ]
 
 

@@ -1,0 +1,1 @@
+"""The doc CI: run every example on the site's real kernels and compare with its reference outputs."""

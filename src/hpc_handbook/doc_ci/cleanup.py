@@ -1,0 +1,115 @@
+"""Leave nothing behind: find and end the kernels and Slurm jobs a run started.
+
+Every kernel a run starts carries the run's id in its environment, and every Slurm
+job the run causes carries it as its comment. That finds kernels whose manager was
+killed, kernels inside jobs whose `srun` client was killed (which does not end them),
+and what an earlier run that was itself killed left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from hpc_handbook.doc_ci.execute import RUN_ID_ENV
+
+RUN_ID_PATTERN = re.compile(r"handbook-ci:(\d+)-[0-9a-f]{8}")
+
+
+def new_run_id() -> str:
+    return f"handbook-ci:{os.getpid()}-{os.urandom(4).hex()}"
+
+
+def _environ_run_id(pid: int) -> str | None:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return None
+    marker = f"{RUN_ID_ENV}=".encode()
+    for entry in raw.split(b"\0"):
+        if entry.startswith(marker):
+            return entry[len(marker) :].decode(errors="replace")
+    return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_stale(run_id: str) -> bool:
+    match = RUN_ID_PATTERN.fullmatch(run_id)
+    return bool(match) and not _pid_alive(int(match.group(1)))
+
+
+def processes_of_run(run_id: str | None) -> list[int]:
+    """PIDs whose environment carries the run id (or, with None, any run whose runner is gone)."""
+    own = os.getpid()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == own:
+            continue
+        tagged = _environ_run_id(int(entry.name))
+        if tagged is None:
+            continue
+        if (run_id is not None and tagged == run_id) or (run_id is None and _is_stale(tagged)):
+            found.append(int(entry.name))
+    return found
+
+
+def jobs_of_run(run_id: str | None) -> list[str]:
+    """Slurm job ids whose comment is the run id (or, with None, any run whose runner is gone)."""
+    if shutil.which("squeue") is None:
+        return []
+    listing = subprocess.run(
+        ["squeue", "--noheader", "--format=%i %k"], capture_output=True, text=True, timeout=30, check=False
+    )
+    jobs = []
+    for line in listing.stdout.splitlines():
+        job_id, _, comment = line.strip().partition(" ")
+        comment = comment.strip()
+        if (run_id is not None and comment == run_id) or (run_id is None and _is_stale(comment)):
+            jobs.append(job_id)
+    return jobs
+
+
+def end_run(run_id: str | None, *, grace: float = 3.0) -> tuple[list[str], list[int]]:
+    """Cancel the run's jobs and end its kernel processes; return what was ended."""
+    jobs = jobs_of_run(run_id)
+    if jobs:
+        subprocess.run(["scancel", "--quiet", *jobs], check=False, timeout=30)
+    pids = processes_of_run(run_id)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(_pid_alive(p) for p in pids):
+        time.sleep(0.1)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if jobs:
+        # Wait until Slurm has really ended them, so "after the run, squeue is empty" holds.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and set(jobs) & set(_all_job_ids()):
+            time.sleep(0.5)
+    return jobs, pids
+
+
+def _all_job_ids() -> list[str]:
+    listing = subprocess.run(["squeue", "--noheader", "--format=%i"], capture_output=True, text=True, check=False)
+    return listing.stdout.split()

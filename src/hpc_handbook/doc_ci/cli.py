@@ -1,0 +1,108 @@
+"""`hpc-handbook examples`, `refresh` and `bench`: the doc CI's commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hpc_handbook.doc_ci.execute import JobResult
+from hpc_handbook.profile import load_profile
+
+MARKS = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}
+
+
+def _print_result(result: JobResult) -> None:
+    line = f"{MARKS[result.status]}  {result.example} [{result.kernel}]"
+    if result.status == "passed":
+        line += f"  {result.seconds:.1f} s"
+    elif result.reason:
+        line += f"  {result.reason.splitlines()[0]}"
+    print(line, flush=True)
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    examples = subparsers.add_parser("examples", help="run every example on the site's kernels and compare outputs")
+    examples.add_argument("names", nargs="*", help="examples to run (default: all)")
+    examples.add_argument("--site", help="site profile (default: site.yml)")
+    examples.add_argument("--examples-dir", default="examples")
+    examples.add_argument("--workers", type=int, default=None, help="examples in flight (default: 2 per core)")
+    examples.add_argument("--report-dir", default="_build/reports")
+    examples.add_argument("--notify-webhook", help="send one summary per run to this webhook")
+    examples.add_argument("--notify-state", default="_build/reports/notify-state.json")
+    examples.add_argument("--report-url", help="link to the published report in the notification")
+    examples.set_defaults(run=run_examples_command)
+
+    refresh = subparsers.add_parser("refresh", help="re-execute examples and write their reference outputs")
+    refresh.add_argument("names", nargs="*", help="examples to refresh (default: all)")
+    refresh.add_argument("--site", help="site profile (default: site.yml)")
+    refresh.add_argument("--examples-dir", default="examples")
+    refresh.set_defaults(run=refresh_command)
+
+    bench = subparsers.add_parser("bench", help="measure the runner against papermill + pytest --nbval")
+    bench.add_argument("--count", type=int, default=32, help="number of generated examples (at least 30)")
+    bench.add_argument("--workers", type=int, default=None)
+    bench.set_defaults(run=bench_command)
+
+
+def run_examples_command(args: argparse.Namespace) -> int:
+    from hpc_handbook.doc_ci.notify import notify
+    from hpc_handbook.doc_ci.report import write_reports
+    from hpc_handbook.doc_ci.runner import run_examples
+
+    profile = load_profile(args.site)
+    try:
+        run = run_examples(
+            profile=profile,
+            examples_dir=Path(args.examples_dir),
+            names=args.names or None,
+            workers=args.workers,
+            on_result=_print_result,
+        )
+    except KeyboardInterrupt:
+        print("interrupted: every kernel and Slurm job of this run was ended", file=sys.stderr)
+        return 130
+    paths = write_reports(run.results, profile=profile, directory=Path(args.report_dir))
+    failed = len(run.failed)
+    print(
+        f"\n{len(run.results) - failed - sum(r.status == 'skipped' for r in run.results)} passed, "
+        f"{failed} failed, {sum(r.status == 'skipped' for r in run.results)} skipped"
+    )
+    print(f"report: {paths['markdown']} (JUnit XML: {paths['junit']})")
+    if args.notify_webhook:
+        report_url = args.report_url or paths["markdown"].resolve().as_uri()
+        notice = notify(
+            run.results,
+            webhook=args.notify_webhook,
+            state_file=Path(args.notify_state),
+            site=profile.site.short_name,
+            report_url=report_url,
+        )
+        print(f"notification: {notice.action}")
+    return 1 if failed else 0
+
+
+def refresh_command(args: argparse.Namespace) -> int:
+    from hpc_handbook.doc_ci.refresh import refresh_examples
+
+    profile = load_profile(args.site)
+    try:
+        results = refresh_examples(profile=profile, examples_dir=Path(args.examples_dir), names=args.names or None)
+    except KeyboardInterrupt:
+        print("interrupted: no notebook was changed by the unfinished examples", file=sys.stderr)
+        return 130
+    broken = [r for r in results if r.status == "failed" and not r.output_mismatch_only]
+    for result in results:
+        if result in broken:
+            print(f"KEPT  {result.example} [{result.kernel}]  not refreshed: {result.reason.splitlines()[0]}")
+        elif result.status == "skipped":
+            print(f"SKIP  {result.example} [{result.kernel}]  {result.reason}")
+        else:
+            print(f"NEW   {result.example} [{result.kernel}]  reference outputs written")
+    return 1 if broken else 0
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    from hpc_handbook.doc_ci.bench import run_bench
+
+    return run_bench(count=args.count, workers=args.workers)

@@ -1,0 +1,210 @@
+"""The example contract: the handbook metadata every notebook in `examples/` carries.
+
+    "metadata": {"handbook": {
+        "audience": "novice",              # novice, expert or admin
+        "kernels": ["python3"],            # site kernel names, or "language:python" for all of one language
+        "runs_on": "login",                # or {"partition": "batch", "walltime": "00:10:00"}
+        "requires": ["slurm"],             # capabilities: slurm, lmod, gpu, apptainer, conda
+        "timeout": 120,                    # seconds, for the whole example
+        "owner": "docs-team"               # who fixes it when it fails
+    }}
+
+The notebook also has one cell tagged `parameters`; every name it assigns must be a
+site parameter (see `site_parameters`), so the doc CI can inject the site's values.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import nbformat
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from hpc_handbook.errors import HandbookInputError
+from hpc_handbook.profile import Profile
+
+CAPABILITIES = ("slurm", "lmod", "gpu", "apptainer", "conda")
+Walltime = Annotated[str, StringConstraints(pattern=r"^(\d+-)?\d{1,2}:\d{2}:\d{2}$")]
+
+
+class PartitionPlacement(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    partition: str
+    walltime: Walltime = "00:10:00"
+    cpus: int = Field(default=1, ge=1, le=64)
+
+
+class ExampleMeta(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    audience: Literal["novice", "expert", "admin"]
+    kernels: list[str] = Field(min_length=1)
+    runs_on: Literal["login"] | PartitionPlacement = "login"
+    requires: list[Literal["slurm", "lmod", "gpu", "apptainer", "conda"]] = Field(default_factory=list)
+    timeout: int = Field(ge=5, le=3600)
+    owner: Annotated[str, StringConstraints(min_length=1, pattern=r"^\S+$")]
+
+
+@dataclass(frozen=True)
+class Example:
+    """A validated example: its notebook, metadata and the kernels it must run on."""
+
+    path: Path
+    notebook: nbformat.NotebookNode
+    meta: ExampleMeta
+    kernels: tuple[str, ...]
+    parameter_names: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    @property
+    def page(self) -> str:
+        """The book page this example backs (the notebook is rendered as that page)."""
+        return f"examples/{self.path.stem}"
+
+    @property
+    def partition(self) -> str | None:
+        return None if self.meta.runs_on == "login" else self.meta.runs_on.partition
+
+
+def site_parameters(profile: Profile) -> dict[str, Any]:
+    """The values an example's `parameters` cell may ask for, all taken from the site profile."""
+    interactive, batch = profile.interactive_partition, profile.batch_partition
+    values: dict[str, Any] = {
+        "site_name": profile.site.name,
+        "site_short_name": profile.site.short_name,
+        "hub_url": str(profile.site.hub_url),
+        "support_email": profile.support.email,
+        "issue_tracker": str(profile.support.issue_tracker),
+        "interactive_partition": interactive.name,
+        "batch_partition": batch.name,
+        "batch_max_walltime": batch.limits.max_walltime,
+        "no_jupyter_partitions": [p.name for p in profile.partitions if not p.jupyter],
+        "module_path": profile.modules.paths[0],
+        "relied_on_modules": list(profile.modules.relied_on),
+        "kernel_names": [k.name for k in profile.kernels],
+    }
+    for kernel in profile.kernels:
+        if kernel.start == "modules":
+            values.setdefault("module_kernel", kernel.name)
+            values.setdefault("module_kernel_modules", list(kernel.modules))
+        if kernel.start == "slurm":
+            values.setdefault("slurm_kernel", kernel.name)
+    for module in profile.modules.relied_on:
+        family = re.sub(r"[^a-z0-9]+", "_", module.split("/")[0].lower())
+        values.setdefault(f"{family}_module", module)
+    for filesystem in profile.filesystems:
+        values[f"{filesystem.name}_path"] = filesystem.path
+    return values
+
+
+def _parameters_cell(notebook: nbformat.NotebookNode, file: Path) -> tuple[int, nbformat.NotebookNode]:
+    tagged = [(i, c) for i, c in enumerate(notebook.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(tagged) != 1:
+        raise HandbookInputError(
+            file, "cells", f"expected exactly one cell tagged 'parameters', found {len(tagged)}"
+        )
+    return tagged[0]
+
+
+def _assigned_names(source: str, language: str, file: Path, where: str) -> list[str]:
+    """The names a parameters cell assigns, per language (papermill translates per language too)."""
+    if language == "python":
+        try:
+            tree = ast.parse(source)
+        except SyntaxError as exc:
+            raise HandbookInputError(file, where, f"expected valid Python: {exc.msg}") from None
+        return [t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)]
+    pattern = {"bash": r"^\s*([A-Za-z_]\w*)=", "R": r"^\s*([A-Za-z_][\w.]*)\s*(?:<-|=)"}.get(language)
+    if pattern is None:
+        raise HandbookInputError(file, where, f"no parameter support for kernel language {language!r}")
+    return re.findall(pattern, source, flags=re.MULTILINE)
+
+
+def resolve_kernels(requested: list[str], profile: Profile, file: Path) -> tuple[str, ...]:
+    """Turn kernel names and `language:X` selectors into the site kernels to run on."""
+    known = {k.name: k for k in profile.kernels}
+    resolved: list[str] = []
+    for index, entry in enumerate(requested):
+        where = f"metadata.handbook.kernels[{index}]"
+        if entry.startswith("language:"):
+            language = entry.removeprefix("language:")
+            matches = [k.name for k in profile.kernels if k.language.lower() == language.lower()]
+            if not matches:
+                raise HandbookInputError(file, where, f"no kernel of language {language!r} in the site profile")
+            resolved.extend(m for m in matches if m not in resolved)
+        elif entry in known:
+            if entry not in resolved:
+                resolved.append(entry)
+        else:
+            raise HandbookInputError(
+                file, where, f"unknown kernel {entry!r}; expected one of {', '.join(known)} or language:<name>"
+            )
+    return tuple(resolved)
+
+
+def load_example(path: Path, profile: Profile) -> Example:
+    """Read and check one example against the contract; raise HandbookInputError on any violation."""
+    try:
+        notebook = nbformat.read(path, as_version=4)
+    except Exception as exc:  # nbformat raises several unrelated types for broken JSON
+        raise HandbookInputError(path, "", f"expected a valid .ipynb notebook ({exc})") from None
+    raw = notebook.metadata.get("handbook")
+    if not isinstance(raw, dict):
+        raise HandbookInputError(path, "metadata.handbook", "expected the example contract (a mapping)")
+    try:
+        meta = ExampleMeta.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(p) for p in ("metadata", "handbook", *error["loc"]))
+        problem = "required field is missing" if error["type"] == "missing" else (
+            f"expected {error['msg'].lower()}, got {error.get('input')!r}"
+        )
+        raise HandbookInputError(path, field, problem) from None
+    kernels = resolve_kernels(meta.kernels, profile, path)
+    if meta.runs_on != "login":
+        partitions = {p.name: p for p in profile.partitions}
+        name = meta.runs_on.partition
+        where = "metadata.handbook.runs_on.partition"
+        if name not in partitions:
+            raise HandbookInputError(path, where, f"unknown partition {name!r}; expected one of {', '.join(partitions)}")
+        if not partitions[name].jupyter:
+            raise HandbookInputError(path, where, f"partition {name!r} is not reachable from Jupyter")
+        for kernel_name in kernels:
+            if profile.kernel(kernel_name).start == "slurm":
+                raise HandbookInputError(
+                    path, "metadata.handbook.kernels", f"kernel {kernel_name!r} already runs in its own Slurm job"
+                )
+    languages = {profile.kernel(k).language for k in kernels}
+    index, cell = _parameters_cell(notebook, path)
+    known = site_parameters(profile)
+    names: list[str] = []
+    for language in sorted(languages):
+        names = _assigned_names(cell.source, language, path, f"cell {index} (parameters)")
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise HandbookInputError(
+                path,
+                f"cell {index} (parameters)",
+                f"unknown site parameter {unknown[0]!r}; expected one of {', '.join(sorted(known))}",
+            )
+    return Example(path=path, notebook=notebook, meta=meta, kernels=kernels, parameter_names=tuple(names))
+
+
+def discover_examples(directory: Path, profile: Profile, names: list[str] | None = None) -> list[Example]:
+    """Load the examples of a folder (or the named ones), in name order."""
+    paths = sorted(directory.glob("*.ipynb"))
+    if names:
+        by_name = {p.stem: p for p in paths}
+        missing = [n for n in names if Path(n).stem not in by_name]
+        if missing:
+            raise HandbookInputError(directory, "", f"no example named {missing[0]!r}")
+        paths = [by_name[Path(n).stem] for n in names]
+    return [load_example(path, profile) for path in paths]

@@ -1,0 +1,288 @@
+"""Execute one example on one kernel, once, on a fresh kernel, and judge its outputs.
+
+papermill injects the site's parameters; nbclient runs the cells on a kernel this
+module starts and always stops itself (nbclient's own setup installs signal handlers
+per notebook, which would fight over Ctrl-C when several examples run at once).
+An example placed on a partition gets its kernel inside a Slurm allocation there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import nbformat
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from papermill.parameterize import parameterize_notebook
+
+from hpc_handbook.doc_ci.compare import Mismatch, cell_options, compare_cell
+from hpc_handbook.doc_ci.contract import Example
+from hpc_handbook.doc_ci.sanitize import Sanitizer
+
+Status = Literal["passed", "failed", "skipped"]
+RUN_ID_ENV = "HANDBOOK_RUN_ID"
+#: The Slurm-backed kernel launcher tags its job with this comment, so a run can sweep it.
+KERNEL_JOB_COMMENT_ENV = "HANDBOOK_KERNEL_JOB_COMMENT"
+JOB_NAME_PREFIX = "handbook-ci"
+KERNEL_STARTUP_TIMEOUT = 120
+
+
+@dataclass
+class JobResult:
+    """The verdict for one example on one kernel."""
+
+    example: str
+    kernel: str
+    status: Status
+    reason: str = ""
+    cell: int | None = None
+    diff: str = ""
+    page: str = ""
+    owner: str = ""
+    audience: str = ""
+    partition: str | None = None
+    seconds: float = 0.0
+    startup_seconds: float = 0.0
+    #: True when everything ran and only the outputs differ (refresh may then overwrite them).
+    output_mismatch_only: bool = False
+    notebook: nbformat.NotebookNode | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k != "notebook"}
+        data["seconds"] = round(self.seconds, 2)
+        data["startup_seconds"] = round(self.startup_seconds, 2)
+        return data
+
+
+class SlurmAllocatedKernelManager(AsyncKernelManager):
+    """Start the kernel through `srun`, so it runs inside an allocation on the example's partition."""
+
+    srun_arguments: list[str] = []
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        return ["srun", *self.srun_arguments, *super().format_kernel_cmd(extra_arguments)]
+
+
+def kernel_spec_manager(jupyter_path: list[str]) -> KernelSpecManager:
+    """Find kernels in the site's kernel folders only, so a venv's own python3 never shadows the site's."""
+    return KernelSpecManager(kernel_dirs=[str(Path(p) / "kernels") for p in jupyter_path], ensure_native_kernel=False)
+
+
+def cancel_jobs_named(name: str) -> None:
+    if shutil.which("scancel"):
+        subprocess.run(["scancel", "--quiet", f"--name={name}"], check=False, timeout=30, capture_output=True)
+
+
+@dataclass
+class ExecutionContext:
+    run_id: str
+    sanitize: Sanitizer
+    parameters: dict[str, Any]
+    specs: KernelSpecManager
+    languages: dict[str, str]
+    workroot: Path
+    kernel_starts: int = 0
+
+
+def _prepare(example: Example, kernel: str, context: ExecutionContext) -> tuple[nbformat.NotebookNode, list[int | None]]:
+    """Inject parameters and drop nbval-skip cells; map each executed cell to its original index."""
+    notebook = copy.deepcopy(example.notebook)
+    notebook.metadata.setdefault("papermill", {})  # papermill records the injected values there
+    for index, cell in enumerate(notebook.cells):
+        cell.metadata["handbook_origin"] = index
+        cell.metadata.setdefault("tags", [])  # papermill reads `metadata.tags` on every cell
+    parameters = {name: context.parameters[name] for name in example.parameter_names}
+    notebook = parameterize_notebook(
+        notebook, parameters, kernel_name=kernel, language=context.languages[kernel], comment="Site parameters"
+    )
+    notebook.cells = [c for c in notebook.cells if c.cell_type != "code" or not cell_options(c).skip]
+    origins = [c.metadata.get("handbook_origin") for c in notebook.cells]
+    return notebook, origins
+
+
+def _kernel_log_tail(log_path: Path, sanitize: Sanitizer, lines: int = 8) -> str:
+    try:
+        text = log_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    tail = [line for line in text.splitlines() if line.strip()][-lines:]
+    return sanitize("\n".join(tail))
+
+
+async def _stop_kernel(km: AsyncKernelManager, client_channels: Any) -> None:
+    try:
+        if client_channels is not None:
+            client_channels.stop_channels()
+        if await km.is_alive():
+            await km.shutdown_kernel(now=False)
+    except Exception:  # a kernel that died mid-shutdown must not stop the run
+        try:
+            await km.shutdown_kernel(now=True)
+        except Exception:
+            pass
+    finally:
+        try:
+            await km.cleanup_resources()
+        except Exception:
+            pass
+
+
+async def execute_example(
+    example: Example, kernel: str, context: ExecutionContext, *, job_index: int
+) -> JobResult:
+    """Run one example on one kernel and compare the result with the reference outputs."""
+    result = JobResult(
+        example=example.name,
+        kernel=kernel,
+        status="passed",
+        page=example.page,
+        owner=example.meta.owner,
+        audience=example.meta.audience,
+        partition=example.partition,
+    )
+    started = time.monotonic()
+    notebook, origins = _prepare(example, kernel, context)
+    workdir = Path(tempfile.mkdtemp(prefix=f"{example.name}-", dir=context.workroot))
+    assets = example.path.parent / "assets"
+    if assets.is_dir():
+        shutil.copytree(assets, workdir / "assets")
+    log_path = workdir / ".kernel.log"
+    job_name = f"{JOB_NAME_PREFIX}-{job_index}-{context.run_id.split(':')[-1]}"
+    try:
+        context.specs.get_kernel_spec(kernel)
+    except NoSuchKernel:
+        result.status, result.reason = "failed", f"kernel {kernel!r} is not installed on this site"
+        return result
+    if example.partition is not None:
+        placement = example.meta.runs_on
+        manager_class: type[AsyncKernelManager] = type(
+            "PlacedKernelManager",
+            (SlurmAllocatedKernelManager,),
+            {
+                "srun_arguments": [
+                    f"--partition={placement.partition}",
+                    "--nodes=1",
+                    "--ntasks=1",
+                    f"--cpus-per-task={placement.cpus}",
+                    f"--time={placement.walltime}",
+                    f"--job-name={job_name}",
+                    f"--comment={context.run_id}",
+                    "--quiet",
+                ]
+            },
+        )
+    else:
+        manager_class = AsyncKernelManager
+    km = manager_class(kernel_name=kernel, kernel_spec_manager=context.specs)
+    client = NotebookClient(
+        notebook,
+        km=km,
+        timeout=example.meta.timeout,
+        startup_timeout=KERNEL_STARTUP_TIMEOUT,
+        kernel_name=kernel,
+        resources={"metadata": {"path": str(workdir)}},
+    )
+    env = {
+        **os.environ,
+        RUN_ID_ENV: context.run_id,
+        KERNEL_JOB_COMMENT_ENV: context.run_id,
+        "HANDBOOK_EXAMPLE": example.name,
+    }
+    current_cell: int | None = None
+    kernel_client = None
+    try:
+        with open(log_path, "wb") as log:
+            try:
+                context.kernel_starts += 1
+                await asyncio.wait_for(
+                    km.start_kernel(cwd=str(workdir), env=env, stdout=log, stderr=log),
+                    timeout=KERNEL_STARTUP_TIMEOUT,
+                )
+                kernel_client = km.client()
+                kernel_client.start_channels()
+                await asyncio.wait_for(kernel_client.wait_for_ready(timeout=KERNEL_STARTUP_TIMEOUT), KERNEL_STARTUP_TIMEOUT + 5)
+            except Exception as error:
+                detail = _kernel_log_tail(log_path, context.sanitize)
+                result.status = "failed"
+                result.reason = f"kernel {kernel!r} failed to start: {type(error).__name__}: {error}".strip()
+                if detail:
+                    result.reason += f"\nkernel output:\n{detail}"
+                return result
+            result.startup_seconds = time.monotonic() - started
+            client.kc = kernel_client
+            client.reset_execution_trackers()
+            deadline = started + example.meta.timeout + result.startup_seconds
+            execution_count = 0
+            for position, cell in enumerate(notebook.cells):
+                if cell.cell_type != "code":
+                    continue
+                current_cell = origins[position]
+                execution_count += 1
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise asyncio.TimeoutError
+                await asyncio.wait_for(
+                    client.async_execute_cell(cell, position, execution_count=execution_count), timeout=remaining
+                )
+    except (asyncio.TimeoutError, CellTimeoutError):
+        result.status, result.cell = "failed", current_cell
+        result.reason = f"timed out after {example.meta.timeout} s (the example's timeout) in cell {current_cell}"
+    except DeadKernelError:
+        result.status, result.cell = "failed", current_cell
+        result.reason = f"the kernel died while running cell {current_cell}"
+        detail = _kernel_log_tail(log_path, context.sanitize)
+        if detail:
+            result.reason += f"\nkernel output:\n{detail}"
+    except CellExecutionError as error:
+        result.status, result.cell = "failed", current_cell
+        summary = context.sanitize(str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__)
+        result.reason = f"cell {current_cell} raised an error: {summary}"
+    finally:
+        await _stop_kernel(km, kernel_client)
+        if example.partition is not None:
+            # Ending the srun client does not end the kernel it started: cancel the job itself.
+            await asyncio.to_thread(cancel_jobs_named, job_name)
+        result.seconds = time.monotonic() - started
+        shutil.rmtree(workdir, ignore_errors=True)
+    result.notebook = notebook
+    mismatch = judge_outputs(example, notebook, origins, context.sanitize)
+    if mismatch is not None:
+        result.status, result.cell, result.reason, result.diff = (
+            "failed",
+            mismatch.cell_index,
+            f"cell {mismatch.cell_index}: {mismatch.summary}",
+            mismatch.diff,
+        )
+        result.output_mismatch_only = True
+    return result
+
+
+def judge_outputs(
+    example: Example, executed: nbformat.NotebookNode, origins: list[int | None], sanitize: Sanitizer
+) -> Mismatch | None:
+    """Compare each executed cell with its reference, honouring nbval's tags."""
+    for cell, origin in zip(executed.cells, origins):
+        if cell.cell_type != "code" or origin is None:
+            continue
+        reference = example.notebook.cells[origin]
+        options = cell_options(reference)
+        raised = any(o.get("output_type") == "error" for o in cell.outputs)
+        if options.check_exception and not raised:
+            return Mismatch(origin, "expected an exception (tagged raises-exception), but the cell ran cleanly", "")
+        if not options.check:
+            continue
+        mismatch = compare_cell(origin, reference.get("outputs", []), cell.outputs, sanitize=sanitize)
+        if mismatch is not None:
+            return mismatch
+    return None

@@ -1,0 +1,115 @@
+"""Refresh reference outputs: the only way outputs get into `examples/`.
+
+An admin runs this after a deliberate system change. Each example is executed on
+the site, its outputs are sanitized (no user or host names, no tokens), and the
+notebook is replaced atomically, so a failed refresh leaves the old one untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import os
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from hpc_handbook.doc_ci.compare import cell_options, sanitize_outputs
+from hpc_handbook.doc_ci.contract import discover_examples
+from hpc_handbook.doc_ci.execute import JobResult
+from hpc_handbook.doc_ci.runner import run_examples
+from hpc_handbook.doc_ci.sanitize import Sanitizer, load_sanitizer
+from hpc_handbook.profile import Profile
+
+#: Notebook metadata key for the last verification, read by the book's badges.
+VERIFICATION_KEY = "handbook_verification"
+
+
+def _write_atomically(path: Path, notebook: nbformat.NotebookNode) -> None:
+    nbformat.validate(notebook)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".ipynb")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            nbformat.write(notebook, stream)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def refreshed_notebook(
+    original: nbformat.NotebookNode, result: JobResult, sanitize: Sanitizer, *, site: str, kernels: list[str], today: str
+) -> nbformat.NotebookNode:
+    """The original notebook with the executed outputs, sanitized, and the site's parameter values."""
+    notebook = copy.deepcopy(original)
+    executed = result.notebook
+    assert executed is not None
+    by_origin: dict[int, nbformat.NotebookNode] = {}
+    injected_source = None
+    for cell in executed.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            injected_source = cell.source
+        origin = cell.metadata.get("handbook_origin")
+        if origin is not None:
+            by_origin[origin] = cell
+    count = 0
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        if "parameters" in cell.metadata.get("tags", []) and injected_source is not None:
+            # The committed parameters cell shows this site's values, so readers can copy it as it is.
+            cell.source = injected_source
+        ran = by_origin.get(index)
+        if ran is None or cell_options(cell).skip:
+            cell.outputs, cell.execution_count = [], None
+            continue
+        count += 1
+        cell.outputs = sanitize_outputs(ran.outputs, sanitize)
+        for output in cell.outputs:
+            if "execution_count" in output:
+                output["execution_count"] = count
+        cell.execution_count = count
+    notebook.metadata[VERIFICATION_KEY] = {"date": today, "site": site, "kernels": kernels, "result": "passed"}
+    return notebook
+
+
+def refresh_examples(*, profile: Profile, examples_dir: Path, names: list[str] | None = None) -> list[JobResult]:
+    """Re-execute examples and write their new reference outputs; return the verdicts."""
+    examples = {e.name: e for e in discover_examples(examples_dir, profile, names)}
+    run = run_examples(profile=profile, examples_dir=examples_dir, names=names)
+    # The run's own sanitizer also knows its temporary working folder.
+    sanitize = run.sanitize or load_sanitizer(examples_dir / "sanitize.cfg")
+    today = dt.date.today().isoformat()
+    by_example: dict[str, list[JobResult]] = {}
+    for result in run.results:
+        by_example.setdefault(result.example, []).append(result)
+    for name, results in sorted(by_example.items()):
+        example = examples[name]
+        executed = [r for r in results if r.status != "skipped"]
+        if not executed:
+            notebook = copy.deepcopy(example.notebook)
+            notebook.metadata[VERIFICATION_KEY] = {
+                "date": today,
+                "site": profile.site.short_name,
+                "kernels": [r.kernel for r in results],
+                "result": "skipped",
+                "reason": results[0].reason,
+            }
+            _write_atomically(example.path, notebook)
+            continue
+        broken = [r for r in executed if r.status == "failed" and not r.output_mismatch_only]
+        if broken:
+            continue  # leave the old notebook untouched; the verdict says why
+        own_kernel = example.notebook.metadata.get("kernelspec", {}).get("name")
+        chosen = next((r for r in executed if r.kernel == own_kernel), executed[0])
+        notebook = refreshed_notebook(
+            example.notebook,
+            chosen,
+            sanitize,
+            site=profile.site.short_name,
+            kernels=[r.kernel for r in executed],
+            today=today,
+        )
+        _write_atomically(example.path, notebook)
+    return run.results

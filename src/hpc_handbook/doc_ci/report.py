@@ -1,0 +1,123 @@
+"""The doc CI's reports: JUnit XML for CI systems, Markdown for admins, JSON for the book.
+
+Failures are grouped by owner, so each fix has someone who owns it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from hpc_handbook.doc_ci.execute import JobResult
+from hpc_handbook.profile import Profile
+
+REPORT_DIR = Path("_build/reports")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        stream.write(text)
+    os.replace(temporary, path)
+
+
+def page_url(profile: Profile, result: JobResult) -> str:
+    return f"{str(profile.site.docs_url).rstrip('/')}/{result.page}.html"
+
+
+def junit_xml(results: list[JobResult], *, site: str) -> str:
+    suite = ET.Element(
+        "testsuite",
+        name=f"handbook examples at {site}",
+        tests=str(len(results)),
+        failures=str(sum(r.status == "failed" for r in results)),
+        skipped=str(sum(r.status == "skipped" for r in results)),
+        errors="0",
+        time=f"{sum(r.seconds for r in results):.2f}",
+    )
+    for result in sorted(results, key=lambda r: (r.example, r.kernel)):
+        case = ET.SubElement(
+            suite, "testcase", classname=f"examples.{result.example}", name=result.kernel, time=f"{result.seconds:.2f}"
+        )
+        if result.status == "failed":
+            failure = ET.SubElement(case, "failure", message=result.reason.splitlines()[0] if result.reason else "failed")
+            failure.text = "\n".join(filter(None, [result.reason, result.diff]))
+        elif result.status == "skipped":
+            ET.SubElement(case, "skipped", message=result.reason)
+    ET.indent(suite)
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def summary_counts(results: list[JobResult]) -> dict[str, int]:
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    for result in results:
+        counts[result.status] += 1
+    return counts
+
+
+def markdown_report(results: list[JobResult], *, profile: Profile, when: dt.datetime) -> str:
+    counts = summary_counts(results)
+    lines = [
+        f"# Doc CI report for {profile.site.short_name}",
+        "",
+        f"Run at {when:%Y-%m-%d %H:%M} UTC: "
+        f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped.",
+        "",
+    ]
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        lines += ["## Failures by owner", ""]
+        by_owner: dict[str, list[JobResult]] = defaultdict(list)
+        for result in failed:
+            by_owner[result.owner].append(result)
+        for owner in sorted(by_owner):
+            lines += [f"### {owner}", ""]
+            for result in by_owner[owner]:
+                where = f"cell {result.cell}" if result.cell is not None else "before the first cell"
+                lines += [
+                    f"- **{result.example}** on kernel `{result.kernel}` ({where}); page: [{result.page}]({page_url(profile, result)})",
+                    "",
+                    "  ```text",
+                    *(f"  {line}" for line in result.reason.splitlines()),
+                    "  ```",
+                    "",
+                ]
+                if result.diff:
+                    lines += ["  ```diff", *(f"  {line}" for line in result.diff.splitlines()), "  ```", ""]
+    lines += ["## All examples", "", "| Example | Kernel | Result | Where | Owner | Seconds |", "| --- | --- | --- | --- | --- | --- |"]
+    for result in sorted(results, key=lambda r: (r.example, r.kernel)):
+        verdict = result.status if result.status != "skipped" else f"skipped: {result.reason}"
+        lines.append(
+            f"| {result.example} | {result.kernel} | {verdict} | {result.partition or 'login node'} "
+            f"| {result.owner} | {result.seconds:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def json_report(results: list[JobResult], *, profile: Profile, when: dt.datetime) -> dict[str, Any]:
+    return {
+        "site": profile.site.short_name,
+        "date": when.strftime("%Y-%m-%d"),
+        "summary": summary_counts(results),
+        "results": [r.to_json() for r in sorted(results, key=lambda r: (r.example, r.kernel))],
+    }
+
+
+def write_reports(results: list[JobResult], *, profile: Profile, directory: Path = REPORT_DIR) -> dict[str, Path]:
+    when = dt.datetime.now(dt.timezone.utc)
+    paths = {
+        "junit": directory / "examples.xml",
+        "markdown": directory / "examples.md",
+        "json": directory / "examples.json",
+    }
+    _atomic_write(paths["junit"], junit_xml(results, site=profile.site.short_name))
+    _atomic_write(paths["markdown"], markdown_report(results, profile=profile, when=when))
+    _atomic_write(paths["json"], json.dumps(json_report(results, profile=profile, when=when), indent=2) + "\n")
+    return paths

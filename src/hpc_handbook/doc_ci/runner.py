@@ -1,0 +1,192 @@
+"""Run every example on every kernel it names, concurrently, and report what drifted.
+
+Kernel start-up dominates an example's time and is mostly waiting, so the runner keeps
+about two examples in flight per core in one asyncio loop (measured by `nox -s bench`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hpc_handbook.doc_ci import cleanup
+from hpc_handbook.doc_ci.contract import Example, discover_examples, site_parameters
+from hpc_handbook.doc_ci.execute import ExecutionContext, JobResult, execute_example, kernel_spec_manager
+from hpc_handbook.doc_ci.sanitize import Sanitizer, load_sanitizer
+from hpc_handbook.profile import Profile
+
+def default_workers() -> int:
+    return 2 * (os.cpu_count() or 1)
+
+
+def site_jupyter_path() -> list[str]:
+    """Where the site's kernelspecs live (the reference site installs them there)."""
+    from hpc_handbook.reference_site import site_jupyter_path as site_data_dir
+
+    return [site_data_dir()]
+
+
+def _command_works(*command: str) -> bool:
+    if shutil.which(command[0]) is None:
+        return False
+    try:
+        return subprocess.run(command, capture_output=True, timeout=15, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def detect_capabilities(profile: Profile) -> dict[str, str | None]:
+    """Each capability mapped to None when present, or to the reason it is missing."""
+    lmod = os.environ.get("LMOD_CMD") or "/usr/share/lmod/lmod/libexec/lmod"
+    found = {
+        "slurm": None if _command_works("sinfo", "--noheader") else "Slurm does not answer (sinfo failed)",
+        "lmod": None if Path(lmod).exists() else "Lmod is not installed",
+    }
+    for capability, probe, missing in (
+        ("gpu", ("nvidia-smi", "-L"), "no GPU"),
+        ("apptainer", ("apptainer", "--version"), "no Apptainer"),
+        ("conda", ("conda", "--version"), "no conda"),
+    ):
+        if not getattr(profile.capabilities, capability):
+            found[capability] = f"{missing}: the site profile does not offer it"
+        elif not _command_works(*probe):
+            found[capability] = f"{missing}: `{probe[0]}` does not work on this machine"
+        else:
+            found[capability] = None
+    return found
+
+
+@dataclass
+class RunResult:
+    results: list[JobResult] = field(default_factory=list)
+    executions: int = 0
+    interrupted: bool = False
+    sanitize: Sanitizer | None = None
+
+    @property
+    def failed(self) -> list[JobResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+
+@dataclass(frozen=True)
+class Job:
+    example: Example
+    kernel: str
+
+
+def plan_jobs(examples: list[Example], capabilities: dict[str, str | None]) -> tuple[list[Job], list[JobResult]]:
+    """Every (example, kernel) to run, and a skip verdict for those the site cannot run."""
+    jobs, skipped = [], []
+    for example in examples:
+        missing = [
+            capabilities[c] if c in capabilities else f"{c}: this runner cannot detect it"
+            for c in example.meta.requires
+            if capabilities.get(c, "unknown") is not None
+        ]
+        for kernel in example.kernels:
+            if missing:
+                skipped.append(
+                    JobResult(
+                        example=example.name,
+                        kernel=kernel,
+                        status="skipped",
+                        reason="not verified at this site: " + "; ".join(missing),
+                        page=example.page,
+                        owner=example.meta.owner,
+                        audience=example.meta.audience,
+                        partition=example.partition,
+                    )
+                )
+            else:
+                jobs.append(Job(example, kernel))
+    return jobs, skipped
+
+
+async def _run_jobs(
+    jobs: list[Job], context: ExecutionContext, workers: int, on_result: Callable[[JobResult], None]
+) -> list[JobResult]:
+    limit = asyncio.Semaphore(workers)
+
+    async def one(index: int, job: Job) -> JobResult:
+        async with limit:
+            try:
+                result = await execute_example(job.example, job.kernel, context, job_index=index)
+            except Exception as error:  # one broken example must not end the run
+                result = JobResult(
+                    example=job.example.name,
+                    kernel=job.kernel,
+                    status="failed",
+                    reason=f"the runner could not execute it: {type(error).__name__}: {error}",
+                    page=job.example.page,
+                    owner=job.example.meta.owner,
+                    audience=job.example.meta.audience,
+                )
+            on_result(result)
+            return result
+
+    # Longest timeouts first, so one slow example does not end up alone at the tail.
+    order = sorted(range(len(jobs)), key=lambda i: -jobs[i].example.meta.timeout)
+    return list(await asyncio.gather(*(one(i, jobs[i]) for i in order)))
+
+
+def run_examples(
+    *,
+    profile: Profile,
+    examples_dir: Path,
+    names: list[str] | None = None,
+    workers: int | None = None,
+    sanitize_rules: Path | None = None,
+    on_result: Callable[[JobResult], None] = lambda result: None,
+    capabilities: dict[str, str | None] | None = None,
+) -> RunResult:
+    """Execute the examples once per kernel and judge them; always leave no kernel or job behind."""
+    examples = discover_examples(examples_dir, profile, names)
+    capabilities = detect_capabilities(profile) if capabilities is None else capabilities
+    jobs, skipped = plan_jobs(examples, capabilities)
+    run = RunResult(results=list(skipped))
+    for result in skipped:
+        on_result(result)
+    if not jobs:
+        return run
+    run_id = cleanup.new_run_id()
+    cleanup.end_run(None)  # what an earlier, killed run left behind
+    with tempfile.TemporaryDirectory(prefix="handbook-run-") as workroot:
+        context = ExecutionContext(
+            run_id=run_id,
+            sanitize=load_sanitizer(sanitize_rules or examples_dir / "sanitize.cfg", workdirs=[workroot]),
+            parameters=site_parameters(profile),
+            specs=kernel_spec_manager(site_jupyter_path()),
+            languages={k.name: k.language for k in profile.kernels},
+            workroot=Path(workroot),
+        )
+        run.sanitize = context.sanitize
+        loop = asyncio.new_event_loop()
+        main = loop.create_task(_run_jobs(jobs, context, workers or default_workers(), on_result))
+        previous = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(signum, main.cancel)
+                previous[signum] = True
+            except (RuntimeError, ValueError):  # not the main thread: the caller handles signals
+                pass
+        try:
+            run.results.extend(loop.run_until_complete(main))
+            run.executions = context.kernel_starts
+        except asyncio.CancelledError:
+            run.interrupted = True
+        finally:
+            for signum in previous:
+                loop.remove_signal_handler(signum)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+            cleanup.end_run(run_id)
+    if run.interrupted:
+        raise KeyboardInterrupt
+    return run

@@ -1,0 +1,62 @@
+"""Sanitize outputs: the committed nbval rules plus rules for this machine.
+
+The same rules serve comparison (applied to both sides, as nbval does) and refresh
+(applied before reference outputs are written), so no host name, user name, home
+path or token reaches the book.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nbval.plugin import get_sanitize_patterns
+
+from hpc_handbook.errors import HandbookInputError
+
+
+@dataclass(frozen=True)
+class Sanitizer:
+    patterns: tuple[tuple[re.Pattern[str], str], ...] = field(default_factory=tuple)
+
+    def __call__(self, text: str) -> str:
+        for pattern, replacement in self.patterns:
+            text = pattern.sub(replacement, text)
+        return text
+
+
+def machine_rules(*, workdirs: list[str] | None = None) -> list[tuple[str, str]]:
+    """Rules for what names this machine and user; longest first so a path wins over its parts."""
+    literal: dict[str, str] = {}
+    for workdir in workdirs or []:
+        literal[workdir] = "<workdir>"
+    home = os.path.expanduser("~")
+    if home not in ("/", ""):
+        literal[home] = "<home>"
+    rules = [(re.escape(value), replacement) for value, replacement in sorted(literal.items(), key=lambda kv: -len(kv[0]))]
+    hostnames = {socket.gethostname(), socket.getfqdn(), socket.gethostname().split(".")[0]}
+    for hostname in sorted((h for h in hostnames if h and h != "localhost"), key=len, reverse=True):
+        rules.append((rf"\b{re.escape(hostname)}\b", "<host>"))
+    user = os.environ.get("USER") or getpass.getuser()
+    if user:
+        rules.append((rf"(?<![\w/.-]){re.escape(user)}(?![\w.-])", "<user>"))
+    return rules
+
+
+def load_sanitizer(rules_file: Path, *, workdirs: list[str] | None = None) -> Sanitizer:
+    try:
+        text = rules_file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise HandbookInputError(rules_file, "", f"cannot read the sanitize rules ({exc.strerror})") from None
+    rules = machine_rules(workdirs=workdirs) + get_sanitize_patterns(text)
+    compiled = []
+    for regex, replacement in rules:
+        try:
+            compiled.append((re.compile(regex), replacement))
+        except re.error as exc:
+            raise HandbookInputError(rules_file, f"regex: {regex}", f"expected a valid regular expression ({exc})") from None
+    return Sanitizer(tuple(compiled))
