@@ -50,3 +50,24 @@ def changelog(session: nox.Session) -> None:
     """Validate the changelog fragments (`-- DIR` checks another folder)."""
     _install(session)
     session.run("hpc-handbook", "changelog", "check", *session.posargs)
+
+
+@nox.session(default=False)
+def examples(session: nox.Session) -> None:
+    """Doc CI: run every example on the site's kernels and compare with its reference outputs."""
+    _install(session)
+    session.run("hpc-handbook", "examples", *session.posargs)
+
+
+@nox.session(default=False)
+def refresh(session: nox.Session) -> None:
+    """Re-execute examples on the site and write their reference outputs (`-- NAME...`)."""
+    _install(session)
+    session.run("hpc-handbook", "refresh", *session.posargs)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Measure the example runner against papermill + pytest --nbval, side by side."""
+    _install(session, "test")
+    session.run("hpc-handbook", "bench", *session.posargs)
