@@ -179,14 +179,14 @@ TYPE_TITLES = {
 }
 
 
-def check_fragments(directory: Path) -> list[Fragment]:
-    """Validate every fragment of a folder; raise one error that lists every bad file.
+def scan_fragments(directory: Path) -> tuple[list[Fragment], list[HandbookInputError]]:
+    """Parse every fragment of a folder; return the good ones (newest first) and an error per bad one.
 
-    Unlike `load_fragments`, which stops at the first bad file, this collects all of them,
-    so one run of `hpc-handbook changelog check` tells a contributor everything to fix.
+    Unlike `load_fragments`, which stops at the first bad file, this goes on, so one run
+    tells a contributor everything to fix and the book build can warn about each file.
     """
     if not directory.is_dir():
-        raise HandbookInputError(directory, "", "expected a folder of changelog fragments")
+        return [], [HandbookInputError(directory, "", "expected a folder of changelog fragments")]
     fragments: list[Fragment] = []
     errors: list[HandbookInputError] = []
     # A fragment saved as .txt or .markdown would otherwise be skipped without a word.
@@ -200,11 +200,13 @@ def check_fragments(directory: Path) -> list[Fragment]:
             errors.append(error)
     # The probe keeps one fragment per key; two would show one component's change twice.
     first_with_key: dict[str, Fragment] = {}
+    duplicates: set[str] = set()
     for fragment in sorted(fragments, key=lambda f: f.filename):
         key = fragment.meta.key
         if key is None:
             continue
         if key in first_with_key:
+            duplicates.add(fragment.filename)
             errors.append(
                 HandbookInputError(
                     directory / fragment.filename,
@@ -214,6 +216,13 @@ def check_fragments(directory: Path) -> list[Fragment]:
             )
         else:
             first_with_key[key] = fragment
+    kept = [fragment for fragment in fragments if fragment.filename not in duplicates]
+    return sorted(kept, key=lambda f: (f.meta.date, f.slug), reverse=True), errors
+
+
+def check_fragments(directory: Path) -> list[Fragment]:
+    """Validate every fragment of a folder; raise one error that lists every bad file."""
+    fragments, errors = scan_fragments(directory)
     if errors:
         raise HandbookInputErrors(errors)
-    return sorted(fragments, key=lambda f: (f.meta.date, f.slug), reverse=True)
+    return fragments

@@ -17,6 +17,8 @@ from hpc_handbook import __version__
 FEATURES = [
     ("hpc_handbook.book.config", "setup_config"),
     ("hpc_handbook.book.site_values", "setup_site_values"),
+    ("hpc_handbook.book.changelog_pages", "setup_changelog_pages"),
+    ("hpc_handbook.book.feeds", "setup_feeds"),
 ]
 
 
