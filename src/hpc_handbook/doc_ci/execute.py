@@ -188,7 +188,8 @@ async def execute_example(
     client = NotebookClient(
         notebook,
         km=km,
-        timeout=example.meta.timeout,
+        # The example's deadline below is the one timeout; nbclient's per-cell one would race it.
+        timeout=None,
         startup_timeout=KERNEL_STARTUP_TIMEOUT,
         kernel_name=kernel,
         resources={"metadata": {"path": str(workdir)}},
@@ -201,6 +202,8 @@ async def execute_example(
     }
     current_cell: int | None = None
     kernel_client = None
+    completed = False
+    deadline: float | None = None
     try:
         with open(log_path, "wb") as log:
             try:
@@ -235,10 +238,16 @@ async def execute_example(
                 await asyncio.wait_for(
                     client.async_execute_cell(cell, position, execution_count=execution_count), timeout=remaining
                 )
+            completed = True
     except (asyncio.TimeoutError, CellTimeoutError):
         result.status, result.cell = "failed", current_cell
         result.reason = f"timed out after {example.meta.timeout} s (the example's timeout) in cell {current_cell}"
     except DeadKernelError:
+        if deadline is not None and time.monotonic() >= deadline:
+            # Cancelling nbclient at the deadline can surface as a dead kernel: it is the timeout.
+            result.status, result.cell = "failed", current_cell
+            result.reason = f"timed out after {example.meta.timeout} s (the example's timeout) in cell {current_cell}"
+            return result
         result.status, result.cell = "failed", current_cell
         result.reason = f"the kernel died while running cell {current_cell}"
         detail = _kernel_log_tail(log_path, context.sanitize)
@@ -256,6 +265,8 @@ async def execute_example(
         result.seconds = time.monotonic() - started
         shutil.rmtree(workdir, ignore_errors=True)
     result.notebook = notebook
+    if not completed:
+        return result
     mismatch = judge_outputs(example, notebook, origins, context.sanitize)
     if mismatch is not None:
         result.status, result.cell, result.reason, result.diff = (

@@ -1,0 +1,108 @@
+"""Verified badges: each example page says when and where its outputs were last checked.
+
+The verdict comes from the doc CI's last report (`_build/reports/examples.json`) when
+one exists for this site, else from the `handbook_verification` record that
+`nox -s refresh` wrote into the notebook. A page built for another site's profile
+does not show outputs recorded elsewhere: it says "not verified at this site".
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from docutils import nodes
+from sphinx.application import Sphinx
+from sphinx.util import logging
+
+from hpc_handbook.book.site_values import get_profile
+
+LOGGER = logging.getLogger(__name__)
+VERIFICATION_KEY = "handbook_verification"  # written by hpc_handbook.doc_ci.refresh
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def verdict_for(
+    example: str, notebook_meta: dict[str, Any], report: dict[str, Any] | None, site: str
+) -> dict[str, Any]:
+    """Combine the notebook's refresh record with the last report into one verdict for the page."""
+    recorded = notebook_meta.get(VERIFICATION_KEY) or {}
+    if report and report.get("site") == site:
+        rows = [r for r in report.get("results", []) if r.get("example") == example]
+        if rows:
+            statuses = {r["status"] for r in rows}
+            result = "failed" if "failed" in statuses else "passed" if "passed" in statuses else "skipped"
+            reasons = [f"{r['kernel']}: {r['reason'].splitlines()[0]}" for r in rows if r.get("reason")]
+            return {
+                "date": report.get("date"),
+                "site": site,
+                "kernels": [r["kernel"] for r in rows],
+                "result": result,
+                "reason": "; ".join(reasons),
+                "source": "the last documentation test",
+            }
+    if recorded.get("site") == site:
+        return {**recorded, "source": "the refresh that recorded these outputs"}
+    if recorded:
+        return {"result": "elsewhere", "reason": "the outputs on this page were recorded at another site"}
+    return {"result": "unverified", "reason": "no run has recorded outputs for this example yet"}
+
+
+def _badge(verdict: dict[str, Any], site: str) -> nodes.Element:
+    kernels = ", ".join(f"`{k}`" for k in verdict.get("kernels", []))
+    result = verdict["result"]
+    if result == "passed":
+        title, kind = "Verified at this site", "tip"
+        text = f"Verified on {verdict['date']} at {site} on kernel {kernels or 'unknown'}, by {verdict['source']}: passed."
+    elif result == "failed":
+        title, kind = "This example failed its last check", "warning"
+        text = (
+            f"On {verdict['date']} at {site}, {verdict['source']} failed on kernel {kernels}: {verdict.get('reason', '')}. "
+            "What you see on the system may differ from the outputs below."
+        )
+    else:
+        title, kind = "Not verified at this site", "warning"
+        text = f"Not verified at {site}: {verdict.get('reason') or 'no reason recorded'}."
+    admonition = nodes.admonition(classes=[kind, "handbook-verification", f"handbook-verification-{result}"])
+    admonition += nodes.title(text=title)
+    paragraph = nodes.paragraph()
+    for index, part in enumerate(text.split("`")):
+        paragraph += nodes.literal(text=part) if index % 2 else nodes.Text(part)
+    admonition += paragraph
+    return admonition
+
+
+def add_verification_badge(app: Sphinx, doctree: nodes.document) -> None:
+    env = app.env
+    docname = env.docname
+    source = Path(env.doc2path(docname))
+    if not docname.startswith("examples/") or source.suffix != ".ipynb":
+        return
+    report_path = Path(app.confdir) / app.config.handbook_reports_dir / "examples.json"
+    env.note_dependency(str(source))
+    if report_path.exists():
+        env.note_dependency(str(report_path))
+    notebook_meta = (_read_json(source) or {}).get("metadata", {})
+    site = get_profile(app).site.short_name
+    verdict = verdict_for(source.stem, notebook_meta, _read_json(report_path), site)
+    if verdict["result"] == "elsewhere":
+        # Outputs recorded at another site would tell this site's readers something untrue.
+        for output in list(doctree.findall(lambda n: isinstance(n, nodes.Element) and n.get("nb_element") == "cell_code_output")):
+            output.parent.remove(output)
+    section = next(iter(doctree.findall(nodes.section)), None)
+    if section is None:
+        LOGGER.warning("example %s has no title", docname, type="handbook", subtype="verification")
+        return
+    title_index = next((i for i, child in enumerate(section.children) if isinstance(child, nodes.title)), -1)
+    section.insert(title_index + 1, _badge(verdict, site))
+
+
+def setup_verification(app: Sphinx) -> None:
+    app.connect("doctree-read", add_verification_badge)

@@ -1,0 +1,79 @@
+"""Output comparison follows nbval's semantics and explains a mismatch as a diff."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+
+from hpc_handbook.doc_ci.compare import cell_options, compare_cell, sanitize_outputs
+from hpc_handbook.doc_ci.sanitize import Sanitizer, load_sanitizer
+
+REPO = Path(__file__).resolve().parents[2]
+NO_RULES = Sanitizer(())
+
+
+def stream(text: str, name: str = "stdout"):
+    return nbformat.v4.new_output("stream", name=name, text=text)
+
+
+def result(text: str, count: int = 1):
+    return nbformat.v4.new_output("execute_result", data={"text/plain": text}, execution_count=count)
+
+
+def test_split_streams_equal_one_stream():
+    assert compare_cell(0, [stream("a\nb\n")], [stream("a\n"), stream("b\n")], sanitize=NO_RULES) is None
+
+
+def test_execution_counts_and_order_of_different_types_do_not_matter():
+    reference = [stream("hi\n"), result("5", count=3)]
+    actual = [result("5", count=9), stream("hi\n")]
+    assert compare_cell(0, reference, actual, sanitize=NO_RULES) is None
+
+
+def test_changed_value_gives_a_readable_diff():
+    mismatch = compare_cell(4, [stream("numpy 1.26.4\n")], [stream("numpy 2.1.0\n")], sanitize=NO_RULES)
+    assert mismatch is not None
+    assert mismatch.cell_index == 4
+    assert "stream:stdout differs" in mismatch.summary
+    assert "-numpy 1.26.4" in mismatch.diff and "+numpy 2.1.0" in mismatch.diff
+
+
+def test_missing_output_is_named():
+    mismatch = compare_cell(1, [stream("x\n"), result("1")], [stream("x\n")], sanitize=NO_RULES)
+    assert mismatch is not None and mismatch.summary == "missing output text/plain"
+
+
+def test_sanitize_rules_cover_volatile_values():
+    sanitize = load_sanitizer(REPO / "examples" / "sanitize.cfg")
+    text = "Submitted batch job 4711 at 2026-11-25T10:00:01 took 3.2 s token=abc123"
+    assert sanitize(text) == "Submitted batch job <jobid> at <datetime> took <duration> token=<token>"
+
+
+def test_sanitize_hides_this_machine(monkeypatch):
+    import socket
+
+    monkeypatch.setattr(socket, "gethostname", lambda: "node-a17.cluster")
+    monkeypatch.setattr(socket, "getfqdn", lambda: "node-a17.cluster.example.org")
+    monkeypatch.setenv("USER", "alice")
+    sanitize = load_sanitizer(REPO / "examples" / "sanitize.cfg", workdirs=["/tmp/handbook-run-xyz"])
+    text = "alice on node-a17 in /tmp/handbook-run-xyz/ex"
+    assert sanitize(text) == "<user> on <host> in <workdir>/ex"
+
+
+def test_refresh_sanitizes_every_text_field(monkeypatch):
+    monkeypatch.setenv("USER", "alice")
+    sanitize = load_sanitizer(REPO / "examples" / "sanitize.cfg")
+    outputs = [stream("hello alice\n"), nbformat.v4.new_output("error", ename="E", evalue="alice", traceback=["alice"])]
+    cleaned = sanitize_outputs(outputs, sanitize)
+    assert "alice" not in str(cleaned)
+
+
+def test_cell_tags_map_to_nbval_options():
+    cell = nbformat.v4.new_code_cell("1/0")
+    cell.metadata["tags"] = ["raises-exception"]
+    assert cell_options(cell).check_exception
+    cell.metadata["tags"] = ["nbval-ignore-output"]
+    assert not cell_options(cell).check
+    cell.metadata["tags"] = ["nbval-skip"]
+    assert cell_options(cell).skip

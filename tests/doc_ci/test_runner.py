@@ -1,0 +1,238 @@
+"""The runner against the real reference site: drift, hangs, crashes, skips, placement, cleanup."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from hpc_handbook.doc_ci import cleanup
+from hpc_handbook.doc_ci.refresh import VERIFICATION_KEY, refresh_examples
+from hpc_handbook.doc_ci.runner import run_examples
+
+from .conftest import REPO, doc_ci_jobs, doc_ci_processes, wait_until_gone
+
+pytestmark = [pytest.mark.site, pytest.mark.usefixtures("leaves_nothing_behind")]
+
+
+def by_name(run):
+    return {(r.example, r.kernel): r for r in run.results}
+
+
+def test_each_example_runs_exactly_once_per_kernel(write_example, examples_dir, profile, tmp_path, monkeypatch):
+    tally = tmp_path / "tally"
+    tally.mkdir()
+    monkeypatch.setenv("HANDBOOK_TEST_TALLY", str(tally))
+    count_cell = "import os, uuid\nopen(os.path.join(os.environ['HANDBOOK_TEST_TALLY'], uuid.uuid4().hex), 'w').close()"
+    for index in range(3):
+        write_example(f"count-{index}", [count_cell], kernels=["language:python"] if index == 0 else ["python3"])
+    python_kernels = [k.name for k in profile.kernels if k.language == "python"]
+    run = run_examples(profile=profile, examples_dir=examples_dir)
+    expected = len(python_kernels) + 2
+    assert len(run.results) == expected
+    assert run.executions == expected
+    assert len(list(tally.iterdir())) == expected, "each (example, kernel) must execute exactly once"
+
+
+def test_drifted_example_fails_with_the_diff(write_example, examples_dir, profile, monkeypatch):
+    write_example("drift", ["import os\nprint('scratch quota:', os.environ['HANDBOOK_TEST_QUOTA'])"])
+    write_example("steady", ["print('unchanged')"])
+    monkeypatch.setenv("HANDBOOK_TEST_QUOTA", "10 TB")
+    refresh_examples(profile=profile, examples_dir=examples_dir)
+    assert run_examples(profile=profile, examples_dir=examples_dir).failed == []
+
+    monkeypatch.setenv("HANDBOOK_TEST_QUOTA", "5 TB")  # the system changed under the docs
+    results = by_name(run_examples(profile=profile, examples_dir=examples_dir))
+    drifted = results[("drift", "python3")]
+    assert drifted.status == "failed"
+    assert drifted.cell == 2
+    assert "-scratch quota: 10 TB" in drifted.diff
+    assert "+scratch quota: 5 TB" in drifted.diff
+    assert drifted.page == "examples/drift" and drifted.owner == "test-team"
+    assert results[("steady", "python3")].status == "passed"
+
+
+def test_hung_example_times_out_and_the_others_pass(write_example, examples_dir, profile):
+    write_example("hangs", ["print('start')", "import time\ntime.sleep(600)"], timeout=6)
+    write_example("fine", ["print('ok')"])
+    refresh_examples(profile=profile, examples_dir=examples_dir, names=["fine"])
+    started = time.monotonic()
+    run = run_examples(profile=profile, examples_dir=examples_dir)
+    assert time.monotonic() - started < 60
+    results = by_name(run)
+    assert results[("hangs", "python3")].status == "failed"
+    assert "timed out after 6 s" in results[("hangs", "python3")].reason
+    assert results[("hangs", "python3")].cell == 3
+    assert results[("fine", "python3")].status == "passed"
+
+
+def test_crashing_kernel_is_reported(write_example, examples_dir, profile):
+    write_example("crashes", ["import os\nos._exit(3)"])
+    write_example("fine", ["print('ok')"])
+    refresh_examples(profile=profile, examples_dir=examples_dir, names=["fine"])
+    results = by_name(run_examples(profile=profile, examples_dir=examples_dir))
+    assert results[("crashes", "python3")].status == "failed"
+    assert "kernel died while running cell 2" in results[("crashes", "python3")].reason
+    assert results[("fine", "python3")].status == "passed"
+
+
+def test_unknown_kernel_on_this_site_fails_that_example_only(write_example, examples_dir, profile, tmp_path):
+    # The profile names a kernel this site has not installed (a broken update, say).
+    profile_text = (REPO / "site.yml").read_text().replace("  - name: bash\n", "  - name: bash-missing\n")
+    (tmp_path / "site.yml").write_text(profile_text)
+    from hpc_handbook.profile import load_profile
+
+    broken_profile = load_profile(tmp_path / "site.yml")
+    write_example("needs-missing", ["echo hi"], kernel="bash-missing", language="bash", parameters='site_short_name="XX"')
+    write_example("fine", ["print('ok')"])
+    refresh_examples(profile=profile, examples_dir=examples_dir, names=["fine"])
+    results = by_name(run_examples(profile=broken_profile, examples_dir=examples_dir))
+    assert "is not installed on this site" in results[("needs-missing", "bash-missing")].reason
+    assert results[("fine", "python3")].status == "passed"
+
+
+def test_nbval_tags(write_example, examples_dir, profile):
+    write_example(
+        "tags",
+        [
+            ("1 / 0", ["raises-exception"]),
+            ("import random\nprint(random.random())", ["nbval-ignore-output"]),
+            ("raise SystemExit('never run')", ["nbval-skip"]),
+            "print('end')",
+        ],
+    )
+    refresh_examples(profile=profile, examples_dir=examples_dir)
+    assert [r.status for r in run_examples(profile=profile, examples_dir=examples_dir).results] == ["passed"]
+
+
+def test_untagged_error_fails_with_the_cell(write_example, examples_dir, profile):
+    write_example("raises", ["print('before')", "{}['missing']"])
+    result = run_examples(profile=profile, examples_dir=examples_dir).results[0]
+    assert result.status == "failed" and result.cell == 3
+    assert "KeyError" in result.reason
+
+
+def test_missing_capability_is_skipped_with_its_reason(write_example, examples_dir, profile):
+    write_example("gpu", ["print('never')"], requires=["gpu"])
+    result = run_examples(profile=profile, examples_dir=examples_dir).results[0]
+    assert result.status == "skipped"
+    assert result.reason.startswith("not verified at this site: no GPU")
+    refresh_examples(profile=profile, examples_dir=examples_dir)
+    record = nbformat.read(examples_dir / "gpu.ipynb", as_version=4).metadata[VERIFICATION_KEY]
+    assert record["result"] == "skipped" and "no GPU" in record["reason"]
+
+
+def test_partition_example_runs_inside_an_allocation_there(write_example, examples_dir, profile):
+    batch = profile.batch_partition.name
+    write_example(
+        "on-batch",
+        ["import os\nprint(os.environ.get('SLURM_JOB_PARTITION'), os.environ.get('SLURM_JOB_ID') is not None)"],
+        runs_on={"partition": batch, "walltime": "00:05:00"},
+    )
+    refresh_examples(profile=profile, examples_dir=examples_dir)
+    notebook = nbformat.read(examples_dir / "on-batch.ipynb", as_version=4)
+    assert notebook.cells[2].outputs[0]["text"] == f"{batch} True\n"
+    result = run_examples(profile=profile, examples_dir=examples_dir).results[0]
+    assert result.status == "passed" and result.partition == batch
+
+
+def test_refresh_is_atomic_and_keeps_a_broken_example_untouched(write_example, examples_dir, profile):
+    path = write_example("breaks", ["print('ok')"])
+    refresh_examples(profile=profile, examples_dir=examples_dir)
+    before = path.read_bytes()
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells[2].source = "raise RuntimeError('the site broke')"
+    nbformat.write(notebook, path)
+    edited = path.read_bytes()
+    results = refresh_examples(profile=profile, examples_dir=examples_dir)
+    assert results[0].status == "failed" and not results[0].output_mismatch_only
+    assert path.read_bytes() == edited != before
+    assert not list(examples_dir.glob(".*"))  # no temporary file left beside it
+
+
+def test_refresh_writes_sanitized_outputs(write_example, examples_dir, profile):
+    import socket
+
+    path = write_example("who", ["import os, socket\nprint(socket.gethostname(), os.getcwd(), os.path.expanduser('~'))"])
+    refresh_examples(profile=profile, examples_dir=examples_dir)
+    text = path.read_text()
+    assert socket.gethostname() not in text.replace('"name": ', "")
+    assert os.path.expanduser("~") not in text
+    assert "<host> <workdir>/who-" in text or "<host> <workdir>" in text
+
+
+RUNNER_SCRIPT = """
+import sys
+from pathlib import Path
+from hpc_handbook.doc_ci.runner import run_examples
+from hpc_handbook.profile import load_profile
+print("started", flush=True)
+run_examples(profile=load_profile(sys.argv[1]), examples_dir=Path(sys.argv[2]),
+             on_result=lambda r: print(r.example, r.status, flush=True))
+"""
+
+
+def _start_runner(examples_dir: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", RUNNER_SCRIPT, str(REPO / "site.yml"), str(examples_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _wait_for_kernels(count: int, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if len(doc_ci_jobs()) >= 1 and len(doc_ci_processes()) >= count:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"kernels did not start: jobs={doc_ci_jobs()} processes={doc_ci_processes()}")
+
+
+def _hanging_examples(write_example, profile) -> None:
+    write_example("hang-login", ["import time\ntime.sleep(600)"], timeout=600)
+    write_example(
+        "hang-batch",
+        ["import time\ntime.sleep(600)"],
+        timeout=600,
+        runs_on={"partition": profile.batch_partition.name, "walltime": "00:20:00"},
+    )
+    write_example("hang-slurm-kernel", ["import time\ntime.sleep(600)"], timeout=600, kernel="python3-batch")
+
+
+def test_interrupted_run_leaves_no_job_and_no_kernel(write_example, examples_dir, profile):
+    _hanging_examples(write_example, profile)
+    runner = _start_runner(examples_dir)
+    try:
+        _wait_for_kernels(3)
+        runner.send_signal(signal.SIGINT)
+        runner.wait(timeout=60)
+    finally:
+        runner.kill()
+    assert not wait_until_gone(doc_ci_jobs), f"jobs left: {doc_ci_jobs()}"
+    assert not wait_until_gone(doc_ci_processes), f"kernels left: {doc_ci_processes()}"
+
+
+def test_killed_srun_client_leaves_its_kernel_until_the_next_run_sweeps_it(write_example, examples_dir, profile):
+    _hanging_examples(write_example, profile)
+    runner = _start_runner(examples_dir)
+    try:
+        _wait_for_kernels(3)
+        # Kill the runner and every srun client outright: nothing gets to clean up.
+        runner.kill()
+        runner.wait(timeout=30)
+        subprocess.run(["pkill", "-KILL", "-x", "srun"], check=False)
+        time.sleep(2)
+        assert doc_ci_jobs(), "the allocation outlives a killed srun client"
+        assert doc_ci_processes(), "so does the kernel inside it"
+    finally:
+        runner.kill()
+        cleanup.end_run(None)  # what every run does first: sweep runs whose runner is gone
+    assert not wait_until_gone(doc_ci_jobs), f"jobs left: {doc_ci_jobs()}"
+    assert not wait_until_gone(doc_ci_processes), f"kernels left: {doc_ci_processes()}"
