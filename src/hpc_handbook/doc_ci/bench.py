@@ -99,7 +99,7 @@ def run_bench(*, count: int = 32, workers: int | None = None) -> int:
             return 1
 
         serial = run_examples(profile=profile, examples_dir=examples_dir, workers=1)
-        lower_bound = sum(r.seconds for r in serial.results) / cores
+        lower_bound = sum(r.busy_seconds for r in serial.results) / cores
 
         executed_dir = Path(tmp) / "naive"
         executed_dir.mkdir()

@@ -54,6 +54,8 @@ class JobResult:
     partition: str | None = None
     seconds: float = 0.0
     startup_seconds: float = 0.0
+    #: Kernel start plus cell execution, without shutdown: what the bench's lower bound sums.
+    busy_seconds: float = 0.0
     #: True when everything ran and only the outputs differ (refresh may then overwrite them).
     output_mismatch_only: bool = False
     notebook: nbformat.NotebookNode | None = field(default=None, repr=False)
@@ -62,6 +64,7 @@ class JobResult:
         data = {k: v for k, v in self.__dict__.items() if k != "notebook"}
         data["seconds"] = round(self.seconds, 2)
         data["startup_seconds"] = round(self.startup_seconds, 2)
+        data["busy_seconds"] = round(self.busy_seconds, 2)
         return data
 
 
@@ -239,6 +242,7 @@ async def execute_example(
                     client.async_execute_cell(cell, position, execution_count=execution_count), timeout=remaining
                 )
             completed = True
+            result.busy_seconds = time.monotonic() - started
     except (asyncio.TimeoutError, CellTimeoutError):
         result.status, result.cell = "failed", current_cell
         result.reason = f"timed out after {example.meta.timeout} s (the example's timeout) in cell {current_cell}"
