@@ -6,6 +6,7 @@ partitions, modulefiles and kernelspecs, so both describe the same centre.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from collections import Counter
@@ -121,6 +122,79 @@ class JupyterSetup(_Strict):
     users_can_install_extensions: bool = False
 
 
+#: The service scorecard's criteria, in the four groups of the white paper the handbook
+#: follows: accessibility, HPC resources, documentation, customization. `self_assessment`
+#: answers name one of these; the scorecard page (book/scorecard.py) words each one.
+SCORECARD_CRITERIA = (
+    "access-any-platform",
+    "access-slow-network",
+    "access-under-load",
+    "resources-defaults",
+    "resources-all-partitions",
+    "resources-configurable",
+    "resources-quick",
+    "resources-combine-allocations",
+    "resources-plan",
+    "resources-terminal-tasks",
+    "docs-findable",
+    "docs-current",
+    "docs-community",
+    "docs-audiences",
+    "docs-changes",
+    "docs-self-service",
+    "custom-defaults",
+    "custom-kernels",
+    "custom-preinstalled-extensions",
+    "custom-any-extension",
+    "custom-stack-mix",
+    "custom-portable",
+    "custom-freeze",
+)
+CriterionId = Literal[SCORECARD_CRITERIA]  # type: ignore[valid-type]
+#: "untested" is an honest answer too: better than a guess.
+Rating = Literal["yes", "partly", "no", "untested"]
+
+
+class Limitation(_Strict):
+    """A limitation the profile cannot express, written down by the administrators."""
+
+    title: str = Field(min_length=1, description="What the service cannot do, in a few words.")
+    details: str = Field(min_length=1, description="Who it affects and when.")
+    workaround: str = Field(min_length=1, description="What to do instead.")
+    since: dt.date = Field(description="When the limitation was first noted.")
+    reviewed: dt.date = Field(description="When an administrator last checked that it still holds.")
+
+    @model_validator(mode="after")
+    def _reviewed_after_since(self) -> Limitation:
+        if self.reviewed < self.since:
+            raise ValueError("'reviewed' cannot be before 'since'")
+        return self
+
+
+class KnownLimitations(_Strict):
+    reviewed: dt.date | None = Field(
+        default=None, description="When the administrators last reviewed the limitations page as a whole."
+    )
+    since: dt.date | None = Field(
+        default=None,
+        description="Since when the limitations that follow from this profile (partitions Jupyter "
+        "cannot reach, missing capabilities, extension policy) hold.",
+    )
+    entries: list[Limitation] = Field(default_factory=list, description="Limitations beyond the profile's.")
+
+
+class Assessment(_Strict):
+    rating: Rating
+    note: str = Field(min_length=1, description="The evidence behind the rating, for readers.")
+
+
+class SelfAssessment(_Strict):
+    """The administrators' own answers for the scorecard criteria nothing can measure."""
+
+    reviewed: dt.date | None = Field(default=None, description="When the answers were last reviewed.")
+    answers: dict[CriterionId, Assessment] = Field(default_factory=dict)
+
+
 class Profile(_Strict):
     site: SiteInfo
     support: Support
@@ -130,6 +204,8 @@ class Profile(_Strict):
     filesystems: list[Filesystem] = Field(min_length=1)
     capabilities: Capabilities = Capabilities()
     jupyter: JupyterSetup = JupyterSetup()
+    known_limitations: KnownLimitations = KnownLimitations()
+    self_assessment: SelfAssessment = SelfAssessment()
 
     @property
     def partitions(self) -> list[Partition]:

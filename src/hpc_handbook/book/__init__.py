@@ -19,6 +19,7 @@ FEATURES = [
     ("hpc_handbook.book.site_values", "setup_site_values"),
     ("hpc_handbook.book.changelog_pages", "setup_changelog_pages"),
     ("hpc_handbook.book.feeds", "setup_feeds"),
+    ("hpc_handbook.book.scorecard", "setup_scorecard"),
 ]
 
 
