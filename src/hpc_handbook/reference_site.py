@@ -1187,16 +1187,24 @@ def _check_kernels(profile: Profile) -> list[Check]:
     return checks
 
 
+def _terse_avail(profile: Profile, *options: str) -> set[str]:
+    result = module_command([*options, "--terse", "avail"], profile)
+    return {line.strip().removesuffix("(default)") for line in result.stderr.splitlines() if line.strip()}
+
+
 def _check_modules(profile: Profile) -> list[Check]:
-    result = module_command(["--terse", "avail"], profile)
-    available = {line.strip().removesuffix("(default)") for line in result.stderr.splitlines()}
+    available = _terse_avail(profile)
+    # Lmod lists a family's marked default, or its only version, under --default.
+    defaults = _terse_avail(profile, "--default")
     checks = []
     for module in plan_modules(profile):
-        ok = module.name in available
-        detail = "available" if ok else "not in `module avail`"
-        if ok and module.default:
-            detail += " (default)"
-        checks.append(Check("module", module.name, ok, detail))
+        if module.name not in available:
+            checks.append(Check("module", module.name, False, "not in `module avail`"))
+        elif (module.name in defaults) != module.default:
+            expected = "the default" if module.default else "not the default"
+            checks.append(Check("module", module.name, False, f"should be {expected} of {module.family}"))
+        else:
+            checks.append(Check("module", module.name, True, "default" if module.default else "available"))
     return checks
 
 

@@ -1,0 +1,339 @@
+"""The reference site's pure generators, against the default profile and a second, tiny one.
+
+Nothing here touches the machine: the generators turn a profile into text and
+data, so any profile can be checked without Slurm, Lmod or root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import pytest
+
+from hpc_handbook import reference_site as site
+from hpc_handbook.profile import Profile, load_profile, walltime_hours
+
+REPO = Path(__file__).resolve().parents[2]
+PROFILES = {"default": REPO / "site.yml", "tiny": REPO / "tests" / "profiles" / "tiny.yml"}
+
+
+@pytest.fixture(params=sorted(PROFILES))
+def profile(request: pytest.FixtureRequest) -> Profile:
+    return load_profile(PROFILES[request.param])
+
+
+@pytest.fixture
+def default_profile() -> Profile:
+    return load_profile(PROFILES["default"])
+
+
+@pytest.fixture
+def tiny() -> Profile:
+    return load_profile(PROFILES["tiny"])
+
+
+def slurm_minutes(walltime: str) -> int:
+    return round(walltime_hours(walltime) * 60)
+
+
+# --- slurm.conf -----------------------------------------------------------
+
+
+def test_slurm_conf_has_exactly_the_profiles_partitions_with_their_limits(profile: Profile) -> None:
+    partitions = site.parse_slurm_partitions(site.slurm_conf(profile, node_name="node1"))
+
+    assert list(partitions) == [p.name for p in profile.partitions]
+    for partition in profile.partitions:
+        settings = partitions[partition.name]
+        assert settings["MaxTime"] == partition.limits.max_walltime
+        assert settings["MaxNodes"] == str(partition.limits.max_nodes)
+        assert settings["MaxMemPerNode"] == str(partition.limits.memory_per_node_gb * 1024)
+        assert settings["Default"] == ("YES" if partition.default else "NO")
+        assert settings["State"] == "UP"
+        assert settings["Nodes"] == "ALL"
+
+
+def test_slurm_conf_keeps_partitions_jupyter_cannot_reach(tiny: Profile) -> None:
+    text = site.slurm_conf(tiny, node_name="node1")
+
+    assert "bigmem" in site.parse_slurm_partitions(text)
+    assert "# Not reachable from Jupyter (jupyter: false in the profile)." in text
+
+
+def test_exactly_one_default_partition(profile: Profile) -> None:
+    partitions = site.parse_slurm_partitions(site.slurm_conf(profile, node_name="node1"))
+
+    defaults = [name for name, settings in partitions.items() if settings["Default"] == "YES"]
+    assert defaults == [p.name for p in profile.partitions if p.default]
+
+
+def test_slurm_conf_declares_one_oversubscribed_node_without_cgroups(profile: Profile) -> None:
+    text = site.slurm_conf(profile, node_name="node1")
+    settings = dict(line.split("=", 1) for line in text.splitlines() if re.match(r"^[A-Za-z]+=", line))
+
+    assert settings["SlurmdParameters"] == "config_overrides"
+    assert settings["ProctrackType"] == "proctrack/linuxproc"
+    assert settings["TaskPlugin"] == "task/none"
+    assert settings["SelectType"] == "select/cons_tres"
+    assert settings["JobCompType"] == "jobcomp/filetxt"
+    assert settings["JobCompLoc"] == str(site.JOBCOMP_LOG)
+    assert int(settings["MinJobAge"]) <= 10
+    assert settings["SlurmctldHost"] == "node1(127.0.0.1)"
+    assert settings["ClusterName"] == profile.site.short_name.lower()
+    assert not [line for line in text.splitlines() if "cgroup" in line and not line.startswith("#")]
+    [node_line] = [line for line in text.splitlines() if line.startswith("NodeName=")]
+    node = dict(item.split("=", 1) for item in node_line.split())
+    assert node["NodeName"] == "node1"
+    assert int(node["CPUs"]) == site.NODE_CPUS >= 8
+    # The node must admit any job a partition allows.
+    assert int(node["RealMemory"]) >= max(p.limits.memory_per_node_gb * 1024 for p in profile.partitions)
+
+
+def test_slurm_conf_differs_between_centres(default_profile: Profile, tiny: Profile) -> None:
+    tiny_text = site.slurm_conf(tiny, node_name="node1")
+
+    assert "ClusterName=tnc" in tiny_text
+    for name in ("interactive", "batch", "largemem", "rcc"):
+        assert name not in tiny_text.lower()
+    assert site.parse_slurm_partitions(tiny_text)["compute"]["MaxTime"] == "2-00:00:00"
+
+
+# --- modules --------------------------------------------------------------
+
+
+def test_module_plan_covers_relied_on_and_kernel_modules(profile: Profile) -> None:
+    names = {m.name for m in site.plan_modules(profile)}
+
+    assert set(profile.modules.relied_on) <= names
+    for kernel in profile.kernels:
+        assert set(kernel.modules) <= names
+
+
+def test_default_profile_modules(default_profile: Profile) -> None:
+    modules = {m.name: m for m in site.plan_modules(default_profile)}
+
+    assert set(modules) == {"gcc/12.2", "gcc/13.2", "python-stack/2024.1", "hdf5/1.14"}
+    assert modules["gcc/12.2"].default and modules["gcc/12.2"].kind == "compiler"
+    assert modules["gcc/13.2"].stand_in and not modules["gcc/13.2"].default
+    assert modules["python-stack/2024.1"].kind == "python"
+    assert modules["python-stack/2024.1"].prereq == "gcc"
+    assert {"ipykernel", "numpy"} <= set(modules["python-stack/2024.1"].packages)
+    assert modules["hdf5/1.14"].kind == "library"
+
+
+def test_tiny_profile_modules(tiny: Profile) -> None:
+    modules = {m.name: m for m in site.plan_modules(tiny)}
+
+    assert set(modules) == {"gcc/11.3", "gcc/12.3", "python/3.11", "netcdf/4.9", "cmake/3.27"}
+    assert modules["python/3.11"].prereq == "gcc"
+    assert modules["cmake/3.27"].kind == "generic"
+
+
+def test_compiler_modulefile_sets_compiler_variables(default_profile: Profile) -> None:
+    gcc = next(m for m in site.plan_modules(default_profile) if m.name == "gcc/12.2")
+    text = site.modulefile(gcc, default_profile)
+
+    assert 'family("compiler")' in text
+    assert 'local root = "/opt/rcc/software/gcc/12.2"' in text
+    assert 'setenv("GCC_VERSION", "12.2")' in text
+    assert 'setenv("CC", pathJoin(root, "bin", "gcc"))' in text
+    assert 'setenv("CXX", pathJoin(root, "bin", "g++"))' in text
+    assert 'prepend_path("PATH", pathJoin(root, "bin"))' in text
+
+
+def test_python_module_requires_the_compiler_first(default_profile: Profile) -> None:
+    stack = next(m for m in site.plan_modules(default_profile) if m.kind == "python")
+    text = site.modulefile(stack, default_profile)
+
+    assert 'prereq("gcc")' in text
+    assert "depends_on" not in text
+    assert 'setenv("PYTHON_STACK_VERSION", "2024.1")' in text
+    assert 'prepend_path("PATH", pathJoin(root, "bin"))' in text
+
+
+def test_library_and_generic_modulefiles(default_profile: Profile, tiny: Profile) -> None:
+    hdf5 = next(m for m in site.plan_modules(default_profile) if m.family == "hdf5")
+    cmake = next(m for m in site.plan_modules(tiny) if m.family == "cmake")
+
+    hdf5_text = site.modulefile(hdf5, default_profile)
+    cmake_text = site.modulefile(cmake, tiny)
+
+    assert 'setenv("HDF5_DIR", root)' in hdf5_text
+    assert 'setenv("HDF5_ROOT", root)' in hdf5_text
+    assert 'setenv("CMAKE_ROOT", root)' in cmake_text
+    assert 'setenv("CMAKE_VERSION", "3.27")' in cmake_text
+    assert 'local root = "/opt/tnc/software/cmake/3.27"' in cmake_text
+
+
+def test_module_tree_marks_each_familys_default(profile: Profile) -> None:
+    tree = site.module_tree(profile)
+    defaults = {path: target for path, target in tree.items() if site.is_symlink_entry(path)}
+
+    for module in site.plan_modules(profile):
+        assert module.file in tree
+        if module.default:
+            assert defaults[f"{module.family}/default"] == Path(module.file).name
+    families = {m.family for m in site.plan_modules(profile) if m.version}
+    assert {path.split("/")[0] for path in defaults} == families
+
+
+def test_modulefiles_are_balanced_lua(profile: Profile) -> None:
+    # A cheap syntax check: every call closes, and strings use double quotes only.
+    for path, text in site.module_tree(profile).items():
+        if site.is_symlink_entry(path):
+            continue
+        assert text.count("(") == text.count(")"), path
+        assert "'" not in text.replace("'s", ""), path
+
+
+def test_profile_d_script_puts_the_tree_on_modulepath(profile: Profile) -> None:
+    script = site.profile_d_script(profile)
+
+    for path in profile.modules.paths:
+        assert path in script
+    assert "export MODULEPATH" in script
+
+
+# --- kernels --------------------------------------------------------------
+
+
+def test_every_kernel_gets_a_kernelspec_with_its_start_in_metadata(profile: Profile) -> None:
+    for kernel in profile.kernels:
+        spec = site.kernelspec(kernel, profile)
+
+        assert spec["display_name"] == kernel.display_name
+        assert spec["language"] == kernel.language
+        assert "{connection_file}" in spec["argv"]
+        assert spec["metadata"]["handbook"]["start"] == kernel.start
+        assert spec["argv"][0].startswith("/")
+
+
+def test_local_kernels_run_from_their_own_venv_or_irkernel(profile: Profile) -> None:
+    prefix = f"/opt/{profile.site.short_name.lower()}/kernels"
+    for kernel in profile.kernels:
+        if kernel.start != "local":
+            continue
+        argv = site.kernelspec(kernel, profile)["argv"]
+        if kernel.language == "R":
+            assert argv[:2] == [site.R_EXECUTABLE, "--slave"]
+            assert "IRkernel::main()" in argv
+            assert site.kernel_venv_packages(kernel) is None
+        else:
+            assert argv[0] == f"{prefix}/{kernel.name}/bin/python"
+            module = "bash_kernel" if kernel.language == "bash" else "ipykernel_launcher"
+            assert argv[1:3] == ["-m", module]
+            assert set(kernel.packages) <= set(site.kernel_venv_packages(kernel) or [])
+
+
+def test_r_kernel_keeps_its_profile_name(default_profile: Profile) -> None:
+    r_kernels = [k for k in default_profile.kernels if k.language == "R"]
+
+    assert [k.name for k in r_kernels] == ["ir"]
+    assert "r-cran-irkernel" in site.apt_packages(default_profile)
+
+
+def test_apt_packages(default_profile: Profile) -> None:
+    packages = site.apt_packages(default_profile)
+
+    assert packages[:3] == ["slurm-wlm", "munge", "lmod"]
+    assert len(packages) == len(set(packages))
+
+
+def test_modules_kernel_launcher_loads_its_modules_in_order(profile: Profile) -> None:
+    for kernel in profile.kernels:
+        if kernel.start != "modules":
+            continue
+        spec = site.kernelspec(kernel, profile)
+        script = site.modules_kernel_launcher(kernel, profile)
+
+        assert spec["argv"] == [
+            f"/opt/{profile.site.short_name.lower()}/kernels/{kernel.name}/launch",
+            "{connection_file}",
+        ]
+        assert spec["metadata"]["handbook"]["modules"] == kernel.modules
+        assert f"module load {' '.join(kernel.modules)}\n" in script
+        assert f"source {site.LMOD_INIT_BASH}" in script
+        assert f"export MODULEPATH={':'.join(profile.modules.paths)}" in script
+        assert script.rstrip().endswith('exec python -m ipykernel_launcher -f "$1"')
+        assert "@" not in script
+
+
+def test_slurm_kernel_runs_in_a_job_on_its_partition(profile: Profile) -> None:
+    for kernel in profile.kernels:
+        if kernel.start != "slurm":
+            continue
+        spec = site.kernelspec(kernel, profile)
+        argv = spec["argv"]
+        walltime = kernel.walltime or profile.partition(kernel.partition or "").limits.max_walltime
+
+        assert argv[0] == f"/opt/{profile.site.short_name.lower()}/libexec/slurm-kernel-launcher"
+        assert argv[argv.index("--partition") + 1] == kernel.partition
+        assert argv[argv.index("--time") + 1] == walltime
+        assert argv[argv.index("--kernel-name") + 1] == kernel.name
+        inner = argv[argv.index("--") + 1 :]
+        assert inner[1:3] == ["-m", "ipykernel_launcher"]
+        assert spec["interrupt_mode"] == "message"
+        assert spec["metadata"]["handbook"] == {
+            "start": "slurm",
+            "site": profile.site.short_name,
+            "partition": kernel.partition,
+            "walltime": walltime,
+        }
+
+
+def test_slurm_kernel_without_walltime_gets_the_partitions_limit(tiny: Profile) -> None:
+    kernel = tiny.kernel("tnc-compute")
+
+    assert site.kernel_walltime(kernel, tiny) == "2-00:00:00"
+
+
+def test_kernels_of_another_centre_live_under_its_prefix(tiny: Profile) -> None:
+    layout = site.site_layout(tiny)
+
+    assert layout.prefix == Path("/opt/tnc")
+    assert layout.modulefiles == Path("/opt/tnc/modulefiles")
+    for kernel in tiny.kernels:
+        assert "rcc" not in str(site.kernelspec(kernel, tiny)).lower()
+
+
+def test_unsupported_kernel_language_is_a_clear_error(default_profile: Profile) -> None:
+    julia = default_profile.kernels[0].model_copy(update={"name": "julia", "language": "julia"})
+
+    with pytest.raises(site.ReferenceSiteError, match="'julia'"):
+        site.kernelspec(julia, default_profile)
+
+
+def test_slurm_launcher_script_gets_a_shebang() -> None:
+    script = site.slurm_kernel_launcher_script(Path("/opt/x/libexec/venv/bin/python"))
+
+    assert script.startswith("#!/opt/x/libexec/venv/bin/python\n")
+    assert "scancel" in script
+    compile(script, "slurm-kernel-launcher", "exec")
+
+
+# --- helpers --------------------------------------------------------------
+
+
+def test_site_jupyter_path_comes_first() -> None:
+    env = site.site_jupyter_env({"JUPYTER_PATH": f"/somewhere:{site.site_jupyter_path()}"})
+
+    assert env["JUPYTER_PATH"].split(":") == [site.site_jupyter_path(), "/somewhere"]
+    assert site.site_jupyter_path() == "/usr/local/share/jupyter"
+
+
+def test_next_version() -> None:
+    assert site.next_version("12.2") == "13.2"
+    assert site.next_version("2024.1") == "2025.1"
+    assert site.next_version("beta") == "beta.1"
+
+
+def test_site_command_has_up_down_status() -> None:
+    parser = argparse.ArgumentParser()
+    site.add_commands(parser.add_subparsers())
+
+    for action in ("up", "down", "status"):
+        args = parser.parse_args(["site", action, "--site", "tests/profiles/tiny.yml"])
+        assert args.site == "tests/profiles/tiny.yml"
+        assert callable(args.run)
