@@ -17,6 +17,9 @@ COMMAND_MODULES = [
     "hpc_handbook.profile_cli",
     "hpc_handbook.changelog_cli",
     "hpc_handbook.reference_site",
+    "hpc_handbook.probe",
+    "hpc_handbook.drift",
+    "hpc_handbook.waiting_times",
     "hpc_handbook.doc_ci.cli",
 ]
 

@@ -1,0 +1,451 @@
+"""Drift between site.yml and a snapshot, the pages it affects, and the changelog of system changes."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hpc_handbook.changelog import load_fragments, parse_fragment
+from hpc_handbook.cli import main
+from hpc_handbook.drift import (
+    Item,
+    check_drift,
+    find_pages,
+    merge_items,
+    parse_item,
+    snapshot_changes,
+    write_change_fragments,
+)
+from hpc_handbook.probe import dump_snapshot
+from hpc_handbook.profile import Profile, load_profile
+
+REPO = Path(__file__).resolve().parents[2]
+TODAY = dt.date(2026, 11, 25)
+
+
+@pytest.fixture(scope="module")
+def profile() -> Profile:
+    return load_profile(REPO / "site.yml")
+
+
+def matching_snapshot(profile: Profile) -> dict[str, Any]:
+    """A snapshot of a site that is exactly what the profile says."""
+    kernels = {}
+    for kernel in profile.kernels:
+        details: dict[str, Any] = {}
+        if kernel.modules:
+            details["modules"] = list(kernel.modules)
+        if kernel.partition:
+            details["partition"] = kernel.partition
+        kernels[kernel.name] = {
+            "display_name": kernel.display_name,
+            "language": kernel.language,
+            "start": kernel.start,
+            "start_details": details,
+            "language_version": {"python": "3.11.2", "r": "4.2.2", "bash": "5.2.15"}[kernel.language.lower()],
+            "packages": {p: "1.0.0" for p in kernel.packages},
+            "implementation": None,
+            "implementation_version": None,
+            "error": None,
+            "fingerprint": "0" * 16,
+        }
+    seconds = {"04:00:00": "04:00:00", "24:00:00": "1-00:00:00", "12:00:00": "12:00:00"}
+    partitions = {
+        p.name: {
+            "state": "UP",
+            "default": p.default,
+            "max_time": seconds[p.limits.max_walltime],
+            "max_nodes": p.limits.max_nodes,
+            "total_nodes": 1,
+            "total_cpus": 16,
+            "memory_per_node_mb": p.limits.memory_per_node_gb * 1024,
+            "gpus_per_node": p.limits.gpus_per_node,
+        }
+        for p in profile.partitions
+    }
+    available: dict[str, Any] = {}
+    for module in [*profile.modules.relied_on, *(m for k in profile.kernels for m in k.modules)]:
+        name, _, version = module.partition("/")
+        entry = available.setdefault(name, {"versions": [], "default": version})
+        if version not in entry["versions"]:
+            entry["versions"].append(version)
+    return {
+        "format": 1,
+        "taken": "2026-11-25",
+        "site": "RCC",
+        "kernels": kernels,
+        "partitions": partitions,
+        "modules": {"available": available, "error": None},
+        "jupyter": {"packages": {"jupyterlab": "4.2.5"}, "lab_extensions": {}, "server_extensions": {}},
+        "versions": {"slurm": "22.05.8", "lmod": "8.6.19"},
+    }
+
+
+def checks(found: list) -> set[tuple[str, str, str]]:
+    return {(d.kind, d.name, d.check) for d in found}
+
+
+def test_a_site_that_matches_its_profile_has_no_drift(profile: Profile) -> None:
+    snapshot = matching_snapshot(profile)
+    assert check_drift(profile, snapshot, baseline=copy.deepcopy(snapshot)) == []
+
+
+# --- Each class of drift ------------------------------------------------------------------
+
+
+def drifted(profile: Profile, change) -> list:
+    baseline = matching_snapshot(profile)
+    snapshot = copy.deepcopy(baseline)
+    change(snapshot)
+    return check_drift(profile, snapshot, baseline=baseline)
+
+
+def test_a_missing_kernel(profile: Profile) -> None:
+    found = drifted(profile, lambda s: s["kernels"].pop("ir"))
+    assert checks(found) == {("kernel", "ir", "missing")}
+
+
+def test_a_kernel_that_does_not_answer(profile: Profile) -> None:
+    def change(s: dict) -> None:
+        s["kernels"]["bash"].update(error="the kernel did not answer within 120 s", language_version=None)
+
+    assert checks(drifted(profile, change)) == {("kernel", "bash", "broken")}
+
+
+def test_a_kernel_with_another_language_or_start(profile: Profile) -> None:
+    def change(s: dict) -> None:
+        s["kernels"]["python3"]["language"] = "julia"
+        s["kernels"]["python3-batch"]["start"] = "local"
+
+    assert checks(drifted(profile, change)) >= {
+        ("kernel", "python3", "language"),
+        ("kernel", "python3-batch", "start"),
+    }
+
+
+def test_a_kernel_without_handbook_metadata_is_not_drift(profile: Profile) -> None:
+    assert drifted(profile, lambda s: s["kernels"]["python3"].update(start="unknown")) == []
+
+
+def test_a_key_package_that_is_gone(profile: Profile) -> None:
+    found = drifted(profile, lambda s: s["kernels"]["python3"]["packages"].update(numpy=None))
+    assert checks(found) == {("kernel", "python3", "package numpy")}
+
+
+def test_a_changed_language_version_against_the_committed_snapshot(profile: Profile) -> None:
+    found = drifted(profile, lambda s: s["kernels"]["python3"].update(language_version="3.12.1"))
+    assert checks(found) == {("kernel", "python3", "language version")}
+    assert found[0].versions is True
+    assert "Python 3.11.2 → 3.12.1" in found[0].message
+
+
+def test_a_changed_package_version_against_the_committed_snapshot(profile: Profile) -> None:
+    found = drifted(profile, lambda s: s["kernels"]["python3-stack"]["packages"].update(numpy="2.1.0"))
+    assert checks(found) == {("kernel", "python3-stack", "version numpy")}
+    assert "numpy 1.0.0 → 2.1.0" in found[0].message
+
+
+def test_without_a_committed_snapshot_versions_are_not_checked(profile: Profile) -> None:
+    snapshot = matching_snapshot(profile)
+    snapshot["kernels"]["python3"]["language_version"] = "3.13.0"
+    assert check_drift(profile, snapshot, baseline=None) == []
+
+
+def test_a_missing_partition(profile: Profile) -> None:
+    assert checks(drifted(profile, lambda s: s["partitions"].pop("largemem"))) == {
+        ("partition", "largemem", "missing")
+    }
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "check"),
+    [
+        ("max_time", "12:00:00", "MaxTime"),
+        ("max_time", "UNLIMITED", "MaxTime"),
+        ("max_nodes", 2, "MaxNodes"),
+        ("max_nodes", "UNLIMITED", "MaxNodes"),
+        ("memory_per_node_mb", 4096, "memory"),
+        ("gpus_per_node", 2, "GPUs"),
+        ("state", "DOWN", "State"),
+        ("default", False, "default"),
+    ],
+)
+def test_changed_partition_limits(profile: Profile, field: str, value: Any, check: str) -> None:
+    found = drifted(profile, lambda s: s["partitions"]["batch"].update({field: value}))
+    assert checks(found) == {("partition", "batch", check)}
+
+
+def test_memory_a_little_below_nominal_is_not_drift(profile: Profile) -> None:
+    assert drifted(profile, lambda s: s["partitions"]["batch"].update(memory_per_node_mb=7900)) == []
+
+
+def test_a_module_the_docs_rely_on_disappeared(profile: Profile) -> None:
+    def change(s: dict) -> None:
+        s["modules"]["available"].pop("hdf5")
+        s["modules"]["available"]["gcc"]["versions"] = ["13.2"]
+
+    assert checks(drifted(profile, change)) == {
+        ("module", "hdf5/1.14", "missing"),
+        ("module", "gcc/12.2", "missing"),
+    }
+
+
+# --- Affected pages -----------------------------------------------------------------------
+
+
+def notebook(kernel: str, *sources: str) -> str:
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": [s]} for s in sources]
+    return json.dumps(
+        {"cells": cells, "metadata": {"kernelspec": {"name": kernel}}, "nbformat": 4, "nbformat_minor": 5}
+    )
+
+
+@pytest.fixture
+def book_root(tmp_path: Path) -> Path:
+    (tmp_path / "book" / "start").mkdir(parents=True)
+    (tmp_path / "book" / "reference").mkdir(parents=True)
+    (tmp_path / "examples").mkdir()
+    pages = {
+        "book/start/first.md": "Open the `python3` kernel.\n",
+        "book/start/batch.md": (
+            "Use the `python3-batch` kernel on {{ batch_partition }} for up to {{batch_max_walltime}}.\n"
+        ),
+        "book/reference/kernels.md": "```{site-kernels}\n```\n",
+        "book/reference/modules.md": "Load `gcc/12.2`, not gcc/12.2.1.\n",
+        "book/reference/status.md": "```{system-status} kernels\n```\n",
+        "book/reference/other.md": "Nothing here about mypython3 or python3x.\n",
+    }
+    for name, text in pages.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    (tmp_path / "examples" / "stack.ipynb").write_text(
+        notebook("python3-stack", "Load modules."), encoding="utf-8"
+    )
+    (tmp_path / "examples" / "first.ipynb").write_text(notebook("python3", "Hello."), encoding="utf-8")
+    return tmp_path
+
+
+def test_pages_are_found_by_whole_names_only(book_root: Path) -> None:
+    assert find_pages(book_root, names=["python3"]) == ["book/start/first.md", "examples/first.ipynb"]
+    assert find_pages(book_root, names=["python3-stack"]) == ["examples/stack.ipynb"]
+    assert find_pages(book_root, names=["gcc/12.2"]) == ["book/reference/modules.md"]
+    assert find_pages(book_root, names=["gcc/12.2.1"]) == ["book/reference/modules.md"]
+
+
+def test_pages_are_found_by_directive_and_substitution(book_root: Path) -> None:
+    assert find_pages(book_root, directives=["site-kernels"]) == ["book/reference/kernels.md"]
+    assert find_pages(book_root, substitutions=["batch_max_walltime"]) == ["book/start/batch.md"]
+
+
+def test_drift_names_the_affected_pages(profile: Profile, book_root: Path) -> None:
+    baseline = matching_snapshot(profile)
+    snapshot = copy.deepcopy(baseline)
+    snapshot["partitions"]["batch"]["max_time"] = "12:00:00"
+    snapshot["kernels"]["python3"]["packages"]["numpy"] = "2.1.0"
+    found = {d.check: d for d in check_drift(profile, snapshot, baseline=baseline, root=book_root)}
+    # The batch partition is printed by the batch substitutions.
+    assert found["MaxTime"].pages == ("book/start/batch.md",)
+    # A version change also concerns the status page, which shows the committed versions.
+    assert found["version numpy"].pages == (
+        "book/reference/kernels.md",
+        "book/reference/status.md",
+        "book/start/first.md",
+        "examples/first.ipynb",
+    )
+
+
+# --- The command --------------------------------------------------------------------------
+
+
+def write_json(path: Path, data: dict) -> Path:
+    path.write_text(dump_snapshot(data), encoding="utf-8")
+    return path
+
+
+def test_the_drift_command_exits_0_1_or_2(
+    profile: Profile, book_root: Path, capsys: pytest.CaptureFixture
+) -> None:
+    site = str(REPO / "site.yml")
+    clean = write_json(book_root / "clean.json", matching_snapshot(profile))
+    args = ["drift", "--site", site, "--root", str(book_root), "--baseline", str(clean)]
+    assert main([*args, "--snapshot", str(clean)]) == 0
+    assert "No drift" in capsys.readouterr().out
+
+    broken = matching_snapshot(profile)
+    broken["partitions"].pop("batch")
+    bad = write_json(book_root / "drifted.json", broken)
+    assert main([*args, "--snapshot", str(bad), "--json"]) == 1
+    [report] = json.loads(capsys.readouterr().out)
+    assert (report["kind"], report["name"], report["check"]) == ("partition", "batch", "missing")
+    assert report["pages"] == ["book/start/batch.md"]
+
+    (book_root / "garbage.json").write_text("{", encoding="utf-8")
+    assert main([*args, "--snapshot", str(book_root / "garbage.json")]) == 2
+
+
+# --- Snapshot changes and their fragments -------------------------------------------------
+
+
+def changed(profile: Profile, change) -> tuple[dict, dict]:
+    old = matching_snapshot(profile)
+    new = copy.deepcopy(old)
+    change(new)
+    return old, new
+
+
+def test_nothing_changed_means_no_changes(profile: Profile) -> None:
+    old = matching_snapshot(profile)
+    new = copy.deepcopy(old) | {"taken": "2027-01-01"}
+    assert snapshot_changes(old, new, profile=profile) == []
+
+
+def test_a_package_update_becomes_one_kernel_fragment(profile: Profile, tmp_path: Path) -> None:
+    def change(s: dict) -> None:
+        s["kernels"]["python3"]["packages"]["numpy"] = "2.1.0"
+        s["kernels"]["python3"]["language_version"] = "3.11.9"
+
+    old, new = changed(profile, change)
+    [paths] = [write_change_fragments(tmp_path, snapshot_changes(old, new, profile=profile), date=TODAY)]
+    [fragment] = [parse_fragment(p) for p in paths]
+    assert fragment.filename == "2026-11-25-system-kernel-python3.md"
+    assert fragment.meta.key == "kernel/python3"
+    assert fragment.meta.component == "kernel"
+    assert fragment.meta.type == "changed"
+    assert fragment.meta.audiences == ["novice", "expert", "admin"]  # a default kernel
+    assert fragment.text == "python3 kernel: Python 3.11.2 → 3.11.9; numpy 1.0.0 → 2.1.0."
+
+
+def test_expert_kernels_concern_experts_and_admins(profile: Profile, tmp_path: Path) -> None:
+    old, new = changed(profile, lambda s: s["kernels"]["python3-batch"]["packages"].update(ipykernel="7.0.0"))
+    [path] = write_change_fragments(tmp_path, snapshot_changes(old, new, profile=profile), date=TODAY)
+    assert parse_fragment(path).meta.audiences == ["expert", "admin"]
+
+
+def test_a_partition_limit_change(profile: Profile, tmp_path: Path) -> None:
+    old, new = changed(
+        profile, lambda s: s["partitions"]["batch"].update(max_time="12:00:00", memory_per_node_mb=16384)
+    )
+    [path] = write_change_fragments(tmp_path, snapshot_changes(old, new), date=TODAY)
+    fragment = parse_fragment(path)
+    assert fragment.meta.key == "partition/batch"
+    assert fragment.meta.audiences == ["novice", "expert", "admin"]
+    assert fragment.text == "batch partition: MaxTime 1-00:00:00 → 12:00:00; memory/node 8 GB → 16 GB."
+
+
+def test_module_versions_added_and_removed(profile: Profile, tmp_path: Path) -> None:
+    def change(s: dict) -> None:
+        s["modules"]["available"]["gcc"] = {"versions": ["13.2"], "default": "13.2"}
+        s["modules"]["available"]["cuda"] = {"versions": ["12.4"], "default": "12.4"}
+
+    old, new = changed(profile, change)
+    paths = write_change_fragments(tmp_path, snapshot_changes(old, new), date=TODAY)
+    fragments = {f.meta.key: f for f in (parse_fragment(p) for p in paths)}
+    assert set(fragments) == {"module/gcc", "module/cuda"}
+    assert (
+        fragments["module/gcc"].text == "gcc module: gcc/13.2 added; gcc/12.2 removed; default 12.2 → 13.2."
+    )
+    assert fragments["module/gcc"].meta.audiences == ["expert", "admin"]
+    assert fragments["module/cuda"].meta.type == "added"
+    assert fragments["module/cuda"].text == "cuda module: cuda/12.4 added."
+
+
+def test_kernels_partitions_and_tools_coming_and_going(profile: Profile) -> None:
+    def change(s: dict) -> None:
+        s["kernels"].pop("ir")
+        s["kernels"]["julia"] = {"language": "julia", "packages": {}}
+        s["versions"]["slurm"] = "23.02.1"
+        s["jupyter"]["packages"]["jupyterlab"] = "4.3.0"
+
+    old, new = changed(profile, change)
+    texts = {c.key: (c.change_type, c.text()) for c in snapshot_changes(old, new, profile=profile)}
+    assert texts == {
+        "kernel/ir": ("removed", "ir kernel: removed."),
+        "kernel/julia": ("added", "julia kernel: added."),
+        "service/slurm": ("changed", "Slurm: version 22.05.8 → 23.02.1."),
+        "hub/jupyter": ("changed", "Jupyter: jupyterlab 4.2.5 → 4.3.0."),
+    }
+
+
+def test_a_kernel_that_did_not_answer_is_not_a_version_change(profile: Profile) -> None:
+    def change(s: dict) -> None:
+        s["kernels"]["bash"].update(error="the kernel did not answer", language_version=None, packages={})
+
+    old, new = changed(profile, change)
+    assert snapshot_changes(old, new, profile=profile) == []
+
+
+def test_a_second_change_on_the_same_day_updates_the_same_fragment(profile: Profile, tmp_path: Path) -> None:
+    first_old, first_new = changed(
+        profile, lambda s: s["kernels"]["python3"]["packages"].update(numpy="2.0.0")
+    )
+    write_change_fragments(tmp_path, snapshot_changes(first_old, first_new, profile=profile), date=TODAY)
+    second_new = copy.deepcopy(first_new)
+    second_new["kernels"]["python3"]["packages"]["numpy"] = "2.1.0"
+    second_new["kernels"]["python3"]["packages"]["ipykernel"] = "7.0.0"
+    write_change_fragments(tmp_path, snapshot_changes(first_new, second_new, profile=profile), date=TODAY)
+    [fragment] = load_fragments(tmp_path)
+    # From the first old value to the last new one: one entry, not two.
+    assert fragment.text == "python3 kernel: numpy 1.0.0 → 2.1.0; ipykernel 1.0.0 → 7.0.0."
+    # Writing the same changes again (a probe run twice) changes nothing.
+    before = (tmp_path / fragment.filename).read_text()
+    write_change_fragments(tmp_path, snapshot_changes(first_new, second_new, profile=profile), date=TODAY)
+    assert (tmp_path / fragment.filename).read_text() == before
+
+
+def test_a_change_undone_on_the_same_day_removes_its_fragment(profile: Profile, tmp_path: Path) -> None:
+    old, new = changed(profile, lambda s: s["partitions"]["interactive"].update(max_nodes=2))
+    write_change_fragments(tmp_path, snapshot_changes(old, new), date=TODAY)
+    assert write_change_fragments(tmp_path, snapshot_changes(new, old), date=TODAY) == []
+    assert load_fragments(tmp_path) == []
+
+
+def test_the_next_day_gets_a_fragment_of_its_own(profile: Profile, tmp_path: Path) -> None:
+    old, new = changed(profile, lambda s: s["partitions"]["interactive"].update(max_nodes=2))
+    write_change_fragments(tmp_path, snapshot_changes(old, new), date=TODAY)
+    newer = copy.deepcopy(new)
+    newer["partitions"]["interactive"]["max_nodes"] = 3
+    write_change_fragments(tmp_path, snapshot_changes(new, newer), date=TODAY + dt.timedelta(days=1))
+    assert [f.text for f in load_fragments(tmp_path)] == [
+        "interactive partition: MaxNodes 2 → 3.",
+        "interactive partition: MaxNodes 1 → 2.",
+    ]
+
+
+def test_hand_written_fragments_are_left_alone(profile: Profile, tmp_path: Path) -> None:
+    hand = tmp_path / "2026-11-25-numpy-2.md"
+    hand.write_text(
+        "---\ndate: 2026-11-25\ntype: changed\naudiences: [expert]\ncomponent: kernel\n---\n"
+        "NumPy 2 is here.\n",
+        encoding="utf-8",
+    )
+    old, new = changed(profile, lambda s: s["kernels"]["python3"]["packages"].update(numpy="2.1.0"))
+    write_change_fragments(tmp_path, snapshot_changes(old, new, profile=profile), date=TODAY)
+    assert hand.read_text().endswith("NumPy 2 is here.\n")
+    assert len(load_fragments(tmp_path)) == 2
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        Item("numpy", "1.26.4", "2.1.0"),
+        Item("MaxTime", "1-00:00:00", "12:00:00"),
+        Item("memory/node", "8 GB", "16 GB"),
+        Item("gcc/13.2", None, "present"),
+        Item("gcc/12.2", "present", None),
+        Item("numpy", None, "2.1.0"),
+        Item("", None, "present"),
+        Item("", "present", None),
+    ],
+)
+def test_items_read_back_as_written(item: Item) -> None:
+    assert parse_item(item.render()) == item
+
+
+def test_merging_keeps_the_first_old_and_the_last_new_value() -> None:
+    earlier = [Item("numpy", "1", "2"), Item("scipy", "1", "2")]
+    later = [Item("numpy", "2", "3"), Item("scipy", "2", "1"), Item("pandas", None, "2")]
+    assert merge_items(earlier, later) == [Item("numpy", "1", "3"), Item("pandas", None, "2")]
