@@ -1,0 +1,31 @@
+"""The doc CI over the handbook's own examples: what the book shows is what the site prints."""
+
+from __future__ import annotations
+
+import pytest
+
+from hpc_handbook.doc_ci.contract import discover_examples
+from hpc_handbook.doc_ci.refresh import VERIFICATION_KEY
+from hpc_handbook.doc_ci.report import write_reports
+from hpc_handbook.doc_ci.runner import run_examples
+
+from .conftest import REPO
+
+pytestmark = [pytest.mark.site, pytest.mark.slow, pytest.mark.usefixtures("leaves_nothing_behind")]
+
+
+def test_every_example_passes_or_is_skipped_with_its_reason(profile, tmp_path):
+    run = run_examples(profile=profile, examples_dir=REPO / "examples")
+    paths = write_reports(run.results, profile=profile, directory=tmp_path)
+    failures = "\n\n".join(f"{r.example} [{r.kernel}]: {r.reason}\n{r.diff}" for r in run.failed)
+    assert not run.failed, f"the site no longer matches the book (report: {paths['markdown']}):\n{failures}"
+    for result in run.results:
+        if result.status == "skipped":
+            assert result.reason.startswith("not verified at this site: ")
+
+
+def test_every_example_has_reference_outputs_from_a_refresh(profile):
+    for example in discover_examples(REPO / "examples", profile):
+        record = example.notebook.metadata.get(VERIFICATION_KEY)
+        assert record, f"{example.path.name} has no outputs recorded by `nox -s refresh`"
+        assert record["site"] == profile.site.short_name
