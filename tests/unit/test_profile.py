@@ -1,0 +1,124 @@
+"""The site profile: good profiles load, and each class of mistake gets one clear message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hpc_handbook.cli import main
+from hpc_handbook.errors import HandbookInputError
+from hpc_handbook.profile import load_profile
+
+REPO = Path(__file__).resolve().parents[2]
+PROFILES = [REPO / "site.yml", REPO / "tests" / "profiles" / "tiny.yml"]
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)
+def test_shipped_profiles_are_valid(path):
+    profile = load_profile(path)
+    assert len(profile.partitions) >= 3
+    assert any(not p.jupyter for p in profile.partitions)
+    assert {k.start for k in profile.kernels} == {"local", "modules", "slurm"}
+
+
+def write_profile(tmp_path: Path, edit) -> Path:
+    data = yaml.safe_load((REPO / "site.yml").read_text())
+    edit(data)
+    path = tmp_path / "site.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def error_for(path: Path) -> HandbookInputError:
+    with pytest.raises(HandbookInputError) as caught:
+        load_profile(path)
+    return caught.value
+
+
+def test_missing_key_is_named(tmp_path):
+    path = write_profile(tmp_path, lambda d: d["support"].pop("email"))
+    error = error_for(path)
+    assert error.file == str(path)
+    assert error.where == "support.email"
+    assert "required key is missing" in error.problem
+
+
+def test_wrong_type_names_the_key_path_and_the_expectation(tmp_path):
+    path = write_profile(tmp_path, lambda d: d["systems"][0]["partitions"][1]["limits"].update(max_nodes="four"))
+    error = error_for(path)
+    assert error.where == "systems[0].partitions[1].limits.max_nodes"
+    assert "integer" in error.problem and "'four'" in error.problem
+
+
+def test_bad_walltime_is_rejected(tmp_path):
+    path = write_profile(tmp_path, lambda d: d["systems"][0]["partitions"][0]["limits"].update(max_walltime="2 hours"))
+    assert error_for(path).where == "systems[0].partitions[0].limits.max_walltime"
+
+
+def test_unknown_partition_referenced_by_a_kernel(tmp_path):
+    def edit(data):
+        next(k for k in data["kernels"] if k["start"] == "slurm")["partition"] = "gpu-nowhere"
+
+    error = error_for(write_profile(tmp_path, edit))
+    assert error.where.startswith("kernels[") and error.where.endswith("].partition")
+    assert "unknown partition 'gpu-nowhere'" in error.problem
+    assert "interactive" in error.problem  # lists what was expected
+
+
+def test_kernel_on_a_partition_jupyter_cannot_reach(tmp_path):
+    def edit(data):
+        next(k for k in data["kernels"] if k["start"] == "slurm")["partition"] = "largemem"
+
+    assert "jupyter: false" in error_for(write_profile(tmp_path, edit)).problem
+
+
+@pytest.mark.parametrize(
+    ("section", "where"),
+    [("kernels", "kernels"), ("filesystems", "filesystems")],
+)
+def test_duplicate_names(tmp_path, section, where):
+    path = write_profile(tmp_path, lambda d: d[section].append(dict(d[section][0])))
+    error = error_for(path)
+    assert error.where == where
+    assert "duplicate name" in error.problem
+
+
+def test_duplicate_partition_names_across_systems(tmp_path):
+    def edit(data):
+        data["systems"][0]["partitions"][2]["name"] = data["systems"][0]["partitions"][0]["name"]
+
+    assert "duplicate name" in error_for(write_profile(tmp_path, edit)).problem
+
+
+def test_unknown_key_is_a_typo_not_a_setting(tmp_path):
+    path = write_profile(tmp_path, lambda d: d["site"].update(hub_ulr="https://typo.example"))
+    error = error_for(path)
+    assert error.where == "site.hub_ulr" and "unknown key" in error.problem
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    path = tmp_path / "site.yml"
+    path.write_text("site:\n  name: [unclosed\n")
+    error = error_for(path)
+    assert error.where.startswith("line ")
+
+
+def test_cli_exits_2_with_one_message_per_mistake(tmp_path, capsys):
+    def edit(data):
+        data["support"].pop("email")
+        data["kernels"].append(dict(data["kernels"][0]))
+
+    path = write_profile(tmp_path, edit)
+    assert main(["profile", "--site", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path} at support.email: required key is missing" in err
+
+
+def test_book_is_not_built_for_a_bad_profile(tmp_path, capsys):
+    path = write_profile(tmp_path, lambda d: d.pop("kernels"))
+    output = tmp_path / "out"
+    assert main(["book", "--site", str(path), "--output", str(output)]) == 2
+    assert "kernels: required key is missing" in capsys.readouterr().err
+    assert not output.exists()
