@@ -63,6 +63,51 @@ def detect_capabilities(profile: Profile) -> dict[str, str | None]:
     return found
 
 
+def partition_availability(names: set[str]) -> dict[str, str]:
+    """Each partition's availability as Slurm reports it ("up", "down", "drain", "inact", or "missing")."""
+    if not names or shutil.which("sinfo") is None:
+        return {name: "missing" for name in names}
+    listing = subprocess.run(
+        ["sinfo", "--noheader", "--format=%R %a"], capture_output=True, text=True, timeout=30, check=False
+    )
+    found = dict(line.split() for line in listing.stdout.splitlines() if len(line.split()) == 2)
+    return {name: found.get(name, "missing") for name in names}
+
+
+def needed_partition(job: Job, profile: Profile) -> str | None:
+    """The partition a job's kernel must be allocated on, if any."""
+    if job.example.partition is not None:
+        return job.example.partition
+    kernel = next((k for k in profile.kernels if k.name == job.kernel), None)
+    return kernel.partition if kernel is not None and kernel.start == "slurm" else None
+
+
+def fail_jobs_on_unavailable_partitions(jobs: list[Job], profile: Profile) -> tuple[list[Job], list[JobResult]]:
+    """Fail at once what would wait forever for a partition that is down, with that as the reason."""
+    wanted = {p for p in (needed_partition(job, profile) for job in jobs) if p}
+    availability = partition_availability(wanted)
+    runnable, failed = [], []
+    for job in jobs:
+        partition = needed_partition(job, profile)
+        state = availability.get(partition, "up") if partition else "up"
+        if state == "up":
+            runnable.append(job)
+            continue
+        failed.append(
+            JobResult(
+                example=job.example.name,
+                kernel=job.kernel,
+                status="failed",
+                reason=f"partition {partition!r} is not available at this site (Slurm says: {state})",
+                page=job.example.page,
+                owner=job.example.meta.owner,
+                audience=job.example.meta.audience,
+                partition=partition,
+            )
+        )
+    return runnable, failed
+
+
 @dataclass
 class RunResult:
     results: list[JobResult] = field(default_factory=list)
@@ -150,8 +195,9 @@ def run_examples(
     examples = discover_examples(examples_dir, profile, names)
     capabilities = detect_capabilities(profile) if capabilities is None else capabilities
     jobs, skipped = plan_jobs(examples, capabilities)
-    run = RunResult(results=list(skipped))
-    for result in skipped:
+    jobs, unavailable = fail_jobs_on_unavailable_partitions(jobs, profile)
+    run = RunResult(results=[*skipped, *unavailable])
+    for result in run.results:
         on_result(result)
     if not jobs:
         return run
