@@ -146,7 +146,7 @@ def module_environment(
     modules: Sequence[str], profile: Profile, *, env: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """The environment after `module load MODULES` (in that order); raises if a load fails."""
-    load = f"module --quiet purge; module load {shlex.join(modules)} || exit 3"
+    load = "module --quiet purge" + (f"; module load {shlex.join(modules)} || exit 3" if modules else "")
     script = f"{lmod_shell_setup(profile)}; {load}; env -0"
     result = subprocess.run(
         ["bash", "-c", script],
@@ -975,13 +975,36 @@ def _load_manifest() -> dict[str, Any]:
         return {}
 
 
+def site_venvs(profile: Profile) -> dict[Path, list[str]]:
+    """Every venv the site needs, with its pip packages: tools, python modules, kernels."""
+    layout = site_layout(profile)
+    venvs: dict[Path, list[str]] = {layout.tools_venv: []}
+    for module in plan_modules(profile):
+        if module.kind == "python":
+            venvs[layout.software_root(module)] = list(module.packages)
+    for kernel in profile.kernels:
+        packages = kernel_venv_packages(kernel)
+        if packages is not None:
+            venvs[layout.kernel_dir(kernel.name)] = packages
+    return venvs
+
+
+def ensure_venvs(profile: Profile, python: Path, log: Log) -> None:
+    """Build the missing or outdated venvs side by side: pip waits on downloads and unpacking."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [
+            pool.submit(ensure_venv, path, packages, python, log)
+            for path, packages in site_venvs(profile).items()
+        ]
+        for future in futures:
+            future.result()
+
+
 def install_modules(profile: Profile, python: Path, log: Log, previous: Mapping[str, Any]) -> list[str]:
     """Software trees, the module tree and the login-shell MODULEPATH; returns the tree's files."""
     layout = site_layout(profile)
-    modules = plan_modules(profile)
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        for future in [pool.submit(_install_module_software, m, profile, python, log) for m in modules]:
-            future.result()
+    for module in plan_modules(profile):
+        _install_module_software(module, profile, python, log)
     tree = module_tree(profile)
     for relative, content in tree.items():
         if is_symlink_entry(relative):
@@ -998,19 +1021,9 @@ def install_modules(profile: Profile, python: Path, log: Log, previous: Mapping[
 def install_kernels(profile: Profile, python: Path, log: Log, previous: Mapping[str, Any]) -> list[str]:
     """Kernel venvs, launchers and kernelspecs; returns the installed kernel names."""
     layout = site_layout(profile)
-    ensure_venv(layout.tools_venv, [], python, log)
     _write_if_changed(
         layout.slurm_launcher, slurm_kernel_launcher_script(layout.tools_venv / "bin" / "python"), mode=0o755
     )
-    venvs = {k.name: kernel_venv_packages(k) for k in profile.kernels}
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = [
-            pool.submit(ensure_venv, layout.kernel_dir(name), packages, python, log)
-            for name, packages in venvs.items()
-            if packages is not None
-        ]
-        for future in futures:
-            future.result()
     for kernel in profile.kernels:
         spec_dir = KERNELSPEC_DIR / kernel.name
         if kernel.start == "modules":
@@ -1042,6 +1055,7 @@ def up(profile: Profile, *, log: Log = _print_log) -> list[Check]:
     start_slurm(profile, log)
     previous = _load_manifest()
     python = base_python()
+    ensure_venvs(profile, python, log)
     module_files = install_modules(profile, python, log, previous)
     kernels = install_kernels(profile, python, log, previous)
     _write_if_changed(
@@ -1152,12 +1166,11 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def _check_kernels(profile: Profile) -> list[Check]:
+def _check_kernels(profile: Profile, jupyter_dir: Path) -> list[Check]:
+    env = site_jupyter_env()
+    env["JUPYTER_PATH"] = os.pathsep.join(_dedupe([str(jupyter_dir), *env["JUPYTER_PATH"].split(os.pathsep)]))
     result = _run(
-        [sys.executable, "-m", "jupyter", "kernelspec", "list", "--json"],
-        check=False,
-        env=site_jupyter_env(),
-        timeout=60,
+        [sys.executable, "-m", "jupyter", "kernelspec", "list", "--json"], check=False, env=env, timeout=60
     )
     try:
         found = json.loads(result.stdout)["kernelspecs"]
@@ -1174,7 +1187,7 @@ def _check_kernels(profile: Profile) -> list[Check]:
             continue
         where = Path(entry["resource_dir"])
         argv = entry["spec"]["argv"]
-        if where != KERNELSPEC_DIR / kernel.name:
+        if where != jupyter_dir / "kernels" / kernel.name:
             checks.append(Check("kernel", kernel.name, False, f"shadowed by {where}"))
         elif _read_json(where / "kernel.json") != kernelspec(kernel, profile):
             checks.append(
@@ -1208,9 +1221,17 @@ def _check_modules(profile: Profile) -> list[Check]:
     return checks
 
 
-def check_site(profile: Profile) -> list[Check]:
-    """Every component of the site, with whether it is up; nothing here changes the site."""
-    return [*_check_daemons(), *_check_slurm(profile), *_check_kernels(profile), *_check_modules(profile)]
+def check_site(profile: Profile, *, jupyter_dir: Path = SITE_JUPYTER_DIR) -> list[Check]:
+    """Every component of the site, with whether it is up; nothing here changes the site.
+
+    `jupyter_dir` is where the kernelspecs are expected (a test points it at a copy).
+    """
+    return [
+        *_check_daemons(),
+        *_check_slurm(profile),
+        *_check_kernels(profile, jupyter_dir),
+        *_check_modules(profile),
+    ]
 
 
 def show_status(profile: Profile, checks: Sequence[Check]) -> None:

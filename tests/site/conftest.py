@@ -1,0 +1,83 @@
+"""Fixtures for the smoke tests: the reference site, up, and nothing of a test left behind.
+
+The site is brought up once per session (fast when it already is). When it
+cannot be, every smoke test fails: a site that is down must never look like a
+skipped test.
+
+Every job and kernel a test starts carries this session's tag: jobs in their
+Slurm comment, processes in their environment. After each test nothing with the
+tag may remain; what does is swept up and the test fails. Other people's jobs
+on the shared site are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hpc_handbook import reference_site
+from hpc_handbook.profile import PROFILE_ENV_VAR, Profile, load_profile
+
+REPO = Path(__file__).resolve().parents[2]
+PROFILE = load_profile(os.environ.get(PROFILE_ENV_VAR) or REPO / "site.yml")
+SESSION_TAG = f"handbook-smoke-{os.getpid()}"
+# How long a cancelled job or a shut-down kernel may take to disappear.
+CLEANUP_WAIT_S = 30.0
+
+
+@pytest.fixture(scope="session")
+def site() -> Profile:
+    """The profile of the running site, after `site up`; fails (never skips) when it cannot be up."""
+    messages: list[str] = []
+    try:
+        reference_site.up(PROFILE, log=messages.append)
+    except reference_site.ReferenceSiteError as error:
+        pytest.fail(f"the reference site is not up: {error}", pytrace=False)
+    return PROFILE
+
+
+def tagged_processes(tag: str) -> list[int]:
+    """Live processes whose environment carries the tag: kernels, launchers, sruns of our tests."""
+    needle = f"{reference_site.KERNEL_JOB_COMMENT_ENV}={tag}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue  # gone, or a zombie
+        if needle in environ.split(b"\0"):
+            pids.append(int(entry.name))
+    return pids
+
+
+def _leftovers(tag: str) -> tuple[list[reference_site.SlurmJob], list[int]]:
+    return reference_site.slurm_jobs(tag), tagged_processes(tag)
+
+
+@pytest.fixture(autouse=True)
+def job_tag(site: Profile, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Tag this test's jobs and kernels; afterwards, fail if any of them is still there."""
+    monkeypatch.setenv(reference_site.KERNEL_JOB_COMMENT_ENV, SESSION_TAG)
+    yield SESSION_TAG
+    deadline = time.monotonic() + CLEANUP_WAIT_S
+    jobs, pids = _leftovers(SESSION_TAG)
+    while (jobs or pids) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        jobs, pids = _leftovers(SESSION_TAG)
+    if not (jobs or pids):
+        return
+    # Sweep, so one leak does not fail the tests after it too.
+    reference_site.cancel_jobs(SESSION_TAG)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    pytest.fail(f"left behind: jobs {[j.job_id + ' ' + j.name for j in jobs]}, processes {pids}")
