@@ -24,7 +24,14 @@ from sphinx.util.docutils import SphinxDirective
 from sphinx.util.osutil import relative_uri
 
 from hpc_handbook.book.config import ConfigValue
-from hpc_handbook.changelog import AUDIENCE_TITLES, AUDIENCES, TYPE_TITLES, Fragment, fragment_paths, scan_fragments
+from hpc_handbook.changelog import (
+    AUDIENCE_TITLES,
+    AUDIENCES,
+    TYPE_TITLES,
+    Fragment,
+    fragment_paths,
+    scan_fragments,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +40,8 @@ CHANGELOG_CONFIG_VALUES = [
         "handbook_changelog_dir",
         "changelog",
         (str,),
-        "Folder of changelog fragments, relative to the book root; the changelog page and feeds are built from it.",
+        "Folder of changelog fragments, relative to the book root; "
+        "the changelog page and the feeds are built from it.",
     ),
     ConfigValue(
         "handbook_whats_new_count",
@@ -123,7 +131,11 @@ def inline_markdown(text: str) -> list[nodes.Node]:
 
 def badge(text: str, colour: str, *, outline: bool = False) -> nodes.inline:
     """A sphinx-design badge, built directly because post-transforms cannot run roles."""
-    colour_classes = [f"sd-outline-{colour}", f"sd-text-{colour}"] if outline else [f"sd-bg-{colour}", f"sd-bg-text-{colour}"]
+    colour_classes = (
+        [f"sd-outline-{colour}", f"sd-text-{colour}"]
+        if outline
+        else [f"sd-bg-{colour}", f"sd-bg-text-{colour}"]
+    )
     return nodes.inline(text, text, classes=["sd-badge", *colour_classes])
 
 
@@ -144,7 +156,7 @@ def entry_meta(fragment: Fragment) -> list[nodes.Node]:
     return meta
 
 
-class changelog_placeholder(nodes.General, nodes.Element):  # noqa: N801 (docutils names nodes in lower case)
+class changelog_placeholder(nodes.General, nodes.Element):  # docutils names node classes in lower case
     """Where a changelog view goes; `kind` is "changelog" or "whats-new"."""
 
 
@@ -227,7 +239,9 @@ class FillChangelogPlaceholders(SphinxPostTransform):
                 placeholder.replace_self(self.full_changelog(fragments))
             else:
                 selected = [
-                    f for f in fragments if placeholder["audience"] is None or placeholder["audience"] in f.meta.audiences
+                    f
+                    for f in fragments
+                    if placeholder["audience"] is None or placeholder["audience"] in f.meta.audiences
                 ]
                 placeholder.replace_self(self.whats_new(selected[: placeholder["count"]]))
 
@@ -293,7 +307,9 @@ class FillChangelogPlaceholders(SphinxPostTransform):
         for fragment in fragments:
             text = nodes.paragraph("", "", *inline_markdown(fragment.text))
             if page is not None:
-                uri = self.app.builder.get_relative_uri(self.env.docname, page) + "#" + change_anchor(fragment)
+                uri = (
+                    self.app.builder.get_relative_uri(self.env.docname, page) + "#" + change_anchor(fragment)
+                )
                 text += nodes.Text(" ")
                 text += nodes.reference("", "Details", refuri=uri, classes=["handbook-whats-new-details"])
             meta = nodes.paragraph("", "", *entry_meta(fragment), classes=["handbook-changelog-meta"])

@@ -61,14 +61,11 @@ def entry_title(fragment: Fragment) -> str:
 
 def entry_html(fragment: Fragment) -> str:
     audiences = ", ".join(AUDIENCE_TITLES[a] for a in fragment.meta.audiences)
-    return (
-        _MARKDOWN.render(fragment.text)
-        + f"<p>For: {audiences}. Component: {fragment.meta.component}.</p>"
-    )
+    return _MARKDOWN.render(fragment.text) + f"<p>For: {audiences}. Component: {fragment.meta.component}.</p>"
 
 
 def as_datetime(date: dt.date) -> dt.datetime:
-    return dt.datetime.combine(date, dt.time(), tzinfo=dt.timezone.utc)
+    return dt.datetime.combine(date, dt.time(), tzinfo=dt.UTC)
 
 
 def feed_title(profile: Profile, audience: str | None) -> str:
@@ -141,14 +138,17 @@ def write_feeds(app: Sphinx, exception: Exception | None) -> None:
         )
 
 
-def add_feed_links(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
+def add_feed_links(
+    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
     """Let browsers and feed readers discover the feeds from any page."""
     if app.builder.format != "html" or not loaded_fragments(app):
         return
     profile = get_profile(app)
     pathto = context["pathto"]
     tags = [
-        f'<link rel="alternate" type="{ATOM_MEDIA_TYPE}" title="{html.escape(feed_title(profile, audience))}" '
+        f'<link rel="alternate" type="{ATOM_MEDIA_TYPE}" '
+        f'title="{html.escape(feed_title(profile, audience))}" '
         f'href="{html.escape(pathto(feed_path(audience), 1))}" />'
         for audience in (None, *AUDIENCES)
     ]

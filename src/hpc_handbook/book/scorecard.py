@@ -81,8 +81,9 @@ HANDBOOK_LIMITATIONS = (
             "and its Slurm controller and compute node are the same machine."
         ),
         workaround=(
-            "The doc CI (`nox -s examples`) re-runs every example on your centre's real kernels and partitions; "
-            "an example that needs a capability the site lacks is skipped, and its page says it is not verified at this site."
+            "The doc CI (`nox -s examples`) re-runs every example on your centre's real kernels "
+            "and partitions; an example that needs a capability the site lacks is skipped, "
+            "and its page says it is not verified at this site."
         ),
         since=dt.date(2026, 11, 25),
         reviewed=dt.date(2026, 11, 25),
@@ -115,7 +116,8 @@ def service_limitations(profile: Profile) -> list[LimitationEntry]:
                     "No Jupyter server or kernel can start there."
                 ),
                 workaround=(
-                    f"Prepare and test your work in a notebook on `{interactive}`, then submit it as a batch script "
+                    f"Prepare and test your work in a notebook on `{interactive}`, "
+                    "then submit it as a batch script "
                     f"with `sbatch --partition={partition.name}` from a terminal or the Bash kernel."
                 ),
                 since=since,
@@ -126,18 +128,21 @@ def service_limitations(profile: Profile) -> list[LimitationEntry]:
     slurm_kernels = [k for k in profile.kernels if k.start == "slurm"]
     if slurm_kernels:
         described = ", ".join(
-            f"`{k.name}` on `{k.partition}`" + (f" for up to {k.walltime}" if k.walltime else "") for k in slurm_kernels
+            f"`{k.name}` on `{k.partition}`" + (f" for up to {k.walltime}" if k.walltime else "")
+            for k in slurm_kernels
         )
         entries.append(
             LimitationEntry(
                 title="Kernels in a Slurm job wait in the queue and end with their job",
                 details=(
                     f"These kernels run in a batch job of their own: {described}. "
-                    "Each waits in the same queue as every batch job, so on a busy cluster it can take a while to start, "
+                    "Each waits in the same queue as every batch job, "
+                    "so on a busy cluster it can take a while to start, "
                     "and whatever is only in its memory is lost when the job ends."
                 ),
                 workaround=(
-                    "Use a login-node kernel for light work while you wait, write intermediate results to files, "
+                    "Use a login-node kernel for light work while you wait, "
+                    "write intermediate results to files, "
                     f"and run anything longer as a batch script on `{batch}`."
                 ),
                 since=since,
@@ -164,7 +169,7 @@ def service_limitations(profile: Profile) -> list[LimitationEntry]:
         entries.append(
             LimitationEntry(
                 title="No containers",
-                details="Apptainer is not installed, so a container image built elsewhere cannot run here as it is.",
+                details="Apptainer is not installed, so a container image built elsewhere cannot run here.",
                 workaround=(
                     "Rebuild the environment in a Python virtual environment or from the centre's modules, "
                     "and register it as your own kernel."
@@ -208,11 +213,15 @@ def service_limitations(profile: Profile) -> list[LimitationEntry]:
     proxied = "jupyter-server-proxy" in jupyter.extensions
     entries.append(
         LimitationEntry(
-            title="Only some web applications open through Jupyter" if proxied else "No web applications through Jupyter",
+            title="Only some web applications open through Jupyter"
+            if proxied
+            else "No web applications through Jupyter",
             details=(
-                f"jupyter-server-proxy opens only these applications in the browser: {_code_list(jupyter.server_proxy_allowed)}."
+                "jupyter-server-proxy opens only these applications in the browser: "
+                f"{_code_list(jupyter.server_proxy_allowed)}."
                 if proxied
-                else "jupyter-server-proxy is not installed, so web applications such as dashboards cannot open through Jupyter."
+                else "jupyter-server-proxy is not installed, "
+                "so web applications such as dashboards cannot open through Jupyter."
             ),
             workaround=(
                 "Forward the application's port over SSH to your own computer "
@@ -317,10 +326,15 @@ def _all_partitions(evidence: Evidence) -> Finding:
     source = "site profile"
     partitions = (evidence.snapshot or {}).get("partitions")
     if isinstance(partitions, dict):
-        up = [name for name, p in partitions.items() if isinstance(p, dict) and str(p.get("state", "")).upper() == "UP"]
+        up = [
+            name
+            for name, p in partitions.items()
+            if isinstance(p, dict) and str(p.get("state", "")).upper() == "UP"
+        ]
         known = [p.name for p in profile.partitions]
         seen = [name for name in known if name in up]
-        text += f" The probe of {evidence.snapshot.get('taken', 'an unknown date')} saw {len(seen)} of {len(known)} up."  # type: ignore[union-attr]
+        taken = evidence.snapshot.get("taken", "an unknown date")  # type: ignore[union-attr]
+        text += f" The probe of {taken} saw {len(seen)} of {len(known)} up."
         source = "site profile and probe snapshot"
         if len(seen) < len(known):
             rating = "partly"
@@ -357,7 +371,9 @@ def _duration(seconds: float) -> str:
 
 def _quick(evidence: Evidence) -> Finding | str:
     if evidence.waiting_times is None:
-        return "Not yet measured: there are no waiting-time statistics (`hpc-handbook waiting-times collect`)."
+        return (
+            "Not yet measured: there are no waiting-time statistics (`hpc-handbook waiting-times collect`)."
+        )
     partitions = [p.name for p in evidence.profile.jupyter_partitions]
     waits = {name: _median_wait(evidence, name) for name in partitions}
     measured = {name: wait for name, wait in waits.items() if wait is not None}
@@ -391,7 +407,8 @@ def _terminal(evidence: Evidence) -> Finding:
     if bash:
         return _profile_finding(
             "yes",
-            f"JupyterLab terminals and the {_code_list(bash)} kernel run shell commands such as `sbatch` and `squeue`; "
+            f"JupyterLab terminals and the {_code_list(bash)} kernel run shell commands "
+            "such as `sbatch` and `squeue`; "
             f"the filesystems {filesystems} are documented.",
         )
     return _profile_finding(
@@ -422,11 +439,18 @@ TRACK_TITLES = {"novice": "getting started", "expert": "recipes", "admin": "oper
 
 def _audiences(evidence: Evidence) -> Finding:
     counts = {
-        track: sum(1 for page in evidence.pages if page.startswith(prefixes)) for track, prefixes in TRACKS.items()
+        track: sum(1 for page in evidence.pages if page.startswith(prefixes))
+        for track, prefixes in TRACKS.items()
     }
     text = "Pages per track: " + ", ".join(f"{TRACK_TITLES[t]} {n}" for t, n in counts.items()) + "."
     # A track with only its index page does not serve its readers yet.
-    rating = "yes" if all(n >= 2 for n in counts.values()) else "partly" if any(n >= 2 for n in counts.values()) else "no"
+    rating = (
+        "yes"
+        if all(n >= 2 for n in counts.values())
+        else "partly"
+        if any(n >= 2 for n in counts.values())
+        else "no"
+    )
     return Finding(rating, text, "this handbook")
 
 
@@ -451,7 +475,8 @@ def _ready_kernels(evidence: Evidence) -> Finding:
         return _profile_finding("yes", text)
     names = [k.name for k in profile.kernels]
     working = [n for n in names if isinstance(kernels.get(n), dict) and not kernels[n].get("error")]
-    text += f" The probe of {evidence.snapshot.get('taken', 'an unknown date')} started {len(working)} of {len(names)}."  # type: ignore[union-attr]
+    taken = evidence.snapshot.get("taken", "an unknown date")  # type: ignore[union-attr]
+    text += f" The probe of {taken} started {len(working)} of {len(names)}."
     rating = "yes" if len(working) == len(names) else "partly" if working else "no"
     return Finding(rating, text, "site profile and probe snapshot")
 
@@ -478,35 +503,144 @@ def _portable(evidence: Evidence) -> Finding:
     if capabilities.apptainer:
         return _profile_finding("yes", "Apptainer runs container images built elsewhere.")
     if capabilities.conda:
-        return _profile_finding("partly", "conda environments can be recreated here; there are no containers.")
-    return _profile_finding("no", "No Apptainer and no conda; pip in a virtual environment is the way to rebuild an environment.")
+        return _profile_finding(
+            "partly", "conda environments can be recreated here; there are no containers."
+        )
+    return _profile_finding(
+        "no", "No Apptainer and no conda; pip in a virtual environment is the way to rebuild an environment."
+    )
 
 
 CRITERIA = (
-    Criterion("access-any-platform", "Users reach the service from any operating system and network with only a web browser.", (START, HOME)),
-    Criterion("access-slow-network", "The service stays usable on slow or unreliable networks.", (START, HOME)),
-    Criterion("access-under-load", "Users reach the service however busy the hub and the cluster are.", (STATUS, SCOPE)),
-    Criterion("resources-defaults", "A new user can start exploring without choosing resources: sensible defaults are set.", ("examples/start-first-notebook", START), _defaults),
-    Criterion("resources-all-partitions", "Jupyter can use every partition that users can reach from a terminal, and specific nodes.", (SCOPE, LIMITATIONS), _all_partitions),
-    Criterion("resources-configurable", "Users choose the resources of a session: partition, nodes, cores, memory, GPUs and walltime.", (SCOPE, RECIPES)),
-    Criterion("resources-quick", "Substantial resources become available quickly.", (STATUS,), _quick),
-    Criterion("resources-combine-allocations", "One Jupyter session can combine several batch allocations.", (RECIPES, SCOPE), _slurm_kernels),
-    Criterion("resources-plan", "Users can plan interactive work, for example from a forecast of when resources are free.", (STATUS,), _plan),
-    Criterion("resources-terminal-tasks", "Terminal work such as moving data and controlling batch jobs is possible from Jupyter.", (START, SCOPE), _terminal),
-    Criterion("docs-findable", "The documentation is easy to find and to open, also without logging in.", (HOME,)),
-    Criterion("docs-current", "The documentation matches the current default state of the service.", (STATUS, "examples/operate-site-check", OPERATE), _current),
-    Criterion("docs-community", "The documentation agrees with the Jupyter community's documentation and practices.", (RECIPES,)),
-    Criterion("docs-audiences", "The documentation serves new and experienced users alike.", (HOME,), _audiences),
-    Criterion("docs-changes", "Users can easily find out what changed in the system and in the documentation.", (CHANGELOG,), _changes),
-    Criterion("docs-self-service", "Standard work needs no help from the support team.", (START, RECIPES)),
-    Criterion("custom-defaults", "The default environments are good enough for real work.", (SCOPE,), _ready_kernels),
-    Criterion("custom-kernels", "Users can fully configure the software behind their kernels.", ("examples/recipe-module-kernel", RECIPES)),
-    Criterion("custom-preinstalled-extensions", "Users can configure the JupyterLab extensions the centre installed.", (LIMITATIONS,)),
-    Criterion("custom-any-extension", "Users can add any extension from the Jupyter ecosystem.", (LIMITATIONS,), _any_extension),
-    Criterion("custom-stack-mix", "Users can combine their own high-level software with the centre's optimized libraries.", ("examples/recipe-module-kernel", RECIPES), _stack_mix),
-    Criterion("custom-portable", "Users can bring the software selection they use on another system.", (LIMITATIONS, RECIPES), _portable),
-    Criterion("custom-freeze", "Users can freeze an environment to share it or to reproduce their work later.", (RECIPES,)),
-)  # fmt: skip
+    Criterion(
+        "access-any-platform",
+        "Users reach the service from any operating system and network with only a web browser.",
+        (START, HOME),
+    ),
+    Criterion(
+        "access-slow-network",
+        "The service stays usable on slow or unreliable networks.",
+        (START, HOME),
+    ),
+    Criterion(
+        "access-under-load",
+        "Users reach the service however busy the hub and the cluster are.",
+        (STATUS, SCOPE),
+    ),
+    Criterion(
+        "resources-defaults",
+        "A new user can start exploring without choosing resources: sensible defaults are set.",
+        ("examples/start-first-notebook", START),
+        _defaults,
+    ),
+    Criterion(
+        "resources-all-partitions",
+        "Jupyter can use every partition that users can reach from a terminal, and specific nodes.",
+        (SCOPE, LIMITATIONS),
+        _all_partitions,
+    ),
+    Criterion(
+        "resources-configurable",
+        "Users choose the resources of a session: partition, nodes, cores, memory, GPUs and walltime.",
+        (SCOPE, RECIPES),
+    ),
+    Criterion(
+        "resources-quick",
+        "Substantial resources become available quickly.",
+        (STATUS,),
+        _quick,
+    ),
+    Criterion(
+        "resources-combine-allocations",
+        "One Jupyter session can combine several batch allocations.",
+        (RECIPES, SCOPE),
+        _slurm_kernels,
+    ),
+    Criterion(
+        "resources-plan",
+        "Users can plan interactive work, for example from a forecast of when resources are free.",
+        (STATUS,),
+        _plan,
+    ),
+    Criterion(
+        "resources-terminal-tasks",
+        "Terminal work such as moving data and controlling batch jobs is possible from Jupyter.",
+        (START, SCOPE),
+        _terminal,
+    ),
+    Criterion(
+        "docs-findable",
+        "The documentation is easy to find and to open, also without logging in.",
+        (HOME,),
+    ),
+    Criterion(
+        "docs-current",
+        "The documentation matches the current default state of the service.",
+        (STATUS, "examples/operate-site-check", OPERATE),
+        _current,
+    ),
+    Criterion(
+        "docs-community",
+        "The documentation agrees with the Jupyter community's documentation and practices.",
+        (RECIPES,),
+    ),
+    Criterion(
+        "docs-audiences",
+        "The documentation serves new and experienced users alike.",
+        (HOME,),
+        _audiences,
+    ),
+    Criterion(
+        "docs-changes",
+        "Users can easily find out what changed in the system and in the documentation.",
+        (CHANGELOG,),
+        _changes,
+    ),
+    Criterion(
+        "docs-self-service",
+        "Standard work needs no help from the support team.",
+        (START, RECIPES),
+    ),
+    Criterion(
+        "custom-defaults",
+        "The default environments are good enough for real work.",
+        (SCOPE,),
+        _ready_kernels,
+    ),
+    Criterion(
+        "custom-kernels",
+        "Users can fully configure the software behind their kernels.",
+        ("examples/recipe-module-kernel", RECIPES),
+    ),
+    Criterion(
+        "custom-preinstalled-extensions",
+        "Users can configure the JupyterLab extensions the centre installed.",
+        (LIMITATIONS,),
+    ),
+    Criterion(
+        "custom-any-extension",
+        "Users can add any extension from the Jupyter ecosystem.",
+        (LIMITATIONS,),
+        _any_extension,
+    ),
+    Criterion(
+        "custom-stack-mix",
+        "Users can combine their own high-level software with the centre's optimized libraries.",
+        ("examples/recipe-module-kernel", RECIPES),
+        _stack_mix,
+    ),
+    Criterion(
+        "custom-portable",
+        "Users can bring the software selection they use on another system.",
+        (LIMITATIONS, RECIPES),
+        _portable,
+    ),
+    Criterion(
+        "custom-freeze",
+        "Users can freeze an environment to share it or to reproduce their work later.",
+        (RECIPES,),
+    ),
+)
 
 
 def evaluate(criterion: Criterion, evidence: Evidence) -> Finding:
@@ -540,10 +674,28 @@ def read_optional_json(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        logger.warning("cannot read %s (%s); the scorecard treats it as missing", path, exc, type="handbook", subtype="scorecard")
+        logger.warning(
+            "cannot read %s (%s); the scorecard treats it as missing",
+            path,
+            exc,
+            type="handbook",
+            subtype="scorecard",
+        )
         return None
     if not isinstance(data, dict):
-        logger.warning("%s is not a JSON object; the scorecard treats it as missing", path, type="handbook", subtype="scorecard")
+        logger.warning(
+            "%s is not a JSON object; the scorecard treats it as missing",
+            path,
+            type="handbook",
+            subtype="scorecard",
+        )
+        return None
+    return data
+
+
+def measured_here(data: dict[str, Any] | None, profile: Profile) -> dict[str, Any] | None:
+    """Drop a measurement of another site: a book built for a second profile must not show the first's."""
+    if data is not None and data.get("site") not in (None, profile.site.short_name):
         return None
     return data
 
@@ -589,7 +741,9 @@ class GeneratedMyST(SphinxDirective):
         return f"{{doc}}`/{docname}`"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, widths: str = "auto", css: str = "") -> list[str]:
+def _table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], *, widths: str = "auto", css: str = ""
+) -> list[str]:
     lines = ["````{list-table}", ":header-rows: 1", f":widths: {widths}"]
     if css:
         lines.append(f":class: {css}")
@@ -609,9 +763,24 @@ class UseCases(GeneratedMyST):
         shared = [f for f in profile.filesystems if "$PROJECT" in f.path]
         bash = any(k.language.lower() == "bash" for k in profile.kernels)
         interactive, batch = profile.interactive_partition.name, profile.batch_partition.name
-        gpus = [p.name for p in profile.partitions if p.limits.gpus_per_node > 0 and p.jupyter]
+        gpu_partitions = [p for p in profile.partitions if p.limits.gpus_per_node > 0]
+        gpus_in_jupyter = [p.name for p in gpu_partitions if p.jupyter]
+        if gpus_in_jupyter:
+            gpu_row = ["yes", f"GPU partitions: {_code_list(gpus_in_jupyter)}."]
+        elif gpu_partitions:
+            names = _code_list([p.name for p in gpu_partitions])
+            gpu_row = [
+                "partly",
+                f"Jupyter cannot reach the GPU partitions ({names}); submit batch scripts there.",
+            ]
+        else:
+            gpu_row = ["**no**", f"This site has no GPUs; see {self.page((LIMITATIONS,))}."]
         rows = [
-            ["Exploring, analysing and plotting data next to where it is stored", "yes", f"Kernels for {languages}."],
+            [
+                "Exploring, analysing and plotting data next to where it is stored",
+                "yes",
+                f"Kernels for {languages}.",
+            ],
             [
                 "Developing and testing code before running it at scale",
                 "yes",
@@ -620,13 +789,11 @@ class UseCases(GeneratedMyST):
             [
                 "Sharing notebooks and environments with your project",
                 "yes" if shared else "partly",
-                f"Keep them in `{shared[0].path}`." if shared else "There is no shared project filesystem; use a Git repository.",
+                f"Keep them in `{shared[0].path}`."
+                if shared
+                else "There is no shared project filesystem; use a Git repository.",
             ],
-            [
-                "Machine learning on GPUs",
-                "yes" if profile.capabilities.gpu and gpus else "**no**",
-                f"GPU partitions: {_code_list(gpus)}." if profile.capabilities.gpu and gpus else f"This site has no GPUs; see {self.page((LIMITATIONS,))}.",
-            ],
+            ["Machine learning on GPUs", *gpu_row],
             [
                 "Managing data and batch jobs",
                 "yes",
@@ -645,7 +812,8 @@ class WhereToRun(GeneratedMyST):
             [
                 "Editing notebooks, small tests, plots of small data, submitting and watching jobs",
                 "Login node, shared with every user",
-                f"Any of the kernels {_code_list(login_kernels)}. Keep it light: no long or parallel computations.",
+                f"Any of the kernels {_code_list(login_kernels)}. "
+                "Keep it light: no long or parallel computations.",
             ]
         ]
         for partition in profile.partitions:
@@ -657,14 +825,19 @@ class WhereToRun(GeneratedMyST):
             )
             kernels = [k.name for k in profile.kernels if k.partition == partition.name]
             if not partition.jupyter:
-                how = f"Batch scripts only: `sbatch --partition={partition.name} job.sh`. Jupyter cannot run there."
+                how = f"Batch scripts only (`sbatch --partition={partition.name} job.sh`); no Jupyter."
             elif partition.interactive:
                 how = (
-                    f"Run your Jupyter server there, or open a shell with `srun --partition={partition.name} --pty bash`."
+                    "Run your Jupyter server there, "
+                    f"or open a shell with `srun --partition={partition.name} --pty bash`."
                 )
             else:
                 how = f"Submit with `sbatch --partition={partition.name} job.sh`"
-                how += f", or use the kernel {_code_list(kernels)}, which runs in its own job there." if kernels else "."
+                how += (
+                    f", or use the kernel {_code_list(kernels)}, which runs in its own job there."
+                    if kernels
+                    else "."
+                )
             rows.append([partition.purpose, where, how])
         return _table(["Work", "Where", "How"], rows, widths="35 30 35")
 
@@ -707,7 +880,7 @@ class LimitationsList(SphinxDirective):
                 "",
                 f"**What to do instead:** {entry.workaround}",
                 "",
-                # A plain paragraph, not a card footer: the footer syntax differs between sphinx-design versions.
+                # A plain paragraph, not a card footer: sphinx-design versions differ in footer syntax.
                 f"*{footer}*",
                 "~~~~",
                 "",
@@ -727,9 +900,14 @@ class LimitationsReviewed(SphinxDirective):
         profile = get_profile(self.env.app)
         reviewed = profile.known_limitations.reviewed
         if reviewed:
-            text = f"The administrators of {profile.site.short_name} last reviewed this page as a whole on {human_date(reviewed)}."
+            text = (
+                f"The administrators of {profile.site.short_name} "
+                f"last reviewed this page as a whole on {human_date(reviewed)}."
+            )
         else:
-            text = f"The administrators of {profile.site.short_name} have not yet reviewed this page as a whole."
+            text = (
+                f"The administrators of {profile.site.short_name} have not yet reviewed this page as a whole."
+            )
         return [nodes.paragraph(text=text, classes=["handbook-reviewed"])]
 
 
@@ -743,12 +921,14 @@ class _ScorecardDirective(GeneratedMyST):
                 self.env.note_dependency(str(path))
             else:
                 missing.add(str(path))
-            data[name] = read_optional_json(path)
+            data[name] = measured_here(read_optional_json(path), profile)
         # The changelog criterion counts fragments: re-read this page when one is added.
         _changelog_docs(self.env).setdefault(self.env.docname, set()).add("scorecard")
         fragments = loaded_fragments(app)
         for fragment in fragments:
-            self.env.note_dependency(str(Path(app.confdir) / app.config.handbook_changelog_dir / fragment.filename))
+            self.env.note_dependency(
+                str(Path(app.confdir) / app.config.handbook_changelog_dir / fragment.filename)
+            )
         return Evidence(profile=profile, fragments=fragments, pages=frozenset(self.env.found_docs), **data)
 
 
@@ -774,7 +954,12 @@ class Scorecard(_ScorecardDirective):
                     self.page(criterion.pages),
                 ]
             )
-        return _table(["Criterion", "Rating", "Evidence", "Addressed in"], rows, widths="30 12 40 18", css="handbook-scorecard")
+        return _table(
+            ["Criterion", "Rating", "Evidence", "Addressed in"],
+            rows,
+            widths="30 12 40 18",
+            css="handbook-scorecard",
+        )
 
 
 class ScorecardSummary(_ScorecardDirective):
@@ -809,7 +994,9 @@ def mark_outdated_scorecards(
         if docname not in removed and any(Path(path).is_file() for path in paths):
             outdated.add(docname)
     if added or removed:
-        outdated.update(doc for doc, kinds in _changelog_docs(env).items() if "scorecard" in kinds and doc not in removed)
+        outdated.update(
+            doc for doc, kinds in _changelog_docs(env).items() if "scorecard" in kinds and doc not in removed
+        )
     return sorted(outdated)
 
 
