@@ -1,0 +1,78 @@
+"""Fixtures that build the handbook from a copy of its sources in a temporary folder.
+
+A build takes seconds, so each scenario builds once per session and its tests share it.
+Tests never build into the repository's own `_build`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from .helpers import (
+    EDITED_FRAGMENT_NAME,
+    EDITED_SENTENCE,
+    NEW_FRAGMENT,
+    NEW_FRAGMENT_NAME,
+    OLD_FRAGMENT,
+    OLD_FRAGMENT_NAME,
+    TINY_PROFILE,
+    WAITING_TIMES,
+    Book,
+    build,
+    change_profile,
+    copy_book,
+)
+
+#: Fixtures that build a book; a test that uses one gets the `book` marker.
+BUILD_FIXTURES = {"default_book", "incremental_book", "changed_profile_book", "tiny_book"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if BUILD_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.book)
+
+
+@pytest.fixture(scope="session")
+def default_book(tmp_path_factory: pytest.TempPathFactory) -> Book:
+    root = copy_book(tmp_path_factory.mktemp("default-book"))
+    return Book(root=root, html=build(root))
+
+
+@pytest.fixture(scope="session")
+def incremental_book(tmp_path_factory: pytest.TempPathFactory) -> Book:
+    """Build; then add two fragments and edit one; then build again, incrementally."""
+    root = copy_book(tmp_path_factory.mktemp("incremental-book"))
+    html = build(root)
+    first_feeds = Book(root=root, html=html).feeds()
+    (root / "changelog" / NEW_FRAGMENT_NAME).write_text(NEW_FRAGMENT, encoding="utf-8")
+    (root / "changelog" / OLD_FRAGMENT_NAME).write_text(OLD_FRAGMENT, encoding="utf-8")
+    edited = root / "changelog" / EDITED_FRAGMENT_NAME
+    text = edited.read_text(encoding="utf-8").rstrip("\n")
+    edited.write_text(f"{text} {EDITED_SENTENCE}\n", encoding="utf-8")
+    return Book(root=root, html=build(root), first_feeds=first_feeds)
+
+
+@pytest.fixture(scope="session")
+def changed_profile_book(tmp_path_factory: pytest.TempPathFactory) -> Book:
+    """Build with a changed copy of site.yml, and with waiting-time statistics present."""
+    root = copy_book(tmp_path_factory.mktemp("changed-profile-book"))
+    profile_file = root / "site.yml"
+    data = yaml.safe_load(profile_file.read_text(encoding="utf-8"))
+    change_profile(data)
+    profile_file.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    data_dir = root / "book" / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "waiting-times.json").write_text(json.dumps(WAITING_TIMES, indent=2), encoding="utf-8")
+    return Book(root=root, html=build(root))
+
+
+@pytest.fixture(scope="session")
+def tiny_book(tmp_path_factory: pytest.TempPathFactory) -> Book:
+    if not TINY_PROFILE.is_file():
+        pytest.skip("tests/profiles/tiny.yml is missing")
+    root = copy_book(tmp_path_factory.mktemp("tiny-book"))
+    return Book(root=root, html=build(root, site=TINY_PROFILE))

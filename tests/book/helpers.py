@@ -1,0 +1,128 @@
+"""Helpers for the book tests: copy the handbook's sources, build them, read the output."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hpc_handbook.build import build_book
+
+REPO = Path(__file__).resolve().parents[2]
+#: What a book build reads: configuration, profile, pages, examples and changelog fragments.
+BOOK_SOURCES = ("_config.yml", "_toc.yml", "site.yml", "book", "examples", "changelog")
+TINY_PROFILE = REPO / "tests" / "profiles" / "tiny.yml"
+SCHEMAS = Path(__file__).parent / "schemas"
+
+
+@dataclass
+class Book:
+    """A built copy of the handbook: its source root and its HTML output."""
+
+    root: Path
+    html: Path
+    #: Feeds as the first build wrote them, by file name (the incremental scenario builds twice).
+    first_feeds: dict[str, bytes] = field(default_factory=dict)
+
+    def page(self, docname: str) -> str:
+        return (self.html / f"{docname}.html").read_text(encoding="utf-8")
+
+    def feed(self, name: str) -> bytes:
+        return (self.html / "feeds" / f"{name}.atom.xml").read_bytes()
+
+    def feeds(self) -> dict[str, bytes]:
+        return {path.name: path.read_bytes() for path in sorted((self.html / "feeds").glob("*.atom.xml"))}
+
+
+def copy_book(destination: Path) -> Path:
+    """Copy what a build reads, without build output or dot files, into a fresh folder."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in BOOK_SOURCES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("_build", ".*"))
+        else:
+            shutil.copy2(source, destination / name)
+    return destination
+
+
+def build(root: Path, *, site: Path | None = None) -> Path:
+    """Build with warnings as errors, as CI does; pytest shows Sphinx's output when it fails."""
+    return build_book(root=root, site=site, strict=True)
+
+
+#: A fragment added between the two builds of the incremental scenario; its text needs escaping.
+NEW_FRAGMENT_NAME = "2026-11-26-escaping-check.md"
+NEW_FRAGMENT = """---
+date: 2026-11-26
+type: changed
+audiences: [expert]
+component: kernel
+---
+The `python3` kernel now reports memory use when a < b & "c" holds, for <experts> only.
+"""
+#: An older fragment, in another month, so the page has two month groups.
+OLD_FRAGMENT_NAME = "2026-10-02-older-change.md"
+OLD_FRAGMENT = """---
+date: 2026-10-02
+type: fixed
+audiences: [admin]
+component: hub
+---
+The hub no longer forgets the partition a user chose last.
+"""
+EDITED_FRAGMENT_NAME = "2026-11-25-handbook-tracks.md"
+EDITED_SENTENCE = "This sentence was added to an existing fragment between two builds."
+
+#: Waiting-time statistics in the format `hpc-handbook waiting-times collect` writes.
+WAITING_TIMES = {
+    "format": 1,
+    "generated_by": "hpc-handbook waiting-times collect",
+    "period": {"start": "2026-11-01T00:00", "end": "2026-11-29T00:00"},
+    "sources": ["jobcomp"],
+    "node_buckets": ["1 node"],
+    "walltime_buckets": ["up to 1 h"],
+    "total_jobs": 42,
+    "partitions": {
+        "interactive": {"all": {"jobs": 30, "median_s": 20.0, "p90_s": 95.0}, "buckets": []},
+        "batch": {"all": {"jobs": 12, "median_s": 600.0, "p90_s": 1800.0}, "buckets": []},
+    },
+}
+
+
+def change_profile(data: dict) -> None:
+    """A centre's later profile: a GPU partition, containers, open extensions, new answers and limitations."""
+    data["systems"][0]["partitions"].append(
+        {
+            "name": "gpu-a100",
+            "purpose": "Training models on GPUs.",
+            "jupyter": False,
+            "limits": {
+                "max_nodes": 2,
+                "max_walltime": "08:00:00",
+                "gpus_per_node": 4,
+                "memory_per_node_gb": 64,
+            },
+        }
+    )
+    data["capabilities"] = {"gpu": True, "apptainer": True, "conda": False}
+    data["jupyter"]["users_can_install_extensions"] = True
+    data["known_limitations"] = {
+        "reviewed": "2026-12-03",
+        "since": "2026-12-01",
+        "entries": [
+            {
+                "title": "Notebooks cannot send email",
+                "details": "Compute nodes have no mail relay.",
+                "workaround": "Write a file and check it from the login node.",
+                "since": "2026-12-02",
+                "reviewed": "2026-12-03",
+            }
+        ],
+    }
+    data["self_assessment"] = {
+        "reviewed": "2026-12-04",
+        "answers": {
+            "access-slow-network": {"rating": "yes", "note": "Tested from a train's mobile network."}
+        },
+    }

@@ -1,0 +1,180 @@
+"""Scope, limitations and scorecard: derived from the profile, following its changes, honest about gaps."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from lxml import html as lxml_html
+
+from hpc_handbook.book.scorecard import (
+    CRITERIA,
+    GROUPS,
+    HANDBOOK_LIMITATIONS,
+    Evidence,
+    evaluate,
+    measured_here,
+    service_limitations,
+)
+from hpc_handbook.errors import HandbookInputError
+from hpc_handbook.profile import SCORECARD_CRITERIA, load_profile, parse_profile
+
+from .helpers import REPO, TINY_PROFILE, WAITING_TIMES, Book
+
+SCOPE = "book/reference/scope"
+LIMITATIONS = "book/reference/limitations"
+SCORECARD = "book/operate/scorecard"
+
+
+def text_of(book: Book, docname: str) -> str:
+    """The page's text as a reader sees it: no tags, entities resolved, whitespace collapsed."""
+    return " ".join(lxml_html.fromstring(book.page(docname)).text_content().split())
+
+
+@pytest.fixture(scope="module")
+def profile():
+    return load_profile(REPO / "site.yml")
+
+
+def criterion(criterion_id: str):
+    return next(c for c in CRITERIA if c.id == criterion_id)
+
+
+# --- Without a build ---------------------------------------------------------------------------
+
+
+def test_every_profile_criterion_is_worded_once() -> None:
+    assert [c.id for c in CRITERIA] == list(SCORECARD_CRITERIA)
+    assert {c.group for c in CRITERIA} == set(GROUPS)
+
+
+def test_limitations_follow_the_profile(profile) -> None:
+    titles = [entry.title for entry in service_limitations(profile)]
+    assert "Jupyter cannot run on the `largemem` partition" in titles
+    assert {"No GPUs", "No containers", "No conda", "You cannot install JupyterLab extensions"} <= set(titles)
+    assert "Your own kernels can break when the centre updates its software" in titles
+    for entry in service_limitations(profile):
+        assert entry.workaround and entry.since and entry.reviewed
+
+
+def test_limitations_of_a_profile_without_dates_say_so() -> None:
+    tiny = load_profile(TINY_PROFILE)
+    entries = service_limitations(tiny)
+    assert "Jupyter cannot run on the `bigmem` partition" in [e.title for e in entries]
+    assert all(e.since is None and e.reviewed is None for e in entries)
+    assert all(e.since and e.reviewed for e in HANDBOOK_LIMITATIONS)
+
+
+def test_measurements_beat_the_self_assessment_and_say_their_source(profile) -> None:
+    snapshot = {
+        "site": "RCC",
+        "taken": "2026-11-20",
+        "partitions": {
+            "interactive": {"state": "UP"},
+            "batch": {"state": "DOWN"},
+            "largemem": {"state": "UP"},
+        },
+        "kernels": {name: {"error": None} for name in ("python3", "bash", "ir", "python3-stack")},
+    }
+    report = {"site": "RCC", "date": "2026-11-21", "summary": {"passed": 5, "failed": 1, "skipped": 2}}
+    evidence = Evidence(
+        profile=profile, snapshot=snapshot, examples_report=report, waiting_times=WAITING_TIMES
+    )
+    partitions = evaluate(criterion("resources-all-partitions"), evidence)
+    assert partitions.rating == "partly"
+    assert "2 of 3 (not: `largemem`)" in partitions.evidence and "saw 2 of 3 up" in partitions.evidence
+    kernels = evaluate(criterion("custom-defaults"), evidence)
+    assert (kernels.rating, kernels.source) == ("partly", "site profile and probe snapshot")
+    assert "started 4 of 5" in kernels.evidence
+    current = evaluate(criterion("docs-current"), evidence)
+    assert current.rating == "partly" and "5 of 8 example runs passed" in current.evidence
+    quick = evaluate(criterion("resources-quick"), evidence)
+    assert quick.rating == "yes" and "`interactive` 20 s" in quick.evidence
+    assert evaluate(criterion("resources-plan"), evidence).rating == "partly"
+
+
+def test_unmeasured_criteria_fall_back_to_the_self_assessment_or_say_not_yet_known(profile) -> None:
+    evidence = Evidence(profile=profile)
+    current = evaluate(criterion("docs-current"), evidence)
+    assert current.rating == "unknown" and current.evidence.startswith("Not yet measured")
+    assessed = evaluate(criterion("access-under-load"), evidence)
+    assert assessed.rating == "partly" and assessed.source.startswith("administrators' self-assessment")
+    tiny = load_profile(TINY_PROFILE)
+    unassessed = evaluate(criterion("access-under-load"), Evidence(profile=tiny))
+    assert unassessed.rating == "unknown" and "Not yet assessed" in unassessed.evidence
+
+
+def test_measurements_of_another_site_are_ignored(profile) -> None:
+    assert measured_here({"site": "TNC"}, profile) is None
+    assert measured_here({"site": "RCC"}, profile) == {"site": "RCC"}
+    assert measured_here({"no": "site"}, profile) == {"no": "site"}
+
+
+def test_self_assessment_rejects_unknown_criteria_and_ratings(profile) -> None:
+    data = profile.model_dump(mode="json")
+    data["self_assessment"] = {"answers": {"access-teleport": {"rating": "yes", "note": "x"}}}
+    with pytest.raises(HandbookInputError, match=r"self_assessment\.answers\.access-teleport"):
+        parse_profile(data, file="site.yml")
+    data["self_assessment"] = {"answers": {"access-slow-network": {"rating": "maybe", "note": "x"}}}
+    with pytest.raises(HandbookInputError, match="rating"):
+        parse_profile(data, file="site.yml")
+
+
+def test_a_limitation_cannot_be_reviewed_before_it_was_noted(profile) -> None:
+    data = profile.model_dump(mode="json")
+    data["known_limitations"]["entries"][0]["reviewed"] = (dt.date(2026, 1, 1)).isoformat()
+    with pytest.raises(HandbookInputError, match="reviewed"):
+        parse_profile(data, file="site.yml")
+
+
+# --- Built pages -------------------------------------------------------------------------------
+
+
+def test_scope_says_what_to_run_where(default_book: Book) -> None:
+    text = text_of(default_book, SCOPE)
+    assert "What to run where" in text and "Login node" in text
+    assert "sbatch --partition=largemem job.sh" in text
+    assert "srun --partition=interactive --pty bash" in text
+    assert "Machine learning on GPUs" in text and "This site has no GPUs" in text
+
+
+def test_limitations_page_has_dates_workarounds_and_the_handbooks_own_limits(default_book: Book) -> None:
+    text = text_of(default_book, LIMITATIONS)
+    assert "last reviewed this page as a whole on 25 November 2026" in text
+    assert text.count("What to do instead:") == text.count("Noted ") >= 8
+    assert "Examples are recorded on a one-machine reference site" in text
+    assert "no GPUs and no Apptainer" in text
+
+
+def test_scorecard_rates_every_criterion_and_links_a_page(default_book: Book) -> None:
+    page = lxml_html.fromstring(default_book.page(SCORECARD))
+    headings = [h.text_content().strip("#¶ ") for h in page.iter("h2")]
+    assert [g for g in GROUPS.values() if g in headings] == list(GROUPS.values())
+    rows = [row for table in page.find_class("handbook-scorecard") for row in table.find("tbody")]
+    assert len(rows) == len(CRITERIA)
+    for row in rows:
+        cells = row.findall("td")
+        assert cells[1].find_class("sd-badge"), "every criterion has a rating"
+        assert cells[3].xpath(".//a[contains(@class, 'internal')]"), "every criterion links a page"
+    text = text_of(default_book, SCORECARD)
+    assert "Partitions Jupyter can use: 2 of 3 (not: largemem)." in text
+    assert "Source: administrators\u2019 self-assessment, reviewed 25 November 2026." in text
+
+
+def test_service_pages_follow_a_changed_profile(changed_profile_book: Book) -> None:
+    scope = text_of(changed_profile_book, SCOPE)
+    assert "Jupyter cannot reach the GPU partitions (gpu-a100)" in scope
+    assert "This site has no GPUs" not in scope
+    limitations = text_of(changed_profile_book, LIMITATIONS)
+    assert "Jupyter cannot run on the gpu-a100 partition" in limitations
+    assert "Notebooks cannot send email" in limitations
+    assert "No GPUs" not in limitations and "No containers" not in limitations
+    assert "You cannot install JupyterLab extensions" not in limitations
+    assert "last reviewed this page as a whole on 3 December 2026" in limitations
+    scorecard = text_of(changed_profile_book, SCORECARD)
+    assert "Partitions Jupyter can use: 2 of 4 (not: largemem, gpu-a100)" in scorecard
+    assert "Users can install JupyterLab extensions themselves." in scorecard
+    assert "Apptainer runs container images built elsewhere." in scorecard
+    assert "Tested from a train\u2019s mobile network." in scorecard
+    assert "Median queue wait: interactive 20 s, batch 10 min" in scorecard
+    assert "self-assessment was last reviewed on 4 December 2026" in scorecard
