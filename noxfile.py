@@ -71,3 +71,19 @@ def bench(session: nox.Session) -> None:
     """Measure the example runner against papermill + pytest --nbval, side by side."""
     _install(session, "test")
     session.run("hpc-handbook", "bench", *session.posargs)
+
+
+@nox.session(default=False)
+def probe(session: nox.Session) -> None:
+    """Probe the site into book/data/snapshot.json and write changelog fragments for what changed."""
+    # The probe reports the JupyterLab it runs beside, so the session has one.
+    _install(session)
+    session.install("jupyterlab")
+    session.run("hpc-handbook", "probe", *(session.posargs or ["--changelog", "changelog"]))
+
+
+@nox.session(name="waiting-times", default=False)
+def waiting_times(session: nox.Session) -> None:
+    """Collect queue waiting times into book/data/ (`-- generate` first submits a short job mix)."""
+    _install(session)
+    session.run("hpc-handbook", "waiting-times", *(session.posargs or ["collect"]))

@@ -616,9 +616,13 @@ def probe_jupyter(python: str | None = None) -> dict[str, Any]:
 
 
 def probe_site(
-    profile: Profile, *, kernel_timeout: float = 120.0, taken: dt.date | None = None
+    profile: Profile,
+    *,
+    kernel_timeout: float = 120.0,
+    taken: dt.date | None = None,
+    jupyter: str | None = None,
 ) -> dict[str, Any]:
-    """Probe the running site and return its snapshot."""
+    """Probe the running site and return its snapshot; `jupyter` is the Python of the Jupyter server."""
     slurm_version, partitions = probe_slurm()
     modules = probe_modules(profile.modules.paths)
     snapshot = {
@@ -628,7 +632,7 @@ def probe_site(
         "kernels": probe_kernels(profile, timeout=kernel_timeout),
         "partitions": partitions,
         "modules": modules,
-        "jupyter": probe_jupyter(),
+        "jupyter": probe_jupyter(jupyter),
         "versions": {"slurm": slurm_version, "lmod": modules.pop("lmod_version")},
     }
     return snapshot
@@ -716,6 +720,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--previous", help="compare with this snapshot instead of the committed one")
     parser.add_argument("--kernel-timeout", type=float, default=120.0, help="seconds to wait for each kernel")
+    parser.add_argument(
+        "--jupyter-python",
+        help="Python of the site's Jupyter server (default: the one `jupyter-lab` on PATH runs with)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -728,7 +736,7 @@ def run(args: argparse.Namespace) -> int:
         previous = load_snapshot(Path(args.previous))
     else:
         previous = committed_snapshot(output) or (load_snapshot(output) if output.exists() else None)
-    snapshot = probe_site(profile, kernel_timeout=args.kernel_timeout)
+    snapshot = probe_site(profile, kernel_timeout=args.kernel_timeout, jupyter=args.jupyter_python)
     write_snapshot(output, snapshot)
     failed = sorted(name for name, kernel in snapshot["kernels"].items() if kernel["error"])
     print(

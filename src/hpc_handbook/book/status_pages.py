@@ -1,0 +1,442 @@
+"""The system status and waiting-times pages: tables (and a plot) from the committed data files.
+
+`hpc-handbook probe` writes `book/data/snapshot.json` and `hpc-handbook waiting-times
+collect` writes `book/data/waiting-times.json`; these directives only read them. Each
+notes a dependency on its file, so a new snapshot rebuilds exactly the pages that show it.
+The waiting-times plot is drawn with matplotlib during the build, from the same JSON as
+its table, so no number on the page is typed by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx.application import Sphinx
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+from hpc_handbook.book.config import ConfigValue
+from hpc_handbook.book.site_values import get_profile
+
+logger = logging.getLogger(__name__)
+
+#: Where the command that writes each file is named on the pages.
+PROBE_COMMAND = "nox -s probe"
+WAITING_TIMES_COMMAND = "nox -s waiting-times"
+
+STATUS_CONFIG_VALUES = [
+    ConfigValue(
+        "handbook_snapshot",
+        "book/data/snapshot.json",
+        (str,),
+        "The probe's snapshot of the site, relative to the book root; the system status page shows it.",
+    ),
+    ConfigValue(
+        "handbook_waiting_times",
+        "book/data/waiting-times.json",
+        (str,),
+        "Queue waiting-time statistics, relative to the book root; the waiting-times page shows them.",
+    ),
+]
+
+
+def _read_json(directive: SphinxDirective, config_name: str, command: str) -> dict[str, Any] | None:
+    path = (Path(directive.env.app.confdir) / getattr(directive.config, config_name)).resolve()
+    directive.env.note_dependency(str(path))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        logger.warning(
+            "cannot read %s (%s); run `%s`", path.name, exc, command, location=directive.get_location(),
+            type="handbook", subtype="status",
+        )  # fmt: skip
+        return None
+
+
+def _cell(value: Any) -> nodes.entry:
+    entry = nodes.entry()
+    if isinstance(value, nodes.Node):
+        entry += value if isinstance(value, nodes.paragraph) else nodes.paragraph("", "", value)
+    else:
+        entry += nodes.paragraph("", "" if value is None else str(value))
+    return entry
+
+
+def _code(text: str) -> nodes.literal:
+    return nodes.literal(text, text)
+
+
+def build_table(
+    header: list[str], rows: list[list[Any]], *, classes: list[str], title: str = ""
+) -> nodes.table:
+    """A docutils table; cells are plain text or inline nodes, so site data needs no escaping."""
+    table = nodes.table(classes=["handbook-status-table", *classes])
+    if title:
+        table += nodes.title(title, title)
+    group = nodes.tgroup(cols=len(header))
+    table += group
+    for _ in header:
+        group += nodes.colspec(colwidth=1)
+    head = nodes.thead()
+    group += head
+    head_row = nodes.row()
+    head_row.extend(_cell(h) for h in header)
+    head += head_row
+    body = nodes.tbody()
+    group += body
+    for values in rows:
+        row = nodes.row()
+        row.extend(_cell(v) for v in values)
+        body += row
+    return table
+
+
+def _paragraph(*parts: str | nodes.Node) -> nodes.paragraph:
+    paragraph = nodes.paragraph()
+    for part in parts:
+        paragraph += nodes.Text(part) if isinstance(part, str) else part
+    return paragraph
+
+
+# --- System status ----------------------------------------------------------------------
+
+
+def _start_text(kernel: dict[str, Any]) -> str:
+    start = kernel.get("start", "unknown")
+    details = kernel.get("start_details") or {}
+    if start == "modules" and details.get("modules"):
+        return "from modules: " + ", ".join(map(str, details["modules"]))
+    if start == "slurm":
+        partition, walltime = details.get("partition"), details.get("walltime")
+        text = f"in a Slurm job on {partition}" if partition else "in a Slurm job"
+        return f"{text}, for up to {_walltime(walltime)}" if walltime else text
+    return {"local": "on the login node", "unknown": "not stated"}.get(start, start)
+
+
+def _language(kernel: dict[str, Any]) -> str:
+    language = str(kernel.get("language", ""))
+    name = {"python": "Python", "r": "R", "bash": "Bash"}.get(language.lower(), language)
+    return f"{name} {kernel.get('language_version') or ''}".strip()
+
+
+def _name_cell(name: str, subtitle: str = "") -> nodes.paragraph:
+    paragraph = _paragraph(_code(name))
+    if subtitle:
+        paragraph += nodes.inline("", f" {subtitle}", classes=["handbook-status-subtitle"])
+    return paragraph
+
+
+def kernels_table(snapshot: dict[str, Any]) -> nodes.table:
+    """One row per kernelspec; a probe failure shows in the last column, so it cannot be missed."""
+    kernels = sorted(snapshot["kernels"].items())
+    failed = any(k.get("error") for _, k in kernels)
+    rows = []
+    for name, kernel in kernels:
+        packages = ", ".join(
+            f"{p} {v or '(missing)'}" for p, v in sorted((kernel.get("packages") or {}).items())
+        )
+        row: list[Any] = [
+            _name_cell(name, f"({kernel['display_name']})" if kernel.get("display_name") else ""),
+            _language(kernel) if not kernel.get("error") else "—",
+            packages or "—",
+            _start_text(kernel),
+        ]
+        if failed:
+            row.append(f"did not answer: {kernel['error']}" if kernel.get("error") else "answered")
+        rows.append(row)
+    header = ["Kernel", "Language", "Key packages", "Runs", *(["Probe"] if failed else [])]
+    return build_table(header, rows, classes=["handbook-status-kernels"])
+
+
+def fingerprints_table(snapshot: dict[str, Any]) -> nodes.table:
+    rows = [[_code(name), _code(k.get("fingerprint", ""))] for name, k in sorted(snapshot["kernels"].items())]
+    return build_table(["Kernel", "Fingerprint"], rows, classes=["handbook-status-fingerprints"])
+
+
+def _memory(mb: int | None) -> str:
+    if mb is None:
+        return "unknown"
+    return f"{mb // 1024} GB" if mb % 1024 == 0 else f"{mb / 1024:.1f} GB"
+
+
+def _walltime(value: Any) -> str:
+    from hpc_handbook.probe import slurm_duration_seconds
+
+    try:
+        seconds = slurm_duration_seconds(str(value))
+    except ValueError:
+        return str(value)
+    if seconds is None:
+        return "no limit"
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours} h" if not rest else f"{hours} h {rest // 60} min"
+
+
+def partitions_table(snapshot: dict[str, Any]) -> nodes.table:
+    rows = [
+        [
+            _name_cell(name, "(default)" if p.get("default") else ""),
+            p.get("state", ""),
+            p.get("total_nodes", ""),
+            "no limit" if p.get("max_nodes") == "UNLIMITED" else p.get("max_nodes", ""),
+            _walltime(p.get("max_time", "")),
+            _memory(p.get("memory_per_node_mb")),
+            p.get("gpus_per_node", 0),
+        ]
+        for name, p in sorted(snapshot["partitions"].items())
+    ]
+    header = [
+        "Partition",
+        "State",
+        "Nodes",
+        "Max nodes per job",
+        "Max walltime",
+        "Memory per node",
+        "GPUs per node",
+    ]
+    return build_table(header, rows, classes=["handbook-status-partitions"])
+
+
+def modules_table(snapshot: dict[str, Any], relied_on: list[str]) -> nodes.table:
+    rows = []
+    for name, module in sorted(snapshot["modules"].get("available", {}).items()):
+        versions = module.get("versions", [])
+        used = [v for v in versions if f"{name}/{v}" in relied_on or name in relied_on]
+        rows.append(
+            [
+                _code(name),
+                ", ".join(versions),
+                module.get("default") or "—",
+                ", ".join(f"{name}/{v}" for v in used) or "—",
+            ]
+        )
+    header = ["Module", "Versions", "Default", "Used by this handbook"]
+    return build_table(header, rows, classes=["handbook-status-modules"])
+
+
+def jupyter_table(snapshot: dict[str, Any]) -> nodes.table:
+    jupyter = snapshot.get("jupyter") or {}
+    rows: list[list[Any]] = [
+        [_code(n), v, "package"] for n, v in sorted((jupyter.get("packages") or {}).items())
+    ]
+    for group, kind in (
+        ("server_extensions", "server extension"),
+        ("lab_extensions", "JupyterLab extension"),
+    ):
+        for name, info in sorted((jupyter.get(group) or {}).items()):
+            state = "" if info.get("enabled", True) else " (disabled)"
+            rows.append([_code(name), info.get("version") or "—", kind + state])
+    versions = snapshot.get("versions") or {}
+    rows += [[_code(tool), version, "scheduler" if tool == "slurm" else "module system"]
+             for tool, version in sorted(versions.items()) if version]  # fmt: skip
+    return build_table(["Component", "Version", "Kind"], rows, classes=["handbook-status-jupyter"])
+
+
+class SystemStatusDirective(SphinxDirective):
+    """Render one part of the committed snapshot: `taken`, `kernels`, `partitions`, `modules` or `jupyter`."""
+
+    required_arguments = 1
+    has_content = False
+    PARTS = ("taken", "kernels", "fingerprints", "partitions", "modules", "jupyter")
+
+    def run(self) -> list[nodes.Node]:
+        part = self.arguments[0]
+        if part not in self.PARTS:
+            logger.warning(
+                "unknown system-status part %r; expected one of %s", part, ", ".join(self.PARTS),
+                location=self.get_location(), type="handbook", subtype="status",
+            )  # fmt: skip
+            return []
+        snapshot = _read_json(self, "handbook_snapshot", PROBE_COMMAND)
+        if snapshot is None:
+            return [nodes.paragraph(text=f"No snapshot of the system yet; run `{PROBE_COMMAND}`.")]
+        if part == "taken":
+            note = nodes.note()
+            note += _paragraph(
+                "Generated from ", _code(self.config.handbook_snapshot), " by ", _code(PROBE_COMMAND),
+                f", which probed the site on {snapshot.get('taken', 'an unknown date')}. "
+                "Do not edit these tables: re-run the command and commit the snapshot.",
+            )  # fmt: skip
+            return [note]
+        if part == "kernels":
+            return [kernels_table(snapshot)]
+        if part == "fingerprints":
+            return [fingerprints_table(snapshot)]
+        if part == "partitions":
+            return [partitions_table(snapshot)]
+        if part == "modules":
+            profile = get_profile(self.env.app)
+            relied_on = list(profile.modules.relied_on) + [m for k in profile.kernels for m in k.modules]
+            return [modules_table(snapshot, relied_on)]
+        return [jupyter_table(snapshot)]
+
+
+# --- Waiting times ------------------------------------------------------------------------
+
+
+def period_text(data: dict[str, Any]) -> str:
+    period = data.get("period") or {}
+    return f"{str(period.get('start', '?'))[:10]} to {str(period.get('end', '?'))[:10]}"
+
+
+def _sources_text(data: dict[str, Any]) -> str:
+    names = {"jobcomp/filetxt": "the job-completion log", "sacct": "Slurm accounting"}
+    sources = [names.get(s, s) for s in data.get("sources") or []]
+    return " and ".join(sources) or "no records"
+
+
+def for_profile(data: dict[str, Any], partitions: list[str]) -> dict[str, Any]:
+    """Keep the profile's partitions, in its order, and count only their jobs.
+
+    The handbook describes the partitions of its profile; records of any other partition
+    (or of another centre, when the book is built for another profile) stay off the page.
+    """
+    known = data.get("partitions") or {}
+    kept = {name: known[name] for name in partitions if name in known}
+    return {**data, "partitions": kept, "total_jobs": sum(entry["all"]["jobs"] for entry in kept.values())}
+
+
+def _strong(text: str) -> nodes.paragraph:
+    return _paragraph(nodes.strong(text, text))
+
+
+def waiting_rows(data: dict[str, Any], partitions: list[str]) -> list[list[Any]]:
+    """Table rows: one per partition and bucket, then a row for all the partition's jobs."""
+    from hpc_handbook.waiting_times import format_seconds
+
+    rows: list[list[Any]] = []
+    known = data.get("partitions") or {}
+    for name in partitions:
+        entry = known.get(name)
+        if entry is None:
+            rows.append([name, "any", "any", "0", "no jobs in this period", "—"])
+            continue
+        for bucket in entry.get("buckets", []):
+            rows.append(
+                [
+                    name, bucket["nodes"], bucket["walltime"], str(bucket["jobs"]),
+                    format_seconds(bucket["median_s"]), format_seconds(bucket["p90_s"]),
+                ]
+            )  # fmt: skip
+        overall = entry["all"]
+        rows.append(
+            [_strong(name), _strong("any"), _strong("any"), _strong(str(overall["jobs"])),
+             _strong(format_seconds(overall["median_s"])), _strong(format_seconds(overall["p90_s"]))]
+        )  # fmt: skip
+    return rows
+
+
+def _unit(largest: float) -> tuple[str, float]:
+    if largest < 120:
+        return "seconds", 1.0
+    if largest < 2 * 3600:
+        return "minutes", 60.0
+    return "hours", 3600.0
+
+
+def draw_waiting_times(data: dict[str, Any], target: Path) -> None:
+    """Draw median and 90th percentile waits per partition (in the data's order) and bucket into a PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    labels, medians, p90s, counts = [], [], [], []
+    known = data.get("partitions") or {}
+    for name in known:
+        for bucket in known[name].get("buckets", []):
+            labels.append(f"{name} · {bucket['nodes']} · {bucket['walltime']}")
+            medians.append(bucket["median_s"])
+            p90s.append(bucket["p90_s"])
+            counts.append(bucket["jobs"])
+    unit, scale = _unit(max(p90s, default=0))
+    height = 1.8 + 0.5 * max(len(labels), 1)
+    figure = Figure(figsize=(8, height), dpi=120, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    positions = list(range(len(labels)))
+    axes.barh([p + 0.2 for p in positions], [m / scale for m in medians], height=0.4, label="median",
+              color="#2b6cb0")  # fmt: skip
+    axes.barh([p - 0.2 for p in positions], [v / scale for v in p90s], height=0.4,
+              label="90% waited at most", color="#90cdf4")  # fmt: skip
+    for position, value, count in zip(positions, p90s, counts, strict=True):
+        axes.annotate(f"{count} job{'s' if count != 1 else ''}", (max(value / scale, 0), position - 0.2),
+                      xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)  # fmt: skip
+    axes.set_yticks(positions, labels, fontsize=9)
+    axes.invert_yaxis()
+    axes.set_xlabel(f"waiting time ({unit})", fontsize=10)
+    axes.margins(x=0.18)
+    figure.legend(loc="outside lower center", ncols=2, fontsize=9, frameon=False)
+    axes.set_title(
+        f"Queue waiting time by partition and job size\n"
+        f"jobs that started {period_text(data)}, {data.get('total_jobs', 0)} jobs in all",
+        fontsize=10,
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(target, metadata={"Software": None})
+
+
+class WaitingTimesDirective(SphinxDirective):
+    """Render the waiting-times `table` or `plot` from the collected JSON."""
+
+    required_arguments = 1
+    option_spec = {"alt": directives.unchanged}  # noqa: RUF012 (docutils' own attribute)
+
+    def run(self) -> list[nodes.Node]:
+        part = self.arguments[0]
+        if part not in ("table", "plot", "period"):
+            logger.warning(
+                "unknown waiting-times part %r; expected table, plot or period", part,
+                location=self.get_location(), type="handbook", subtype="waiting_times",
+            )  # fmt: skip
+            return []
+        data = _read_json(self, "handbook_waiting_times", WAITING_TIMES_COMMAND)
+        if data is None:
+            return [nodes.paragraph(text=f"No waiting times collected yet; run `{WAITING_TIMES_COMMAND}`.")]
+        partitions = [p.name for p in get_profile(self.env.app).partitions]
+        data = for_profile(data, partitions)
+        summary = (
+            f"Jobs that started {period_text(data)}: {data.get('total_jobs', 0)} jobs, "
+            f"from {_sources_text(data)}."
+        )
+        if part == "period":
+            note = nodes.note()
+            note += _paragraph(
+                summary + " Generated by ", _code(WAITING_TIMES_COMMAND), " from ",
+                _code(self.config.handbook_waiting_times), "; do not edit.",
+            )  # fmt: skip
+            return [note]
+        if part == "table":
+            header = ["Partition", "Nodes", "Requested walltime", "Jobs", "Median wait", "90% waited at most"]
+            title = (
+                f"Waiting times of jobs that started {period_text(data)} ({data.get('total_jobs', 0)} jobs)."
+            )
+            return [build_table(header, waiting_rows(data, partitions), classes=["handbook-waiting-times"],
+                                title=title)]  # fmt: skip
+        if not any(entry.get("buckets") for entry in data["partitions"].values()):
+            return [
+                nodes.paragraph(text=f"No plot: no jobs of these partitions started {period_text(data)}.")
+            ]
+        return [self._figure(data, summary)]
+
+    def _figure(self, data: dict[str, Any], summary: str) -> nodes.figure:
+        # Drawn beside the doctrees, outside the sources; Sphinx copies it into _images.
+        target = Path(self.env.app.doctreedir).parent / "handbook-images" / "waiting-times.png"
+        draw_waiting_times(data, target)
+        document_dir = Path(self.env.doc2path(self.env.docname)).parent
+        uri = Path(os.path.relpath(target, document_dir)).as_posix()
+        alt = self.options.get("alt") or "Bar chart of median and 90th percentile queue waiting times"
+        figure = nodes.figure(classes=["handbook-waiting-times-plot"])
+        figure += nodes.image(uri=uri, alt=alt)
+        figure += nodes.caption(summary, summary)
+        return figure
+
+
+def setup_status_pages(app: Sphinx) -> None:
+    for value in STATUS_CONFIG_VALUES:
+        app.add_config_value(value.name, value.default, value.rebuild, types=value.types)
+    app.add_directive("system-status", SystemStatusDirective)
+    app.add_directive("waiting-times", WaitingTimesDirective)

@@ -1,0 +1,180 @@
+"""The probe, the drift check, the status page and the job mix against the running reference site.
+
+Every kernel the probe starts carries a Slurm comment of its own (`hpc-handbook-probe-*`)
+in its job and its environment, and every job of the mix carries this module's name
+prefix; after each test none of them may remain.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hpc_handbook.cli import main
+from hpc_handbook.drift import check_drift
+from hpc_handbook.probe import KERNEL_JOB_COMMENT_ENV, compared_content, probe_site
+from hpc_handbook.profile import PROFILE_ENV_VAR, Profile, load_profile
+from hpc_handbook.waiting_times import parse_jobcomp_line, slurm_config
+
+pytestmark = pytest.mark.site
+
+REPO = Path(__file__).resolve().parents[2]
+PROFILE = load_profile(os.environ.get(PROFILE_ENV_VAR) or REPO / "site.yml")
+PROBE_COMMENT_PREFIX = "hpc-handbook-probe-"
+MIX_PREFIX = f"hbk-test-{os.getpid()}"
+CLEANUP_WAIT_S = 30.0
+
+
+def _queue() -> list[tuple[str, str, str]]:
+    result = subprocess.run(["squeue", "-h", "-o", "%i|%j|%k"], capture_output=True, text=True, check=True)
+    return [tuple(line.split("|", 2)) for line in result.stdout.splitlines() if line.count("|") == 2]  # type: ignore[misc]
+
+
+def our_jobs() -> list[tuple[str, str, str]]:
+    """Jobs of the probe's kernels or of this module's job mix."""
+    return [
+        job for job in _queue() if job[2].startswith(PROBE_COMMENT_PREFIX) or job[1].startswith(MIX_PREFIX)
+    ]
+
+
+def probe_kernel_processes() -> list[int]:
+    """Live processes started for a probe: their environment carries a probe comment."""
+    needle = f"{KERNEL_JOB_COMMENT_ENV}={PROBE_COMMENT_PREFIX}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if any(item.startswith(needle) for item in environ.split(b"\0")):
+            pids.append(int(entry.name))
+    return pids
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind() -> Iterator[None]:
+    yield
+    deadline = time.monotonic() + CLEANUP_WAIT_S
+    while (our_jobs() or probe_kernel_processes()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    jobs, pids = our_jobs(), probe_kernel_processes()
+    if jobs:
+        subprocess.run(["scancel", "--quiet", *(job[0] for job in jobs)], check=False)
+    assert not jobs, f"jobs left behind: {jobs}"
+    assert not pids, f"kernel processes left behind: {pids}"
+
+
+@pytest.fixture(scope="module")
+def snapshot(site: Profile) -> dict[str, Any]:
+    return probe_site(site)
+
+
+def test_every_kernel_answers_with_its_versions(snapshot: dict[str, Any]) -> None:
+    for kernel in PROFILE.kernels:
+        entry = snapshot["kernels"][kernel.name]
+        assert entry["error"] is None, (kernel.name, entry["error"])
+        assert entry["language_version"], kernel.name
+        assert entry["start"] == kernel.start
+        for package in kernel.packages:
+            assert entry["packages"][package], (kernel.name, package)
+    assert snapshot["kernels"]["python3"]["language_version"].startswith("3.")
+
+
+def test_the_site_matches_its_profile(snapshot: dict[str, Any]) -> None:
+    assert check_drift(PROFILE, snapshot) == []
+
+
+def test_two_probes_of_an_unchanged_site_are_identical(snapshot: dict[str, Any]) -> None:
+    again = probe_site(PROFILE)
+    assert compared_content(again) == compared_content(snapshot)
+    # Host names stay out of the snapshot: it is committed.
+    assert not re.search(rf"\b{re.escape(os.uname().nodename)}\b", json.dumps(snapshot))
+
+
+def kernelspec_list() -> dict[str, Any]:
+    """`jupyter kernelspec list --json`, with the site's kernelspecs first and no user kernels."""
+    from hpc_handbook.probe import site_jupyter_path
+
+    env = {
+        **os.environ,
+        "JUPYTER_PATH": site_jupyter_path(),
+        "JUPYTER_DATA_DIR": "/nonexistent-handbook-test",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "jupyter", "kernelspec", "list", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    return json.loads(result.stdout)["kernelspecs"]
+
+
+STATUS_CONF = """
+import sys
+from hpc_handbook.book.config import setup_config
+from hpc_handbook.book.site_values import setup_site_values
+from hpc_handbook.book.status_pages import setup_status_pages
+
+extensions = ["myst_parser"]
+myst_enable_extensions = ["substitution", "colon_fence"]
+handbook_site_profile = {profile!r}
+handbook_snapshot = {snapshot!r}
+
+def setup(app):
+    setup_config(app)
+    setup_site_values(app)
+    setup_status_pages(app)
+"""
+
+
+def test_the_status_page_matches_jupyter_kernelspec_list(tmp_path: Path) -> None:
+    lxml_html = pytest.importorskip("lxml.html")
+    output = tmp_path / "snapshot.json"
+    assert main(["probe", "--site", str(REPO / "site.yml"), "--output", str(output)]) == 0
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "conf.py").write_text(
+        STATUS_CONF.format(profile=str(REPO / "site.yml"), snapshot=str(output)), encoding="utf-8"
+    )
+    (source / "index.md").write_text((REPO / "book/reference/status.md").read_text(), encoding="utf-8")
+    subprocess.run(
+        [sys.executable, "-m", "sphinx", "-b", "html", "-q", str(source), str(tmp_path / "html")],
+        check=True,
+        capture_output=True,
+    )
+    page = lxml_html.parse(str(tmp_path / "html" / "index.html")).getroot()
+    rows = page.xpath("//table[contains(@class, 'handbook-status-kernels')]/tbody/tr")
+    shown = {row.xpath("./td[1]//code")[0].text_content(): row for row in rows}
+    listed = kernelspec_list()
+    assert sorted(shown) == sorted(listed)
+    for name, spec in listed.items():
+        row_text = shown[name].text_content()
+        assert spec["spec"]["display_name"] in row_text
+    assert "Generated from" in page.text_content()
+
+
+def test_the_job_mix_runs_and_leaves_no_job_behind(site: Profile) -> None:
+    config = slurm_config()
+    log = Path(config["JobCompLoc"])
+    assert main(["waiting-times", "generate", "--jobs", "4", "--prefix", MIX_PREFIX, "--timeout", "180"]) == 0
+    assert not [job for job in _queue() if job[1].startswith(MIX_PREFIX)]
+    # Slurm records each finished job in its completion log, where `collect` reads it.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        names = [parse_jobcomp_line(line).get("Name", "") for line in log.read_text().splitlines()]
+        if sum(name.startswith(MIX_PREFIX) for name in names) == 4:
+            break
+        time.sleep(0.5)
+    assert sum(name.startswith(MIX_PREFIX) for name in names) == 4
