@@ -26,7 +26,8 @@ from hpc_handbook.profile import PROFILE_ENV_VAR, Profile, load_profile
 pytestmark = pytest.mark.site
 
 # The same profile as conftest's `site` fixture; loaded here too because parameters need it at collection.
-PROFILE = load_profile(os.environ.get(PROFILE_ENV_VAR) or Path(__file__).resolve().parents[2] / "site.yml")
+PROFILE_PATH = Path(os.environ.get(PROFILE_ENV_VAR) or Path(__file__).resolve().parents[2] / "site.yml")
+PROFILE = load_profile(PROFILE_PATH)
 
 JUPYTER_PARTITIONS = [p.name for p in PROFILE.partitions if p.jupyter]
 SLURM_KERNELS = [k.name for k in PROFILE.kernels if k.start == "slurm"]
@@ -120,7 +121,7 @@ def test_every_component_is_up(site: Profile) -> None:
 def test_status_command_exits_zero(site: Profile) -> None:
     from hpc_handbook.cli import main
 
-    assert main(["site", "status"]) == 0
+    assert main(["site", "status", "--site", str(PROFILE_PATH)]) == 0
 
 
 # --- Slurm ----------------------------------------------------------------
