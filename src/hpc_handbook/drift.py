@@ -511,11 +511,22 @@ def _kernel_changes(
     return changes
 
 
+def _hours_minutes_seconds(value: Any) -> Any:
+    # Slurm prints a day as 1-00:00:00; site.yml and most readers say 24:00:00.
+    try:
+        seconds = slurm_duration_seconds(str(value))
+    except ValueError:
+        return value
+    if seconds is None:
+        return value
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
 def _partition_values(entry: dict[str, Any]) -> dict[str, Any]:
     memory = entry.get("memory_per_node_mb")
     return {
         "State": entry.get("state"),
-        "MaxTime": entry.get("max_time"),
+        "MaxTime": None if entry.get("max_time") is None else _hours_minutes_seconds(entry["max_time"]),
         "MaxNodes": entry.get("max_nodes"),
         "memory/node": None if memory is None else _gb(memory),
         "GPUs/node": entry.get("gpus_per_node"),

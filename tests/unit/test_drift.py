@@ -333,7 +333,7 @@ def test_a_partition_limit_change(profile: Profile, tmp_path: Path) -> None:
     fragment = parse_fragment(path)
     assert fragment.meta.key == "partition/batch"
     assert fragment.meta.audiences == ["novice", "expert", "admin"]
-    assert fragment.text == "batch partition: MaxTime 1-00:00:00 → 12:00:00; memory/node 8 GB → 16 GB."
+    assert fragment.text == "batch partition: MaxTime 24:00:00 → 12:00:00; memory/node 8 GB → 16 GB."
 
 
 def test_module_versions_added_and_removed(profile: Profile, tmp_path: Path) -> None:
