@@ -46,14 +46,14 @@ def default_book(tmp_path_factory: pytest.TempPathFactory) -> Book:
 def incremental_book(tmp_path_factory: pytest.TempPathFactory) -> Book:
     """Build; then add two fragments and edit one; then build again, incrementally."""
     root = copy_book(tmp_path_factory.mktemp("incremental-book"))
-    html = build(root)
-    first_feeds = Book(root=root, html=html).feeds()
+    first = Book(root=root, html=build(root))
+    first_feeds, first_written = first.feeds(), first.written()
     (root / "changelog" / NEW_FRAGMENT_NAME).write_text(NEW_FRAGMENT, encoding="utf-8")
     (root / "changelog" / OLD_FRAGMENT_NAME).write_text(OLD_FRAGMENT, encoding="utf-8")
     edited = root / "changelog" / EDITED_FRAGMENT_NAME
     text = edited.read_text(encoding="utf-8").rstrip("\n")
     edited.write_text(f"{text} {EDITED_SENTENCE}\n", encoding="utf-8")
-    return Book(root=root, html=build(root), first_feeds=first_feeds)
+    return Book(root=root, html=build(root), first_feeds=first_feeds, first_written=first_written)
 
 
 @pytest.fixture(scope="session")

@@ -23,12 +23,17 @@ class Book:
     html: Path
     #: Feeds as the first build wrote them, by file name (the incremental scenario builds twice).
     first_feeds: dict[str, bytes] = field(default_factory=dict)
+    #: When the first build wrote each HTML page, by path relative to the output.
+    first_written: dict[str, int] = field(default_factory=dict)
 
     def page(self, docname: str) -> str:
         return (self.html / f"{docname}.html").read_text(encoding="utf-8")
 
     def feed(self, name: str) -> bytes:
         return (self.html / "feeds" / f"{name}.atom.xml").read_bytes()
+
+    def written(self) -> dict[str, int]:
+        return {str(p.relative_to(self.html)): p.stat().st_mtime_ns for p in self.html.rglob("*.html")}
 
     def feeds(self) -> dict[str, bytes]:
         return {path.name: path.read_bytes() for path in sorted((self.html / "feeds").glob("*.atom.xml"))}

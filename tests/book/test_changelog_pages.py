@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
+import pytest
+import yaml
 from lxml import html as lxml_html
 
 from hpc_handbook.book.changelog_pages import human_date
 from hpc_handbook.changelog import AUDIENCES, check_fragments
 
-from .helpers import EDITED_SENTENCE, NEW_FRAGMENT_NAME, OLD_FRAGMENT_NAME, Book
+from .helpers import EDITED_SENTENCE, NEW_FRAGMENT_NAME, OLD_FRAGMENT_NAME, Book, build, copy_book
 
 CHANGELOG = "book/reference/changelog"
 HOME = "book/index"
@@ -81,6 +84,38 @@ def test_incremental_build_picks_up_new_and_edited_fragments(incremental_book: B
     assert new_id in home.findall("li")[0].find_class("handbook-whats-new-details")[0].get("href")
     assert EDITED_SENTENCE not in incremental_book.first_feeds["all.atom.xml"].decode()
     assert EDITED_SENTENCE in incremental_book.feed("all").decode()
+
+
+def test_incremental_build_rewrites_only_the_pages_that_show_fragments(incremental_book: Book) -> None:
+    now = incremental_book.written()
+    rewritten = {page for page, written in incremental_book.first_written.items() if now[page] != written}
+    assert {f"{CHANGELOG}.html", f"{HOME}.html"} <= rewritten
+    assert "book/reference/scope.html" not in rewritten
+    assert "book/reference/limitations.html" not in rewritten
+
+
+@pytest.mark.book
+def test_a_bad_fragment_fails_a_strict_build_until_its_warning_is_silenced(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    root = copy_book(tmp_path / "book")
+    (root / "changelog" / "2026-11-25-bad.md").write_text(
+        "---\ndate: 2026-11-25\ntype: improved\naudiences: [novice]\ncomponent: docs\n---\nBad entry.\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(subprocess.CalledProcessError):
+        build(root)
+    output = capfd.readouterr()
+    warnings = [line for line in (output.out + output.err).splitlines() if "WARNING" in line]
+    assert any(
+        "changelog fragment changelog/2026-11-25-bad.md at type: expected one of" in w for w in warnings
+    )
+    # Warnings are namespaced, so a site can silence this kind alone.
+    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
+    config["sphinx"]["config"].setdefault("suppress_warnings", []).append("handbook.changelog")
+    (root / "_config.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    html = build(root)
+    assert "Bad entry." not in (html / f"{CHANGELOG}.html").read_text(encoding="utf-8")
 
 
 def test_entries_are_grouped_by_month(incremental_book: Book) -> None:

@@ -79,16 +79,26 @@ def loaded_fragments(app: Sphinx) -> list[Fragment]:
     if cached is None:
         cached, errors = scan_fragments(changelog_dir(app))
         for error in errors:
+            # The path goes in the message: Sphinx would read a location string as a page name.
+            where = f" at {error.where}" if error.where else ""
             logger.warning(
-                "%s: %s; it is left out of the changelog and the feeds",
-                error.where or "changelog",
+                "changelog fragment %s%s: %s; it is left out of the changelog and the feeds",
+                _shown_path(app, error.file),
+                where,
                 error.problem,
-                location=error.file,
                 type="handbook",
                 subtype="changelog",
             )
         app.handbook_fragments = cached  # type: ignore[attr-defined]
     return cached
+
+
+def _shown_path(app: Sphinx, file: str) -> str:
+    path = Path(file)
+    try:
+        return str(path.relative_to(Path(app.confdir).resolve()))
+    except ValueError:
+        return str(path)
 
 
 def human_date(date: dt.date) -> str:
