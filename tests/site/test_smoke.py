@@ -223,6 +223,29 @@ def test_slurm_kernel_job_lives_and_ends_with_the_kernel(
     assert wait_until(lambda: not rs.slurm_jobs(job_tag), JOB_GONE_TIMEOUT_S)
 
 
+@pytest.mark.slurm
+@pytest.mark.parametrize("kernel_name", SLURM_KERNELS)
+def test_interrupting_a_slurm_kernel_stops_the_cell_not_the_job(
+    site: Profile, job_tag: str, kernel_name: str
+) -> None:
+    with running_kernel(kernel_name) as (manager, client):
+        message_id = client.execute("import time; time.sleep(60)")
+        # The kernel announces a cell with execute_input when it starts running it.
+        while not (
+            (message := client.get_iopub_msg(timeout=20))["msg_type"] == "execute_input"
+            and message["parent_header"].get("msg_id") == message_id
+        ):
+            pass
+        manager.interrupt_kernel()
+        while True:
+            message = client.get_iopub_msg(timeout=20)
+            if message["parent_header"].get("msg_id") == message_id and message["msg_type"] == "error":
+                break
+        assert message["content"]["ename"] == "KeyboardInterrupt"
+        assert [job.state for job in rs.slurm_jobs(job_tag)] == ["RUNNING"]
+        assert execute(client, ONE_PLUS_ONE["python"]).strip() == "2"
+
+
 def test_checks_catch_a_missing_kernelspec(site: Profile, tmp_path: Path) -> None:
     # Work on a copy: people share this site, and its real kernelspecs must not vanish under them.
     copy = tmp_path / "jupyter"
