@@ -278,9 +278,9 @@ def waiting_time_stats(
 
 def format_seconds(seconds: float) -> str:
     """Say a waiting time the way a reader plans with it: seconds, minutes or hours."""
-    if seconds < 90:
+    if seconds < 120:
         return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
+    if seconds < 120 * 60:
         return f"{seconds / 60:.0f} min"
     if seconds < 48 * 3600:
         return f"{seconds / 3600:.1f} h"

@@ -178,3 +178,9 @@ def test_the_job_mix_runs_and_leaves_no_job_behind(site: Profile) -> None:
             break
         time.sleep(0.5)
     assert sum(name.startswith(MIX_PREFIX) for name in names) == 4
+
+
+def test_a_job_mix_that_runs_out_of_time_cancels_its_jobs(site: Profile) -> None:
+    # Every job sleeps at least 2 s, so a 1 s budget must end in cancelling.
+    assert main(["waiting-times", "generate", "--jobs", "3", "--prefix", MIX_PREFIX, "--timeout", "1"]) == 1
+    assert not [job for job in _queue() if job[1].startswith(MIX_PREFIX)]

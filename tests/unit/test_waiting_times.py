@@ -201,7 +201,7 @@ def test_duplicates_are_the_same_job_id_and_submit_time() -> None:
 
 def test_waiting_times_read_the_way_people_plan() -> None:
     assert [format_seconds(s) for s in (0, 42, 150, 5400, 7200, 200000)] == [
-        "0 s", "42 s", "2 min", "1.5 h", "2.0 h", "2.3 days"
+        "0 s", "42 s", "2 min", "90 min", "2.0 h", "2.3 days"
     ]  # fmt: skip
 
 
@@ -289,3 +289,31 @@ def test_every_planned_job_is_quiet_and_small() -> None:
     assert "--output=/dev/null" in command
     assert "--mem=64M" in command
     assert command[-1] == f"--wrap=sleep {job.sleep_seconds}"
+
+
+# --- The page (the directive's pure parts) ------------------------------------------------
+
+
+def test_the_page_shows_the_profiles_partitions_only_and_counts_their_jobs() -> None:
+    from hpc_handbook.book.status_pages import for_profile, waiting_rows
+
+    start, end = dt.datetime(2026, 11, 1), dt.datetime(2026, 11, 29, 12, 0)
+    data = waiting_time_stats(read_jobcomp(constructed_history()), start=start, end=end)
+    shown = for_profile(data, ["batch", "gpu"])
+    assert list(shown["partitions"]) == ["batch"]
+    assert shown["total_jobs"] == 13  # the interactive job is not on a page about batch and gpu
+    rows = waiting_rows(shown, ["batch", "gpu"])
+    assert rows[0] == ["batch", "1 node", "up to 1 h", "10", "55 s", "91 s"]
+    assert rows[1] == ["batch", "2 to 4 nodes", "4 to 12 h", "3", "20 min", "28 min"]
+    assert rows[2][0].astext() == "batch" and rows[2][3].astext() == "13"  # the partition's total, in bold
+    assert rows[3] == ["gpu", "any", "any", "0", "no jobs in this period", "—"]
+
+
+def test_the_plot_is_drawn_from_the_statistics(tmp_path: Path) -> None:
+    from hpc_handbook.book.status_pages import draw_waiting_times
+
+    start, end = dt.datetime(2026, 11, 1), dt.datetime(2026, 11, 29, 12, 0)
+    data = waiting_time_stats(read_jobcomp(constructed_history()), start=start, end=end)
+    target = tmp_path / "images" / "waiting-times.png"
+    draw_waiting_times(data, target)
+    assert target.read_bytes().startswith(b"\x89PNG")
