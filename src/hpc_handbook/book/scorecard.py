@@ -53,6 +53,7 @@ SCOPE = "book/reference/scope"
 LIMITATIONS = "book/reference/limitations"
 CHANGELOG = "book/reference/changelog"
 STATUS = "book/reference/status"
+WAITING_TIMES_PAGE = "book/reference/waiting-times"
 
 
 # --- Limitations -------------------------------------------------------------------------
@@ -67,7 +68,8 @@ class LimitationEntry:
     workaround: str
     since: dt.date | None
     reviewed: dt.date | None
-    see_also: str | None = None
+    #: Pages with more on it, best first; the first one in the book is linked.
+    see_also: tuple[str, ...] = ()
 
 
 #: The handbook's own limits, the same for every centre; its maintainers review them.
@@ -87,13 +89,17 @@ HANDBOOK_LIMITATIONS = (
         ),
         since=dt.date(2026, 11, 25),
         reviewed=dt.date(2026, 11, 25),
-        see_also=OPERATE,
+        see_also=("examples/operate-site-check", OPERATE),
     ),
 )
 
 
 def _and_list(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _languages(profile: Profile) -> str:
+    return _and_list(sorted({k.language[:1].upper() + k.language[1:] for k in profile.kernels}))
 
 
 def _code_list(names: Sequence[str]) -> str:
@@ -122,7 +128,7 @@ def service_limitations(profile: Profile) -> list[LimitationEntry]:
                 ),
                 since=since,
                 reviewed=reviewed,
-                see_also=SCOPE,
+                see_also=(SCOPE,),
             )
         )
     slurm_kernels = [k for k in profile.kernels if k.start == "slurm"]
@@ -147,7 +153,7 @@ def service_limitations(profile: Profile) -> list[LimitationEntry]:
                 ),
                 since=since,
                 reviewed=reviewed,
-                see_also=SCOPE,
+                see_also=("examples/recipe-batch-allocation-kernel", SCOPE),
             )
         )
     capabilities = profile.capabilities
@@ -162,7 +168,7 @@ def service_limitations(profile: Profile) -> list[LimitationEntry]:
                 ),
                 since=since,
                 reviewed=reviewed,
-                see_also=SCOPE,
+                see_also=(SCOPE,),
             )
         )
     if not capabilities.apptainer:
@@ -176,7 +182,7 @@ def service_limitations(profile: Profile) -> list[LimitationEntry]:
                 ),
                 since=since,
                 reviewed=reviewed,
-                see_also=RECIPES,
+                see_also=("examples/recipe-venv-kernel", RECIPES),
             )
         )
     if not capabilities.conda:
@@ -190,7 +196,7 @@ def service_limitations(profile: Profile) -> list[LimitationEntry]:
                 ),
                 since=since,
                 reviewed=reviewed,
-                see_also=RECIPES,
+                see_also=("examples/recipe-venv-kernel", RECIPES),
             )
         )
     jupyter = profile.jupyter
@@ -229,6 +235,7 @@ def service_limitations(profile: Profile) -> list[LimitationEntry]:
             ),
             since=since,
             reviewed=reviewed,
+            see_also=("examples/recipe-server-proxy",),
         )
     )
     entries.extend(_from_profile(limitation) for limitation in profile.known_limitations.entries)
@@ -468,8 +475,7 @@ def _changes(evidence: Evidence) -> Finding:
 
 def _ready_kernels(evidence: Evidence) -> Finding:
     profile = evidence.profile
-    languages = sorted({k.language for k in profile.kernels}, key=str.lower)
-    text = f"{len(profile.kernels)} kernels ready to use, in {', '.join(languages)}."
+    text = f"{len(profile.kernels)} kernels ready to use, for {_languages(profile)}."
     kernels = (evidence.snapshot or {}).get("kernels")
     if not isinstance(kernels, dict):
         return _profile_finding("yes", text)
@@ -515,17 +521,17 @@ CRITERIA = (
     Criterion(
         "access-any-platform",
         "Users reach the service from any operating system and network with only a web browser.",
-        (START, HOME),
+        ("book/start/log-in", START, HOME),
     ),
     Criterion(
         "access-slow-network",
         "The service stays usable on slow or unreliable networks.",
-        (START, HOME),
+        ("book/start/log-in", START, HOME),
     ),
     Criterion(
         "access-under-load",
         "Users reach the service however busy the hub and the cluster are.",
-        (STATUS, SCOPE),
+        (WAITING_TIMES_PAGE, STATUS, SCOPE),
     ),
     Criterion(
         "resources-defaults",
@@ -542,30 +548,30 @@ CRITERIA = (
     Criterion(
         "resources-configurable",
         "Users choose the resources of a session: partition, nodes, cores, memory, GPUs and walltime.",
-        (SCOPE, RECIPES),
+        ("examples/recipe-batch-allocation-kernel", SCOPE, RECIPES),
     ),
     Criterion(
         "resources-quick",
         "Substantial resources become available quickly.",
-        (STATUS,),
+        (WAITING_TIMES_PAGE, STATUS),
         _quick,
     ),
     Criterion(
         "resources-combine-allocations",
         "One Jupyter session can combine several batch allocations.",
-        (RECIPES, SCOPE),
+        ("examples/recipe-batch-allocation-kernel", "examples/recipe-dask-jobqueue", RECIPES),
         _slurm_kernels,
     ),
     Criterion(
         "resources-plan",
         "Users can plan interactive work, for example from a forecast of when resources are free.",
-        (STATUS,),
+        (WAITING_TIMES_PAGE, STATUS),
         _plan,
     ),
     Criterion(
         "resources-terminal-tasks",
         "Terminal work such as moving data and controlling batch jobs is possible from Jupyter.",
-        (START, SCOPE),
+        ("examples/recipe-batch-orchestration", "examples/start-first-batch-job", START),
         _terminal,
     ),
     Criterion(
@@ -599,7 +605,7 @@ CRITERIA = (
     Criterion(
         "docs-self-service",
         "Standard work needs no help from the support team.",
-        (START, RECIPES),
+        ("book/start/get-help", START),
     ),
     Criterion(
         "custom-defaults",
@@ -610,7 +616,7 @@ CRITERIA = (
     Criterion(
         "custom-kernels",
         "Users can fully configure the software behind their kernels.",
-        ("examples/recipe-module-kernel", RECIPES),
+        ("examples/recipe-kernel-management", "examples/recipe-venv-kernel", RECIPES),
     ),
     Criterion(
         "custom-preinstalled-extensions",
@@ -626,19 +632,19 @@ CRITERIA = (
     Criterion(
         "custom-stack-mix",
         "Users can combine their own high-level software with the centre's optimized libraries.",
-        ("examples/recipe-module-kernel", RECIPES),
+        ("examples/recipe-optimized-libraries", "examples/recipe-module-kernel", RECIPES),
         _stack_mix,
     ),
     Criterion(
         "custom-portable",
         "Users can bring the software selection they use on another system.",
-        (LIMITATIONS, RECIPES),
+        ("examples/recipe-requirements-kernel", LIMITATIONS),
         _portable,
     ),
     Criterion(
         "custom-freeze",
         "Users can freeze an environment to share it or to reproduce their work later.",
-        (RECIPES,),
+        ("examples/recipe-freeze-environment", RECIPES),
     ),
 )
 
@@ -759,7 +765,7 @@ class UseCases(GeneratedMyST):
     """What people use Jupyter at an HPC centre for, and whether this site supports each use."""
 
     def markdown(self, profile: Profile) -> list[str]:
-        languages = _and_list(sorted({k.language[:1].upper() + k.language[1:] for k in profile.kernels}))
+        languages = _languages(profile)
         shared = [f for f in profile.filesystems if "$PROJECT" in f.path]
         bash = any(k.language.lower() == "bash" for k in profile.kernels)
         interactive, batch = profile.interactive_partition.name, profile.batch_partition.name
@@ -868,8 +874,8 @@ class LimitationsList(SphinxDirective):
                 f"Noted {_date(entry.since, missing='(date not recorded)')} · "
                 f"last reviewed {_date(entry.reviewed, missing='not yet')}"
             )
-            if entry.see_also:
-                see = entry.see_also if entry.see_also in self.env.found_docs else HOME
+            see = next((page for page in entry.see_also if page in self.env.found_docs), None)
+            if see:
                 footer += f" · see {{doc}}`/{see}`"
             lines += [
                 # Tildes, because a backtick fence's info string cannot hold the title's `code`.
