@@ -51,6 +51,8 @@ CHANGELOG_CONFIG_VALUES = [
     ),
 ]
 
+#: Builders whose output is published as a web site, with the feeds beside the pages; an epub has none.
+WEB_BUILDERS = ("html", "dirhtml")
 #: sphinx-design badge colours: one per change type, so a reader spots removals at a glance.
 TYPE_COLOURS = {
     "added": "success",
@@ -256,8 +258,8 @@ class FillChangelogPlaceholders(SphinxPostTransform):
                 placeholder.replace_self(self.whats_new(selected[: placeholder["count"]]))
 
     @property
-    def is_html(self) -> bool:
-        return self.app.builder.format == "html"
+    def is_web_build(self) -> bool:
+        return self.app.builder.name in WEB_BUILDERS
 
     def uri_to(self, path: str) -> str:
         """A link from this page to a file of the HTML output, relative so the site can move."""
@@ -299,7 +301,7 @@ class FillChangelogPlaceholders(SphinxPostTransform):
         if not fragments:
             return [nodes.paragraph(text="No changes have been recorded yet.")]
         root = nodes.container(classes=["handbook-changelog"])
-        if self.is_html:
+        if self.is_web_build:
             root += self.feed_links()
             root += self.audience_filter()
         for (year, month), group in groupby(fragments, key=lambda f: (f.meta.date.year, f.meta.date.month)):
@@ -332,7 +334,7 @@ class FillChangelogPlaceholders(SphinxPostTransform):
             more += nodes.Text("Every change, and a filter by audience, is in the ")
             changelog_uri = self.app.builder.get_relative_uri(self.env.docname, page)
             more += nodes.reference("", "changelog", refuri=changelog_uri)
-            if self.is_html:
+            if self.is_web_build:
                 more += nodes.Text("; follow it in a feed reader with the ")
                 more += nodes.reference("", "Atom feed", refuri=self.uri_to(feed_path(None)))
             more += nodes.Text(".")

@@ -21,7 +21,13 @@ from sphinx.application import Sphinx
 from sphinx.util import logging
 
 from hpc_handbook import __version__
-from hpc_handbook.book.changelog_pages import change_anchor, changelog_page, feed_path, loaded_fragments
+from hpc_handbook.book.changelog_pages import (
+    WEB_BUILDERS,
+    change_anchor,
+    changelog_page,
+    feed_path,
+    loaded_fragments,
+)
 from hpc_handbook.book.site_values import get_profile
 from hpc_handbook.changelog import AUDIENCE_TITLES, AUDIENCES, TYPE_TITLES, Fragment
 from hpc_handbook.profile import Profile
@@ -115,7 +121,7 @@ def build_feed(
 
 def write_feeds(app: Sphinx, exception: Exception | None) -> None:
     """Write feeds/all.atom.xml and one feed per audience into the HTML output."""
-    if exception is not None or app.builder.format != "html":
+    if exception is not None or app.builder.name not in WEB_BUILDERS:
         return
     fragments = loaded_fragments(app)
     if not fragments:
@@ -142,7 +148,7 @@ def add_feed_links(
     app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
 ) -> None:
     """Let browsers and feed readers discover the feeds from any page."""
-    if app.builder.format != "html" or not loaded_fragments(app):
+    if app.builder.name not in WEB_BUILDERS or not loaded_fragments(app):
         return
     profile = get_profile(app)
     pathto = context["pathto"]
