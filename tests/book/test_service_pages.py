@@ -146,6 +146,12 @@ def test_limitations_page_has_dates_workarounds_and_the_handbooks_own_limits(def
     assert "no GPUs and no Apptainer" in text
 
 
+@pytest.mark.parametrize("docname", [SCOPE, LIMITATIONS])
+def test_pages_link_the_issue_tracker(default_book: Book, profile, docname: str) -> None:
+    assert f'href="{profile.support.issue_tracker}"' in default_book.page(docname)
+    assert "&lt;https://" not in default_book.page(docname), "an autolink was shown as text"
+
+
 def test_scorecard_rates_every_criterion_and_links_a_page(default_book: Book) -> None:
     page = lxml_html.fromstring(default_book.page(SCORECARD))
     headings = [h.text_content().strip("#¶ ") for h in page.iter("h2")]
