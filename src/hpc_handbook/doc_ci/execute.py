@@ -77,11 +77,6 @@ class SlurmAllocatedKernelManager(AsyncKernelManager):
         return ["srun", *self.srun_arguments, *super().format_kernel_cmd(extra_arguments)]
 
 
-def kernel_spec_manager(jupyter_path: list[str]) -> KernelSpecManager:
-    """Find kernels in the site's kernel folders only, so a venv's own python3 never shadows the site's."""
-    return KernelSpecManager(kernel_dirs=[str(Path(p) / "kernels") for p in jupyter_path], ensure_native_kernel=False)
-
-
 def cancel_jobs_named(name: str) -> None:
     if shutil.which("scancel"):
         subprocess.run(["scancel", "--quiet", f"--name={name}"], check=False, timeout=30, capture_output=True)

@@ -18,18 +18,18 @@ from pathlib import Path
 
 from hpc_handbook.doc_ci import cleanup
 from hpc_handbook.doc_ci.contract import Example, discover_examples, site_parameters
-from hpc_handbook.doc_ci.execute import ExecutionContext, JobResult, execute_example, kernel_spec_manager
+from hpc_handbook.doc_ci.execute import ExecutionContext, JobResult, execute_example
 from hpc_handbook.doc_ci.sanitize import Sanitizer, load_sanitizer
 from hpc_handbook.profile import Profile
+from hpc_handbook.reference_site import site_jupyter_path as site_data_dir
+from hpc_handbook.reference_site import site_kernel_spec_manager
 
 def default_workers() -> int:
     return 2 * (os.cpu_count() or 1)
 
 
 def site_jupyter_path() -> list[str]:
-    """Where the site's kernelspecs live (the reference site installs them there)."""
-    from hpc_handbook.reference_site import site_jupyter_path as site_data_dir
-
+    """Where the site's kernelspecs live, for tools that take a JUPYTER_PATH."""
     return [site_data_dir()]
 
 
@@ -208,7 +208,8 @@ def run_examples(
             run_id=run_id,
             sanitize=load_sanitizer(sanitize_rules or examples_dir / "sanitize.cfg", workdirs=[workroot]),
             parameters=site_parameters(profile),
-            specs=kernel_spec_manager(site_jupyter_path()),
+            # Only the site's kernelspecs, so a virtual environment's own python3 never shadows the site's.
+            specs=site_kernel_spec_manager(),
             languages={k.name: k.language for k in profile.kernels},
             workroot=Path(workroot),
         )
