@@ -18,6 +18,7 @@ FEATURES = [
     ("hpc_handbook.book.config", "setup_config"),
     ("hpc_handbook.book.site_values", "setup_site_values"),
     ("hpc_handbook.book.status_pages", "setup_status_pages"),
+    ("hpc_handbook.book.verification", "setup_verification"),
     ("hpc_handbook.book.changelog_pages", "setup_changelog_pages"),
     ("hpc_handbook.book.feeds", "setup_feeds"),
     ("hpc_handbook.book.scorecard", "setup_scorecard"),
