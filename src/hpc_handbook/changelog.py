@@ -191,31 +191,33 @@ def scan_fragments(directory: Path) -> tuple[list[Fragment], list[HandbookInputE
     errors: list[HandbookInputError] = []
     # A fragment saved as .txt or .markdown would otherwise be skipped without a word.
     for path in sorted(directory.iterdir()):
-        if path.is_file() and path.suffix != ".md" and not path.name.startswith(".") and path.stem.lower() != "readme":
+        ignored = path.name.startswith(".") or path.stem.lower() == "readme"
+        if path.is_file() and path.suffix != ".md" and not ignored:
             errors.append(HandbookInputError(path, "file name", "expected YYYY-MM-DD-lower-case-slug.md"))
     for path in fragment_paths(directory):
         try:
             fragments.append(parse_fragment(path))
         except HandbookInputError as error:
             errors.append(error)
-    # The probe keeps one fragment per key; two would show one component's change twice.
-    first_with_key: dict[str, Fragment] = {}
+    # The probe keeps one fragment per key and day; two would show one day's change of a component twice.
+    first_with_key: dict[tuple[str, dt.date], Fragment] = {}
     duplicates: set[str] = set()
     for fragment in sorted(fragments, key=lambda f: f.filename):
-        key = fragment.meta.key
-        if key is None:
+        if fragment.meta.key is None:
             continue
-        if key in first_with_key:
+        identity = (fragment.meta.key, fragment.meta.date)
+        if identity in first_with_key:
             duplicates.add(fragment.filename)
             errors.append(
                 HandbookInputError(
                     directory / fragment.filename,
                     "key",
-                    f"expected a key used by one fragment only; {first_with_key[key].filename} also has {key!r}",
+                    f"expected one fragment per key and day; {first_with_key[identity].filename} "
+                    f"also has {fragment.meta.key!r} on {fragment.meta.date}",
                 )
             )
         else:
-            first_with_key[key] = fragment
+            first_with_key[identity] = fragment
     kept = [fragment for fragment in fragments if fragment.filename not in duplicates]
     return sorted(kept, key=lambda f: (f.meta.date, f.slug), reverse=True), errors
 

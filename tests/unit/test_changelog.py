@@ -95,16 +95,26 @@ def test_check_reports_every_bad_fragment_at_once(tmp_path: Path) -> None:
     assert [error.where for error in raised.value.errors] == ["type", "date", "text"]
 
 
-def test_check_rejects_two_fragments_with_one_probe_key(tmp_path: Path) -> None:
-    for name in ("2026-11-20-numpy.md", "2026-11-25-numpy-again.md"):
-        (tmp_path / name).write_text(
-            front_matter(date=name[:10], component="kernel", key="kernel/python3") + "NumPy changed.\n",
-            encoding="utf-8",
-        )
+def probe_fragment(directory: Path, name: str, date: str) -> None:
+    (directory / name).write_text(
+        front_matter(date=date, component="kernel", key="kernel/python3") + "NumPy changed.\n",
+        encoding="utf-8",
+    )
+
+
+def test_check_rejects_two_fragments_with_one_probe_key_on_one_day(tmp_path: Path) -> None:
+    probe_fragment(tmp_path, "2026-11-25-system-kernel-python3.md", "2026-11-25")
+    probe_fragment(tmp_path, "2026-11-25-numpy-again.md", "2026-11-25")
     with pytest.raises(
-        HandbookInputErrors, match=r"2026-11-25-numpy-again\.md at key: .*2026-11-20-numpy\.md"
+        HandbookInputErrors, match=r"2026-11-25-system-kernel-python3\.md at key: .*numpy-again"
     ):
         check_fragments(tmp_path)
+
+
+def test_check_accepts_one_probe_key_on_different_days(tmp_path: Path) -> None:
+    probe_fragment(tmp_path, "2026-11-20-system-kernel-python3.md", "2026-11-20")
+    probe_fragment(tmp_path, "2026-11-25-system-kernel-python3.md", "2026-11-25")
+    assert len(check_fragments(tmp_path)) == 2
 
 
 def test_check_accepts_readme_and_dot_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
