@@ -89,7 +89,7 @@ HANDBOOK_LIMITATIONS = (
         ),
         since=dt.date(2026, 11, 25),
         reviewed=dt.date(2026, 11, 25),
-        see_also=("examples/operate-site-check", OPERATE),
+        see_also=("book/operate/reference-site", "book/operate/doc-ci", OPERATE),
     ),
 )
 
@@ -582,7 +582,7 @@ CRITERIA = (
     Criterion(
         "docs-current",
         "The documentation matches the current default state of the service.",
-        (STATUS, "examples/operate-site-check", OPERATE),
+        ("book/operate/doc-ci", STATUS, "examples/operate-site-check", OPERATE),
         _current,
     ),
     Criterion(
