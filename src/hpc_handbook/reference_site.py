@@ -819,6 +819,15 @@ def _munge_works() -> bool:
     return decoded.returncode == 0
 
 
+def daemon_env() -> dict[str, str]:
+    """The environment for the site's daemons: the caller's, without its job and run tags.
+
+    A daemon started from a test or a doc-CI run would otherwise carry that run's tag,
+    and the run's clean-up, which ends every process with its tag, would end the daemon.
+    """
+    return {k: v for k, v in os.environ.items() if not k.startswith("HANDBOOK_")}
+
+
 def ensure_munge(log: Log) -> None:
     if not MUNGE_KEY.exists():
         log("creating the munge key")
@@ -832,7 +841,7 @@ def ensure_munge(log: Log) -> None:
         return
     _stop_processes("munged")
     log("starting munged")
-    _run(["runuser", "-u", "munge", "--", "/usr/sbin/munged"])
+    _run(["runuser", "-u", "munge", "--", "/usr/sbin/munged"], env=daemon_env())
     _wait_for(_munge_works, timeout_s=15, what="munged to issue credentials")
 
 
@@ -892,7 +901,7 @@ def start_slurm(profile: Profile, log: Log) -> None:
         running = _slurm_daemons_running()
     if not running["slurmctld"]:
         log("starting slurmctld")
-        _run(["/usr/sbin/slurmctld"])
+        _run(["/usr/sbin/slurmctld"], env=daemon_env())
         _wait_for(
             lambda: _run(["scontrol", "ping"], check=False, timeout=20).returncode == 0,
             timeout_s=30,
@@ -900,7 +909,7 @@ def start_slurm(profile: Profile, log: Log) -> None:
         )
     if not running["slurmd"]:
         log("starting slurmd")
-        _run(["/usr/sbin/slurmd", "-N", node])
+        _run(["/usr/sbin/slurmd", "-N", node], env=daemon_env())
 
     def node_idle_or_fixed() -> bool:
         state = _node_states().get(node, "")
