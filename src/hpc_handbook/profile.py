@@ -31,6 +31,9 @@ DEFAULT_PROFILE = Path("site.yml")
 #: Environment variable that points the book build and the tools at another profile.
 PROFILE_ENV_VAR = "HANDBOOK_SITE"
 
+#: The filesystems every page may refer to; a site may add others.
+FILESYSTEM_ROLES = ("home", "project", "scratch")
+
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", max_length=40)]
 ModuleName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)?$")]
 Walltime = Annotated[str, StringConstraints(pattern=r"^(\d+-)?\d{1,2}:\d{2}:\d{2}$")]
@@ -270,6 +273,16 @@ def _cross_check(profile: Profile, file: Path) -> list[HandbookInputError]:
                     "a kernel can only run on a partition Jupyter can reach",
                 )
             )
+    missing_roles = [role for role in FILESYSTEM_ROLES if role not in {f.name for f in profile.filesystems}]
+    if missing_roles:
+        errors.append(
+            HandbookInputError(
+                file,
+                "filesystems",
+                f"expected filesystems named {', '.join(FILESYSTEM_ROLES)} (the pages explain each); "
+                f"missing: {', '.join(missing_roles)}",
+            )
+        )
     if not profile.jupyter_partitions:
         errors.append(HandbookInputError(file, "systems[].partitions", "expected at least one partition with jupyter: true"))
     defaults = [p.name for p in profile.partitions if p.default]

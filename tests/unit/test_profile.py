@@ -122,3 +122,9 @@ def test_book_is_not_built_for_a_bad_profile(tmp_path, capsys):
     assert main(["book", "--site", str(path), "--output", str(output)]) == 2
     assert "kernels: required key is missing" in capsys.readouterr().err
     assert not output.exists()
+
+
+def test_filesystems_must_cover_home_project_and_scratch(tmp_path):
+    path = write_profile(tmp_path, lambda d: d.update(filesystems=[f for f in d["filesystems"] if f["name"] != "scratch"]))
+    error = error_for(path)
+    assert error.where == "filesystems" and "missing: scratch" in error.problem

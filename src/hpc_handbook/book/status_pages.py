@@ -253,8 +253,13 @@ class SystemStatusDirective(SphinxDirective):
             )  # fmt: skip
             return []
         snapshot = _read_json(self, "handbook_snapshot", PROBE_COMMAND)
+        if snapshot is not None and snapshot.get("site") != get_profile(self.env.app).site.short_name:
+            # Another site's snapshot would describe systems this site's readers do not have.
+            snapshot = None
         if snapshot is None:
-            return [nodes.paragraph(text=f"No snapshot of the system yet; run `{PROBE_COMMAND}`.")]
+            if part != "taken":
+                return []
+            return [nodes.paragraph(text=f"This site has not been probed yet; run `{PROBE_COMMAND}` and commit the snapshot.")]
         if part == "taken":
             note = nodes.note()
             note += _paragraph(

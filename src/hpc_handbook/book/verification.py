@@ -9,6 +9,7 @@ does not show outputs recorded elsewhere: it says "not verified at this site".
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,26 @@ def _badge(verdict: dict[str, Any], site: str) -> nodes.Element:
     return admonition
 
 
+def show_site_parameters(doctree: nodes.document, notebook: dict[str, Any], app: Sphinx) -> None:
+    """Show the parameters cell with this build's site values, as the doc CI injects them."""
+    from papermill.translators import translate_parameters
+
+    from hpc_handbook.doc_ci.contract import site_parameters
+
+    values = site_parameters(get_profile(app))
+    kernelspec = notebook.get("metadata", {}).get("kernelspec", {})
+    for cell in doctree.findall(lambda n: isinstance(n, nodes.Element) and n.get("nb_element") == "cell_code"):
+        if "parameters" not in cell.get("cell_metadata", {}).get("tags", []):
+            continue
+        for block in cell.findall(nodes.literal_block):
+            names = [name for name in values if re.search(rf"^\s*{re.escape(name)}\s*(=|<-)", block.astext(), re.M)]
+            source = translate_parameters(
+                kernelspec.get("name"), kernelspec.get("language"), {n: values[n] for n in names}, "Site parameters"
+            )
+            block.replace(block.children[0], nodes.Text(source.rstrip("\n")))
+            block["rawsource"] = source
+
+
 def add_verification_badge(app: Sphinx, doctree: nodes.document) -> None:
     env = app.env
     docname = env.docname
@@ -89,7 +110,9 @@ def add_verification_badge(app: Sphinx, doctree: nodes.document) -> None:
     env.note_dependency(str(source))
     if report_path.exists():
         env.note_dependency(str(report_path))
-    notebook_meta = (_read_json(source) or {}).get("metadata", {})
+    notebook = _read_json(source) or {}
+    notebook_meta = notebook.get("metadata", {})
+    show_site_parameters(doctree, notebook, app)
     site = get_profile(app).site.short_name
     verdict = verdict_for(source.stem, notebook_meta, _read_json(report_path), site)
     if verdict["result"] == "elsewhere":
