@@ -43,6 +43,12 @@ def substitutions(profile: Profile) -> dict[str, Any]:
         no_jupyter_partitions=", ".join(p.name for p in profile.partitions if not p.jupyter) or "none",
         module_path=profile.modules.paths[0],
         kernel_names=", ".join(k.name for k in profile.kernels),
+        # Autolinks: MyST parses `<{{ x }}>` before it substitutes, so the brackets must come with the value.
+        hub_link=f"<{profile.site.hub_url}>",
+        docs_link=f"<{profile.site.docs_url}>",
+        repository_link=f"<{profile.site.repository_url}>",
+        support_email_link=f"<{profile.support.email}>",
+        issue_tracker_link=f"<{profile.support.issue_tracker}>",
     )
     for filesystem in profile.filesystems:
         data[f"fs_{filesystem.name}"] = filesystem.path
