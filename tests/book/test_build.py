@@ -89,11 +89,6 @@ def test_tiny_profile_shows_none_of_the_default_sites_values(tiny_book: Book) ->
     assert not leaks, f"the default site's values leak into another centre's book: {leaks}"
 
 
-@pytest.mark.xfail(
-    reason="example pages and the status page show outputs recorded on the default site "
-    "(e.g. site_short_name = 'RCC', 'Python 3 (RCC stack modules)'); reported to the lead engineer",
-    strict=True,
-)
 def test_recorded_pages_show_none_of_the_default_sites_values(tiny_book: Book) -> None:
     leaks = {page: values for page, values in _leaks(tiny_book).items() if page.startswith(RECORDED_PAGES)}
     assert not leaks, f"recorded outputs of the default site appear in another centre's book: {leaks}"
