@@ -60,6 +60,21 @@ class JobResult:
     output_mismatch_only: bool = False
     notebook: nbformat.NotebookNode | None = field(default=None, repr=False)
 
+    @classmethod
+    def for_example(cls, example: Example, kernel: str, status: Status, reason: str = "", **fields: Any) -> JobResult:
+        """A verdict that carries the example's page, owner, audience and placement."""
+        return cls(
+            example=example.name,
+            kernel=kernel,
+            status=status,
+            reason=reason,
+            page=example.page,
+            owner=example.meta.owner,
+            audience=example.meta.audience,
+            partition=fields.pop("partition", example.partition),
+            **fields,
+        )
+
     def to_json(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "notebook"}
         data["seconds"] = round(self.seconds, 2)
@@ -140,15 +155,7 @@ async def execute_example(
     example: Example, kernel: str, context: ExecutionContext, *, job_index: int
 ) -> JobResult:
     """Run one example on one kernel and compare the result with the reference outputs."""
-    result = JobResult(
-        example=example.name,
-        kernel=kernel,
-        status="passed",
-        page=example.page,
-        owner=example.meta.owner,
-        audience=example.meta.audience,
-        partition=example.partition,
-    )
+    result = JobResult.for_example(example, kernel, "passed")
     started = time.monotonic()
     notebook, origins = _prepare(example, kernel, context)
     workdir = Path(tempfile.mkdtemp(prefix=f"{example.name}-", dir=context.workroot))

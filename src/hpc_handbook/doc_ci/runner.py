@@ -93,18 +93,8 @@ def fail_jobs_on_unavailable_partitions(jobs: list[Job], profile: Profile) -> tu
         if state == "up":
             runnable.append(job)
             continue
-        failed.append(
-            JobResult(
-                example=job.example.name,
-                kernel=job.kernel,
-                status="failed",
-                reason=f"partition {partition!r} is not available at this site (Slurm says: {state})",
-                page=job.example.page,
-                owner=job.example.meta.owner,
-                audience=job.example.meta.audience,
-                partition=partition,
-            )
-        )
+        reason = f"partition {partition!r} is not available at this site (Slurm says: {state})"
+        failed.append(JobResult.for_example(job.example, job.kernel, "failed", reason, partition=partition))
     return runnable, failed
 
 
@@ -137,18 +127,8 @@ def plan_jobs(examples: list[Example], capabilities: dict[str, str | None]) -> t
         ]
         for kernel in example.kernels:
             if missing:
-                skipped.append(
-                    JobResult(
-                        example=example.name,
-                        kernel=kernel,
-                        status="skipped",
-                        reason="not verified at this site: " + "; ".join(missing),
-                        page=example.page,
-                        owner=example.meta.owner,
-                        audience=example.meta.audience,
-                        partition=example.partition,
-                    )
-                )
+                reason = "not verified at this site: " + "; ".join(missing)
+                skipped.append(JobResult.for_example(example, kernel, "skipped", reason))
             else:
                 jobs.append(Job(example, kernel))
     return jobs, skipped
@@ -164,15 +144,8 @@ async def _run_jobs(
             try:
                 result = await execute_example(job.example, job.kernel, context, job_index=index)
             except Exception as error:  # one broken example must not end the run
-                result = JobResult(
-                    example=job.example.name,
-                    kernel=job.kernel,
-                    status="failed",
-                    reason=f"the runner could not execute it: {type(error).__name__}: {error}",
-                    page=job.example.page,
-                    owner=job.example.meta.owner,
-                    audience=job.example.meta.audience,
-                )
+                reason = f"the runner could not execute it: {type(error).__name__}: {error}"
+                result = JobResult.for_example(job.example, job.kernel, "failed", reason)
             on_result(result)
             return result
 
