@@ -258,3 +258,22 @@ def test_killed_srun_client_leaves_its_kernel_until_the_next_run_sweeps_it(write
         cleanup.end_run(None)  # what every run does first: sweep runs whose runner is gone
     assert not wait_until_gone(doc_ci_jobs), f"jobs left: {doc_ci_jobs()}"
     assert not wait_until_gone(doc_ci_processes), f"kernels left: {doc_ci_processes()}"
+
+
+def test_jobs_an_example_submits_itself_are_cancelled_when_it_fails(write_example, examples_dir, profile):
+    # sbatch has no variable for a comment, so the run finds these by their working folder.
+    write_example(
+        "submits-then-fails",
+        [
+            f"import subprocess\nprint(subprocess.run(['sbatch', '--partition={profile.batch_partition.name}', "
+            "'--time=00:10:00', '--wrap', 'sleep 300'], check=True, capture_output=True, text=True).stdout)",
+            "raise RuntimeError('the example fails before it waits for its job')",
+        ],
+    )
+    result = run_examples(profile=profile, examples_dir=examples_dir).results[0]
+    assert result.status == "failed" and "RuntimeError" in result.reason
+    submitted = result.notebook.cells[3].outputs  # the injected parameters cell shifts the cells by one
+    job_id = submitted[0]["text"].split()[-1]
+    assert submitted[0]["text"].startswith("Submitted batch job")
+    listing = subprocess.run(["squeue", "--noheader", "--format=%i"], capture_output=True, text=True, check=True)
+    assert job_id not in listing.stdout.split(), f"job {job_id} the example submitted was left behind"

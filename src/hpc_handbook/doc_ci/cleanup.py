@@ -19,6 +19,7 @@ from pathlib import Path
 from hpc_handbook.doc_ci.execute import RUN_ID_ENV
 
 RUN_ID_PATTERN = re.compile(r"handbook-ci:(\d+)-[0-9a-f]{8}")
+WORKDIR_PATTERN = re.compile(r"handbook-run-(\d+-[0-9a-f]{8})-")
 
 
 def new_run_id() -> str:
@@ -67,20 +68,37 @@ def processes_of_run(run_id: str | None) -> list[int]:
     return found
 
 
+def _run_of_workdir(workdir: str) -> str | None:
+    """The run id a working folder belongs to: each run's examples work below `handbook-run-<id>-…`."""
+    match = WORKDIR_PATTERN.search(workdir)
+    return f"handbook-ci:{match.group(1)}" if match else None
+
+
 def jobs_of_run(run_id: str | None) -> list[str]:
-    """Slurm job ids whose comment is the run id (or, with None, any run whose runner is gone)."""
+    """Slurm job ids the run caused (or, with None, any run whose runner is gone).
+
+    A kernel's own allocation carries the run id as its comment. A job that an example
+    submits itself (sbatch in a cell) cannot be tagged that way, since sbatch has no
+    environment variable for the comment, but it was submitted from the example's working
+    folder, which lies in the run's own temporary folder.
+    """
     if shutil.which("squeue") is None:
         return []
     listing = subprocess.run(
-        ["squeue", "--noheader", "--format=%i %k"], capture_output=True, text=True, timeout=30, check=False
+        ["squeue", "--noheader", "--format=%i|%k|%Z"], capture_output=True, text=True, timeout=30, check=False
     )
     jobs = []
     for line in listing.stdout.splitlines():
-        job_id, _, comment = line.strip().partition(" ")
-        comment = comment.strip()
-        if (run_id is not None and comment == run_id) or (run_id is None and _is_stale(comment)):
+        job_id, _, rest = line.strip().partition("|")
+        comment, _, workdir = rest.partition("|")
+        owners = {comment.strip(), _run_of_workdir(workdir.strip())} - {None, ""}
+        if (run_id is not None and run_id in owners) or (run_id is None and any(_is_stale(o) for o in owners)):
             jobs.append(job_id)
     return jobs
+
+
+def workroot_prefix(run_id: str) -> str:
+    return f"handbook-run-{run_id.removeprefix('handbook-ci:')}-"
 
 
 def end_run(run_id: str | None, *, grace: float = 3.0) -> tuple[list[str], list[int]]:

@@ -176,7 +176,7 @@ def run_examples(
         return run
     run_id = cleanup.new_run_id()
     cleanup.end_run(None)  # what an earlier, killed run left behind
-    with tempfile.TemporaryDirectory(prefix="handbook-run-") as workroot:
+    with tempfile.TemporaryDirectory(prefix=cleanup.workroot_prefix(run_id)) as workroot:
         context = ExecutionContext(
             run_id=run_id,
             sanitize=load_sanitizer(sanitize_rules or examples_dir / "sanitize.cfg", workdirs=[workroot]),
