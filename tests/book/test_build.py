@@ -56,13 +56,17 @@ def _visible_text(html_dir: Path) -> dict[str, str]:
     for path in sorted([*html_dir.rglob("*.html"), *html_dir.rglob("*.xml")]):
         if "_static" in path.parts or "_sources" in path.parts:
             continue
-        # Unescaped, because Sphinx writes the @ of an email address as &#64;.
-        texts[str(path.relative_to(html_dir))] = html.unescape(path.read_text(encoding="utf-8"))
+        texts[str(path.relative_to(html_dir))] = readable(path.read_text(encoding="utf-8"))
     return texts
 
 
+def readable(markup: str) -> str:
+    """Text as a reader sees it: Sphinx writes an email address as `help<span>&#64;</span>…`."""
+    return html.unescape(re.sub(r"</?span[^>]*>", "", markup))
+
+
 def test_tiny_profile_shows_its_own_values(tiny_book: Book) -> None:
-    pages = html.unescape(tiny_book.page("book/reference/scope") + tiny_book.page("book/index"))
+    pages = readable(tiny_book.page("book/reference/scope") + tiny_book.page("book/index"))
     for value in TINY_SITE_VALUES:
         assert value in pages, value
     feed = tiny_book.feed("all").decode()
