@@ -80,6 +80,17 @@ def probe(session: nox.Session) -> None:
     _install(session)
     session.install("jupyterlab")
     session.run("hpc-handbook", "probe", *(session.posargs or ["--changelog", "changelog"]))
+    if not session.posargs:
+        # What the book claims must still hold for the site just probed.
+        session.run("hpc-handbook", "drift", "--snapshot", "book/data/snapshot.json")
+
+
+@nox.session(default=False)
+def drift(session: nox.Session) -> None:
+    """Compare what site.yml (and so the book) claims with a fresh probe of the site."""
+    _install(session)
+    session.install("jupyterlab")
+    session.run("hpc-handbook", "drift", *session.posargs)
 
 
 @nox.session(name="waiting-times", default=False)
