@@ -23,7 +23,13 @@ def build(spec: dict) -> nbformat.NotebookNode:
     notebook = nbformat.v4.new_notebook()
     kernelspec = dict(KERNELSPECS[spec["LANGUAGE"]])
     kernelspec["name"] = spec.get("KERNEL", kernelspec["name"])
-    notebook.metadata = {"kernelspec": kernelspec, "handbook": spec["METADATA"]}
+    # language_info picks the highlighter; without it `!pip` lines break the strict build.
+    language_info = {"python": {"name": "python", "pygments_lexer": "ipython3"}, "bash": {"name": "bash"}, "R": {"name": "R"}}
+    notebook.metadata = {
+        "kernelspec": kernelspec,
+        "language_info": language_info[spec["LANGUAGE"]],
+        "handbook": spec["METADATA"],
+    }
     for kind, source, *tags in spec["CELLS"]:
         if kind == "md":
             cell = nbformat.v4.new_markdown_cell(source.strip("\n"))

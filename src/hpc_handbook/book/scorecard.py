@@ -235,7 +235,7 @@ def service_limitations(profile: Profile) -> list[LimitationEntry]:
             ),
             since=since,
             reviewed=reviewed,
-            see_also=("examples/recipe-server-proxy",),
+            see_also=("book/recipes/server-proxy",),
         )
     )
     entries.extend(_from_profile(limitation) for limitation in profile.known_limitations.entries)

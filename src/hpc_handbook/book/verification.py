@@ -70,7 +70,8 @@ def _badge(verdict: dict[str, Any], site: str) -> nodes.Element:
         )
     else:
         title, kind = "Not verified at this site", "warning"
-        text = f"Not verified at {site}: {verdict.get('reason') or 'no reason recorded'}."
+        reason = (verdict.get("reason") or "no reason recorded").removeprefix("not verified at this site: ")
+        text = f"Not verified at {site}: {reason}."
     admonition = nodes.admonition(classes=[kind, "handbook-verification", f"handbook-verification-{result}"])
     admonition += nodes.title(text=title)
     paragraph = nodes.paragraph()
