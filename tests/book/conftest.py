@@ -72,7 +72,5 @@ def changed_profile_book(tmp_path_factory: pytest.TempPathFactory) -> Book:
 
 @pytest.fixture(scope="session")
 def tiny_book(tmp_path_factory: pytest.TempPathFactory) -> Book:
-    if not TINY_PROFILE.is_file():
-        pytest.skip("tests/profiles/tiny.yml is missing")
     root = copy_book(tmp_path_factory.mktemp("tiny-book"))
     return Book(root=root, html=build(root, site=TINY_PROFILE))
