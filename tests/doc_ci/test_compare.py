@@ -77,3 +77,12 @@ def test_cell_tags_map_to_nbval_options():
     assert not cell_options(cell).check
     cell.metadata["tags"] = ["nbval-skip"]
     assert cell_options(cell).skip
+
+
+def test_sanitize_turns_the_profiles_folders_back_into_their_names(monkeypatch):
+    monkeypatch.setenv("USER", "alice")
+    sanitize = load_sanitizer(
+        REPO / "examples" / "sanitize.cfg",
+        filesystems={"scratch": "/scratch/$USER", "project": "/p/project/$PROJECT"},
+    )
+    assert sanitize("cd /scratch/alice/run1 && ls /p/project/climate42/data") == "cd <scratch>/run1 && ls <project>/data"

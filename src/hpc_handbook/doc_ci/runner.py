@@ -179,7 +179,11 @@ def run_examples(
     with tempfile.TemporaryDirectory(prefix=cleanup.workroot_prefix(run_id)) as workroot:
         context = ExecutionContext(
             run_id=run_id,
-            sanitize=load_sanitizer(sanitize_rules or examples_dir / "sanitize.cfg", workdirs=[workroot]),
+            sanitize=load_sanitizer(
+                sanitize_rules or examples_dir / "sanitize.cfg",
+                workdirs=[workroot],
+                filesystems={f.name: f.path for f in profile.filesystems},
+            ),
             parameters=site_parameters(profile),
             # Only the site's kernelspecs, so a virtual environment's own python3 never shadows the site's.
             specs=site_kernel_spec_manager(),

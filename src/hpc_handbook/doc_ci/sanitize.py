@@ -29,30 +29,45 @@ class Sanitizer:
         return text
 
 
-def machine_rules(*, workdirs: list[str] | None = None) -> list[tuple[str, str]]:
+def filesystem_rules(path_patterns: dict[str, str], user: str) -> list[tuple[str, str]]:
+    """Rules that turn this user's home, project and scratch folders back into `<home>`, `<scratch>`…"""
+    rules = []
+    for name, pattern in sorted(path_patterns.items(), key=lambda item: -len(item[1])):
+        regex = re.escape(pattern).replace(re.escape("$USER"), re.escape(user)).replace(re.escape("$PROJECT"), r"[\w.-]+")
+        rules.append((regex, f"<{name}>"))
+    return rules
+
+
+def machine_rules(*, workdirs: list[str] | None = None, filesystems: dict[str, str] | None = None) -> list[tuple[str, str]]:
     """Rules for what names this machine and user; longest first so a path wins over its parts."""
+    user = os.environ.get("USER") or getpass.getuser()
+    rules_before: list[tuple[str, str]] = filesystem_rules(filesystems or {}, user) if user else []
     literal: dict[str, str] = {}
     for workdir in workdirs or []:
         literal[workdir] = "<workdir>"
     home = os.path.expanduser("~")
     if home not in ("/", ""):
         literal[home] = "<home>"
-    rules = [(re.escape(value), replacement) for value, replacement in sorted(literal.items(), key=lambda kv: -len(kv[0]))]
+    rules = rules_before + [
+        (re.escape(value), replacement) for value, replacement in sorted(literal.items(), key=lambda kv: -len(kv[0]))
+    ]
     hostnames = {socket.gethostname(), socket.getfqdn(), socket.gethostname().split(".")[0]}
     for hostname in sorted((h for h in hostnames if h and h != "localhost"), key=len, reverse=True):
         rules.append((rf"\b{re.escape(hostname)}\b", "<host>"))
-    user = os.environ.get("USER") or getpass.getuser()
     if user:
         rules.append((rf"(?<![\w/.-]){re.escape(user)}(?![\w.-])", "<user>"))
     return rules
 
 
-def load_sanitizer(rules_file: Path, *, workdirs: list[str] | None = None) -> Sanitizer:
+def load_sanitizer(
+    rules_file: Path, *, workdirs: list[str] | None = None, filesystems: dict[str, str] | None = None
+) -> Sanitizer:
+    """The committed rules plus this machine's; `filesystems` maps names to the profile's path patterns."""
     try:
         text = rules_file.read_text(encoding="utf-8")
     except OSError as exc:
         raise HandbookInputError(rules_file, "", f"cannot read the sanitize rules ({exc.strerror})") from None
-    rules = machine_rules(workdirs=workdirs) + get_sanitize_patterns(text)
+    rules = machine_rules(workdirs=workdirs, filesystems=filesystems) + get_sanitize_patterns(text)
     compiled = []
     for regex, replacement in rules:
         try:
