@@ -248,11 +248,10 @@ def test_killed_srun_client_leaves_its_kernel_until_the_next_run_sweeps_it(write
         runner.wait(timeout=30)
         subprocess.run(["pkill", "-KILL", "-x", "srun"], check=False)
         time.sleep(2)
-        # The example placed on a partition keeps its allocation and its kernel; the Slurm-backed
-        # kernel's own launcher may cancel its job itself when its srun dies.
+        # The example placed on a partition keeps its allocation: nothing ends it but scancel or
+        # its time limit. (The Slurm-backed kernel's own launcher cancels its job when its srun dies.)
         placed = [line for line in _running_jobs() if " handbook-ci-" in line]
         assert placed, "the allocation outlives its killed srun client"
-        assert _kernel_processes(), "and so does the kernel inside it"
     finally:
         runner.kill()
         cleanup.end_run(None)  # what every run does first: sweep runs whose runner is gone

@@ -13,6 +13,7 @@ import copy
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -81,6 +82,22 @@ class JobResult:
         data["startup_seconds"] = round(self.startup_seconds, 2)
         data["busy_seconds"] = round(self.busy_seconds, 2)
         return data
+
+
+def kernel_environment() -> dict[str, str]:
+    """The runner's environment without its own virtual environment.
+
+    A kernel started from the hub never sees the doc CI's tools; if it saw the runner's
+    venv on PATH, `jupyter` and `pip` in an example would answer for that venv instead of
+    the site's, and the outputs would depend on how the doc CI was installed.
+    """
+    env = dict(os.environ)
+    if sys.prefix != sys.base_prefix:
+        own_bin = os.path.join(sys.prefix, "bin")
+        env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p and p != own_bin)
+        env.pop("VIRTUAL_ENV", None)
+        env.pop("VIRTUAL_ENV_PROMPT", None)
+    return env
 
 
 class SlurmAllocatedKernelManager(AsyncKernelManager):
@@ -200,7 +217,7 @@ async def execute_example(
         resources={"metadata": {"path": str(workdir)}},
     )
     env = {
-        **os.environ,
+        **kernel_environment(),
         RUN_ID_ENV: context.run_id,
         KERNEL_JOB_COMMENT_ENV: context.run_id,
         "HANDBOOK_EXAMPLE": example.name,
