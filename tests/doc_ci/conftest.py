@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
@@ -14,6 +13,7 @@ import nbformat
 import pytest
 
 from hpc_handbook.doc_ci.execute import RUN_ID_ENV
+from hpc_handbook.processes import processes_tagged
 from hpc_handbook.profile import Profile, load_profile
 
 REPO = Path(__file__).resolve().parents[2]
@@ -86,16 +86,7 @@ def doc_ci_jobs() -> list[str]:
 
 def doc_ci_processes() -> list[int]:
     """Processes a doc-CI run started (kernels, and kernels inside jobs, carry the run id)."""
-    own = os.getpid()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != own:
-            try:
-                if f"{RUN_ID_ENV}=".encode() in (entry / "environ").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
+    return processes_tagged(RUN_ID_ENV, lambda run_id: True)
 
 
 def wait_until_gone(check: Callable[[], list], seconds: float = 20) -> list:

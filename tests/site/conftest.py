@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from hpc_handbook import reference_site
+from hpc_handbook.processes import processes_tagged
 from hpc_handbook.profile import PROFILE_ENV_VAR, Profile, load_profile
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,18 +44,7 @@ def site() -> Profile:
 
 def tagged_processes(tag: str) -> list[int]:
     """Live processes whose environment carries the tag: kernels, launchers, sruns of our tests."""
-    needle = f"{reference_site.KERNEL_JOB_COMMENT_ENV}={tag}".encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue  # gone, or a zombie
-        if needle in environ.split(b"\0"):
-            pids.append(int(entry.name))
-    return pids
+    return processes_tagged(reference_site.KERNEL_JOB_COMMENT_ENV, lambda value: value == tag)
 
 
 def _leftovers(tag: str) -> tuple[list[reference_site.SlurmJob], list[int]]:

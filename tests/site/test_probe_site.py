@@ -22,6 +22,7 @@ import pytest
 from hpc_handbook.cli import main
 from hpc_handbook.drift import check_drift
 from hpc_handbook.probe import KERNEL_JOB_COMMENT_ENV, compared_content, probe_site
+from hpc_handbook.processes import processes_tagged
 from hpc_handbook.profile import PROFILE_ENV_VAR, Profile, load_profile
 from hpc_handbook.waiting_times import parse_jobcomp_line, slurm_config
 
@@ -48,18 +49,7 @@ def our_jobs() -> list[tuple[str, str, str]]:
 
 def probe_kernel_processes() -> list[int]:
     """Live processes started for a probe: their environment carries a probe comment."""
-    needle = f"{KERNEL_JOB_COMMENT_ENV}={PROBE_COMMENT_PREFIX}".encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if any(item.startswith(needle) for item in environ.split(b"\0")):
-            pids.append(int(entry.name))
-    return pids
+    return processes_tagged(KERNEL_JOB_COMMENT_ENV, lambda value: value.startswith(PROBE_COMMENT_PREFIX))
 
 
 @pytest.fixture(autouse=True)

@@ -14,9 +14,9 @@ import shutil
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 from hpc_handbook.doc_ci.execute import RUN_ID_ENV
+from hpc_handbook.processes import processes_tagged
 
 RUN_ID_PATTERN = re.compile(r"handbook-ci:(\d+)-[0-9a-f]{8}")
 WORKDIR_PATTERN = re.compile(r"handbook-run-(\d+-[0-9a-f]{8})-")
@@ -24,18 +24,6 @@ WORKDIR_PATTERN = re.compile(r"handbook-run-(\d+-[0-9a-f]{8})-")
 
 def new_run_id() -> str:
     return f"handbook-ci:{os.getpid()}-{os.urandom(4).hex()}"
-
-
-def _environ_run_id(pid: int) -> str | None:
-    try:
-        raw = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return None
-    marker = f"{RUN_ID_ENV}=".encode()
-    for entry in raw.split(b"\0"):
-        if entry.startswith(marker):
-            return entry[len(marker) :].decode(errors="replace")
-    return None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -55,17 +43,9 @@ def _is_stale(run_id: str) -> bool:
 
 def processes_of_run(run_id: str | None) -> list[int]:
     """PIDs whose environment carries the run id (or, with None, any run whose runner is gone)."""
-    own = os.getpid()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == own:
-            continue
-        tagged = _environ_run_id(int(entry.name))
-        if tagged is None:
-            continue
-        if (run_id is not None and tagged == run_id) or (run_id is None and _is_stale(tagged)):
-            found.append(int(entry.name))
-    return found
+    if run_id is None:
+        return processes_tagged(RUN_ID_ENV, _is_stale)
+    return processes_tagged(RUN_ID_ENV, lambda tagged: tagged == run_id)
 
 
 def _run_of_workdir(workdir: str) -> str | None:
