@@ -24,7 +24,11 @@ def build(spec: dict) -> nbformat.NotebookNode:
     kernelspec = dict(KERNELSPECS[spec["LANGUAGE"]])
     kernelspec["name"] = spec.get("KERNEL", kernelspec["name"])
     # language_info picks the highlighter; without it `!pip` lines break the strict build.
-    language_info = {"python": {"name": "python", "pygments_lexer": "ipython3"}, "bash": {"name": "bash"}, "R": {"name": "R"}}
+    language_info = {
+        "python": {"name": "python", "pygments_lexer": "ipython3"},
+        "bash": {"name": "bash"},
+        "R": {"name": "R"},
+    }
     notebook.metadata = {
         "kernelspec": kernelspec,
         "language_info": language_info[spec["LANGUAGE"]],

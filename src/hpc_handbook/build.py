@@ -22,7 +22,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def build_book(
-    *, root: Path, site: Path | None = None, output: Path | None = None, strict: bool = False, rebuild_all: bool = False
+    *,
+    root: Path,
+    site: Path | None = None,
+    output: Path | None = None,
+    strict: bool = False,
+    rebuild_all: bool = False,
 ) -> Path:
     """Build the book and return the HTML folder; raise CalledProcessError if Sphinx fails."""
     root = root.resolve()
@@ -52,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
             rebuild_all=args.all,
         )
     except subprocess.CalledProcessError as error:
-        print(f"error: the book build failed (exit code {error.returncode}); see the messages above", file=sys.stderr)
+        print(
+            f"error: the book build failed (exit code {error.returncode}); see the messages above",
+            file=sys.stderr,
+        )
         return 1
     print(f"\nThe handbook is built. Open it in a browser:\n  file://{html / 'index.html'}")
     return 0

@@ -89,7 +89,9 @@ def _error_for(file: Path, error: dict) -> HandbookInputError:
     if error["type"] == "missing":
         return HandbookInputError(file, field, "required field is missing")
     if error["type"] == "extra_forbidden":
-        return HandbookInputError(file, field, "unknown field; expected date, type, audiences, component, key")
+        return HandbookInputError(
+            file, field, "unknown field; expected date, type, audiences, component, key"
+        )
     expected = {
         "type": f"one of {', '.join(CHANGE_TYPES)}",
         "component": f"one of {', '.join(COMPONENTS)}",
@@ -127,7 +129,9 @@ def parse_fragment_text(text: str, *, file: Path) -> Fragment:
         raise HandbookInputError(file, "text", "expected one or two sentences after the front matter")
     if len(body) > MAX_TEXT_LENGTH:
         raise HandbookInputError(
-            file, "text", f"expected at most {MAX_TEXT_LENGTH} characters (one or two sentences), got {len(body)}"
+            file,
+            "text",
+            f"expected at most {MAX_TEXT_LENGTH} characters (one or two sentences), got {len(body)}",
         )
     return Fragment(slug=name_match.group(2), meta=meta, text=body)
 
@@ -142,7 +146,9 @@ def parse_fragment(path: Path) -> Fragment:
 
 def fragment_paths(directory: Path) -> list[Path]:
     """The fragment files of a changelog folder (README and dot files are not fragments)."""
-    return sorted(p for p in directory.glob("*.md") if p.name.lower() != "readme.md" and not p.name.startswith("."))
+    return sorted(
+        p for p in directory.glob("*.md") if p.name.lower() != "readme.md" and not p.name.startswith(".")
+    )
 
 
 def load_fragments(directory: Path) -> list[Fragment]:

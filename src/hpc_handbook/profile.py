@@ -234,7 +234,9 @@ class Profile(_Strict):
     def batch_partition(self) -> Partition:
         """Where batch kernels and jobs go: the default partition, else the first non-interactive one."""
         reachable = [p for p in self.jupyter_partitions if not p.interactive]
-        return next((p for p in reachable if p.default), reachable[0] if reachable else self.interactive_partition)
+        return next(
+            (p for p in reachable if p.default), reachable[0] if reachable else self.interactive_partition
+        )
 
 
 def _duplicates(names: list[str]) -> list[str]:
@@ -284,7 +286,11 @@ def _cross_check(profile: Profile, file: Path) -> list[HandbookInputError]:
             )
         )
     if not profile.jupyter_partitions:
-        errors.append(HandbookInputError(file, "systems[].partitions", "expected at least one partition with jupyter: true"))
+        errors.append(
+            HandbookInputError(
+                file, "systems[].partitions", "expected at least one partition with jupyter: true"
+            )
+        )
     defaults = [p.name for p in profile.partitions if p.default]
     if len(defaults) > 1:
         errors.append(

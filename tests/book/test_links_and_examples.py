@@ -1,4 +1,4 @@
-"""A reader's checks of the built book: no dead internal link, and every example page says how it was verified."""
+"""A reader's checks of the built book: no dead internal link; each example page says how it was checked."""
 
 from __future__ import annotations
 
@@ -70,5 +70,7 @@ def test_every_example_page_shows_its_verdict(default_book: Book) -> None:
 def test_another_sites_book_shows_no_outputs_recorded_here(tiny_book: Book) -> None:
     for name in _examples():
         page = tiny_book.page(f"examples/{name}")
-        assert not re.search(r'class="[^"]*\bcell_output\b', page), f"{name} shows outputs recorded at another site"
+        assert not re.search(r'class="[^"]*\bcell_output\b', page), (
+            f"{name} shows outputs recorded at another site"
+        )
         assert "Not verified at this site" in page, name

@@ -80,7 +80,9 @@ def write_example(examples_dir: Path) -> WriteExample:
 
 def doc_ci_jobs() -> list[str]:
     """Slurm jobs a doc-CI run caused (their comment carries the run id)."""
-    listing = subprocess.run(["squeue", "--noheader", "--format=%i %j %k"], capture_output=True, text=True, check=True)
+    listing = subprocess.run(
+        ["squeue", "--noheader", "--format=%i %j %k"], capture_output=True, text=True, check=True
+    )
     return [line for line in listing.stdout.splitlines() if " handbook-ci:" in line]
 
 

@@ -64,7 +64,10 @@ def test_sanitize_hides_this_machine(monkeypatch):
 def test_refresh_sanitizes_every_text_field(monkeypatch):
     monkeypatch.setenv("USER", "alice")
     sanitize = load_sanitizer(REPO / "examples" / "sanitize.cfg")
-    outputs = [stream("hello alice\n"), nbformat.v4.new_output("error", ename="E", evalue="alice", traceback=["alice"])]
+    outputs = [
+        stream("hello alice\n"),
+        nbformat.v4.new_output("error", ename="E", evalue="alice", traceback=["alice"]),
+    ]
     cleaned = sanitize_outputs(outputs, sanitize)
     assert "alice" not in str(cleaned)
 
@@ -85,4 +88,7 @@ def test_sanitize_turns_the_profiles_folders_back_into_their_names(monkeypatch):
         REPO / "examples" / "sanitize.cfg",
         filesystems={"scratch": "/scratch/$USER", "project": "/p/project/$PROJECT"},
     )
-    assert sanitize("cd /scratch/alice/run1 && ls /p/project/climate42/data") == "cd <scratch>/run1 && ls <project>/data"
+    assert (
+        sanitize("cd /scratch/alice/run1 && ls /p/project/climate42/data")
+        == "cd <scratch>/run1 && ls <project>/data"
+    )

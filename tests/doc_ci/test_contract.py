@@ -35,8 +35,16 @@ def test_language_selector_picks_every_kernel_of_that_language(write_example, pr
         ({"kernels": ["no-such-kernel"]}, "metadata.handbook.kernels[0]", "unknown kernel 'no-such-kernel'"),
         ({"kernels": ["language:fortran"]}, "metadata.handbook.kernels[0]", "no kernel of language"),
         ({"requires": ["quantum"]}, "metadata.handbook.requires.0", "slurm"),
-        ({"runs_on": {"partition": "nowhere"}}, "metadata.handbook.runs_on.partition", "unknown partition 'nowhere'"),
-        ({"runs_on": {"partition": "largemem"}}, "metadata.handbook.runs_on.partition", "not reachable from Jupyter"),
+        (
+            {"runs_on": {"partition": "nowhere"}},
+            "metadata.handbook.runs_on.partition",
+            "unknown partition 'nowhere'",
+        ),
+        (
+            {"runs_on": {"partition": "largemem"}},
+            "metadata.handbook.runs_on.partition",
+            "not reachable from Jupyter",
+        ),
         ({"colour": "blue"}, "metadata.handbook.colour", "extra"),
     ],
 )
@@ -78,14 +86,24 @@ def test_missing_parameters_cell_is_reported(write_example, profile):
 def test_malformed_notebook_is_reported(examples_dir, profile):
     path = examples_dir / "broken.ipynb"
     path.write_text("{ not json")
-    with pytest.raises(HandbookInputError, match="expected a valid .ipynb notebook"):
+    with pytest.raises(HandbookInputError, match=r"expected a valid \.ipynb notebook"):
         load_example(path, profile)
 
 
 def test_cli_exits_2_on_bad_metadata_and_writes_no_report(write_example, examples_dir, tmp_path, capsys):
     write_example("bad", ["1"], kernels=["no-such-kernel"])
     report_dir = tmp_path / "reports"
-    code = main(["examples", "--examples-dir", str(examples_dir), "--report-dir", str(report_dir), "--site", str(REPO / "site.yml")])
+    code = main(
+        [
+            "examples",
+            "--examples-dir",
+            str(examples_dir),
+            "--report-dir",
+            str(report_dir),
+            "--site",
+            str(REPO / "site.yml"),
+        ]
+    )
     assert code == 2
     error = capsys.readouterr().err
     assert "bad.ipynb at metadata.handbook.kernels[0]: unknown kernel 'no-such-kernel'" in error

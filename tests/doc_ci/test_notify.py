@@ -57,7 +57,13 @@ def receiver():
 def results(*failing: str) -> list[JobResult]:
     names = ["first-notebook", "batch-job", "module-kernel"]
     return [
-        JobResult(example=n, kernel="python3", status="failed" if n in failing else "passed", cell=2, owner="docs-team")
+        JobResult(
+            example=n,
+            kernel="python3",
+            status="failed" if n in failing else "passed",
+            cell=2,
+            owner="docs-team",
+        )
         for n in names
     ]
 

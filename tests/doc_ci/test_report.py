@@ -11,12 +11,32 @@ from hpc_handbook.doc_ci.report import write_reports
 
 def test_reports_for_ci_admins_and_the_book(tmp_path, profile):
     results = [
-        JobResult(example="first-notebook", kernel="python3", status="passed", page="examples/first-notebook", owner="docs-team", seconds=1.2),
         JobResult(
-            example="module-kernel", kernel="python3-stack", status="failed", cell=3, page="examples/module-kernel",
-            owner="software-team", reason="cell 3: output stream:stdout differs", diff="-numpy 1.26\n+numpy 2.1",
+            example="first-notebook",
+            kernel="python3",
+            status="passed",
+            page="examples/first-notebook",
+            owner="docs-team",
+            seconds=1.2,
         ),
-        JobResult(example="gpu", kernel="python3", status="skipped", reason="not verified at this site: no GPU", page="examples/gpu", owner="software-team"),
+        JobResult(
+            example="module-kernel",
+            kernel="python3-stack",
+            status="failed",
+            cell=3,
+            page="examples/module-kernel",
+            owner="software-team",
+            reason="cell 3: output stream:stdout differs",
+            diff="-numpy 1.26\n+numpy 2.1",
+        ),
+        JobResult(
+            example="gpu",
+            kernel="python3",
+            status="skipped",
+            reason="not verified at this site: no GPU",
+            page="examples/gpu",
+            owner="software-team",
+        ),
     ]
     paths = write_reports(results, profile=profile, directory=tmp_path)
 

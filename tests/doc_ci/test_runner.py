@@ -25,13 +25,20 @@ def by_name(run):
     return {(r.example, r.kernel): r for r in run.results}
 
 
-def test_each_example_runs_exactly_once_per_kernel(write_example, examples_dir, profile, tmp_path, monkeypatch):
+def test_each_example_runs_exactly_once_per_kernel(
+    write_example, examples_dir, profile, tmp_path, monkeypatch
+):
     tally = tmp_path / "tally"
     tally.mkdir()
     monkeypatch.setenv("HANDBOOK_TEST_TALLY", str(tally))
-    count_cell = "import os, uuid\nopen(os.path.join(os.environ['HANDBOOK_TEST_TALLY'], uuid.uuid4().hex), 'w').close()"
+    count_cell = (
+        "import os, uuid\n"
+        "open(os.path.join(os.environ['HANDBOOK_TEST_TALLY'], uuid.uuid4().hex), 'w').close()"
+    )
     for index in range(3):
-        write_example(f"count-{index}", [count_cell], kernels=["language:python"] if index == 0 else ["python3"])
+        write_example(
+            f"count-{index}", [count_cell], kernels=["language:python"] if index == 0 else ["python3"]
+        )
     python_kernels = [k.name for k in profile.kernels if k.language == "python"]
     run = run_examples(profile=profile, examples_dir=examples_dir)
     expected = len(python_kernels) + 2
@@ -89,7 +96,13 @@ def test_unknown_kernel_on_this_site_fails_that_example_only(write_example, exam
     from hpc_handbook.profile import load_profile
 
     broken_profile = load_profile(tmp_path / "site.yml")
-    write_example("needs-missing", ["echo hi"], kernel="bash-missing", language="bash", parameters='site_short_name="XX"')
+    write_example(
+        "needs-missing",
+        ["echo hi"],
+        kernel="bash-missing",
+        language="bash",
+        parameters='site_short_name="XX"',
+    )
     write_example("fine", ["print('ok')"])
     refresh_examples(profile=profile, examples_dir=examples_dir, names=["fine"])
     results = by_name(run_examples(profile=broken_profile, examples_dir=examples_dir))
@@ -132,7 +145,10 @@ def test_partition_example_runs_inside_an_allocation_there(write_example, exampl
     batch = profile.batch_partition.name
     write_example(
         "on-batch",
-        ["import os\nprint(os.environ.get('SLURM_JOB_PARTITION'), os.environ.get('SLURM_JOB_ID') is not None)"],
+        [
+            "import os\n"
+            "print(os.environ.get('SLURM_JOB_PARTITION'), os.environ.get('SLURM_JOB_ID') is not None)"
+        ],
         runs_on={"partition": batch, "walltime": "00:05:00"},
     )
     refresh_examples(profile=profile, examples_dir=examples_dir)
@@ -159,7 +175,9 @@ def test_refresh_is_atomic_and_keeps_a_broken_example_untouched(write_example, e
 def test_refresh_writes_sanitized_outputs(write_example, examples_dir, profile):
     import socket
 
-    path = write_example("who", ["import os, socket\nprint(socket.gethostname(), os.getcwd(), os.path.expanduser('~'))"])
+    path = write_example(
+        "who", ["import os, socket\nprint(socket.gethostname(), os.getcwd(), os.path.expanduser('~'))"]
+    )
     refresh_examples(profile=profile, examples_dir=examples_dir)
     text = path.read_text()
     assert socket.gethostname() not in text.replace('"name": ', "")
@@ -201,7 +219,9 @@ def _running_jobs() -> list[str]:
 
 
 def _running_job_ids() -> set[str]:
-    listing = subprocess.run(["squeue", "--noheader", "--states=R", "--format=%i"], capture_output=True, text=True)
+    listing = subprocess.run(
+        ["squeue", "--noheader", "--states=R", "--format=%i"], capture_output=True, text=True
+    )
     return set(listing.stdout.split())
 
 
@@ -238,7 +258,9 @@ def test_interrupted_run_leaves_no_job_and_no_kernel(write_example, examples_dir
     assert not wait_until_gone(doc_ci_processes), f"kernels left: {doc_ci_processes()}"
 
 
-def test_killed_srun_client_leaves_its_kernel_until_the_next_run_sweeps_it(write_example, examples_dir, profile):
+def test_killed_srun_client_leaves_its_kernel_until_the_next_run_sweeps_it(
+    write_example, examples_dir, profile
+):
     _hanging_examples(write_example, profile)
     runner = _start_runner(examples_dir)
     try:
@@ -264,7 +286,8 @@ def test_jobs_an_example_submits_itself_are_cancelled_when_it_fails(write_exampl
     write_example(
         "submits-then-fails",
         [
-            f"import subprocess\nprint(subprocess.run(['sbatch', '--partition={profile.batch_partition.name}', "
+            "import subprocess\n"
+            f"print(subprocess.run(['sbatch', '--partition={profile.batch_partition.name}', "
             "'--time=00:10:00', '--wrap', 'sleep 300'], check=True, capture_output=True, text=True).stdout)",
             "raise RuntimeError('the example fails before it waits for its job')",
         ],
@@ -274,5 +297,7 @@ def test_jobs_an_example_submits_itself_are_cancelled_when_it_fails(write_exampl
     submitted = result.notebook.cells[3].outputs  # the injected parameters cell shifts the cells by one
     job_id = submitted[0]["text"].split()[-1]
     assert submitted[0]["text"].startswith("Submitted batch job")
-    listing = subprocess.run(["squeue", "--noheader", "--format=%i"], capture_output=True, text=True, check=True)
+    listing = subprocess.run(
+        ["squeue", "--noheader", "--format=%i"], capture_output=True, text=True, check=True
+    )
     assert job_id not in listing.stdout.split(), f"job {job_id} the example submitted was left behind"

@@ -36,7 +36,10 @@ def test_partition_down_fails_the_examples_placed_there(write_example, examples_
         result = verdicts(run_examples(profile=profile, examples_dir=examples_dir))
     finally:
         set_partition_state(batch, "UP")
-    assert result["placed"] == ("failed", f"partition '{batch}' is not available at this site (Slurm says: down)")
+    assert result["placed"] == (
+        "failed",
+        f"partition '{batch}' is not available at this site (Slurm says: down)",
+    )
     assert result["slurm-kernel"][0] == "failed" and f"partition '{batch}'" in result["slurm-kernel"][1]
     assert result["login"] == ("passed", "")
 

@@ -16,7 +16,9 @@ pytestmark = pytest.mark.site
 
 
 def partitions_in_sinfo() -> set[str]:
-    listing = subprocess.run(["sinfo", "--noheader", "--format=%R"], capture_output=True, text=True, check=True)
+    listing = subprocess.run(
+        ["sinfo", "--noheader", "--format=%R"], capture_output=True, text=True, check=True
+    )
     return set(listing.stdout.split())
 
 

@@ -46,14 +46,18 @@ def test_missing_key_is_named(tmp_path):
 
 
 def test_wrong_type_names_the_key_path_and_the_expectation(tmp_path):
-    path = write_profile(tmp_path, lambda d: d["systems"][0]["partitions"][1]["limits"].update(max_nodes="four"))
+    path = write_profile(
+        tmp_path, lambda d: d["systems"][0]["partitions"][1]["limits"].update(max_nodes="four")
+    )
     error = error_for(path)
     assert error.where == "systems[0].partitions[1].limits.max_nodes"
     assert "integer" in error.problem and "'four'" in error.problem
 
 
 def test_bad_walltime_is_rejected(tmp_path):
-    path = write_profile(tmp_path, lambda d: d["systems"][0]["partitions"][0]["limits"].update(max_walltime="2 hours"))
+    path = write_profile(
+        tmp_path, lambda d: d["systems"][0]["partitions"][0]["limits"].update(max_walltime="2 hours")
+    )
     assert error_for(path).where == "systems[0].partitions[0].limits.max_walltime"
 
 
@@ -125,6 +129,8 @@ def test_book_is_not_built_for_a_bad_profile(tmp_path, capsys):
 
 
 def test_filesystems_must_cover_home_project_and_scratch(tmp_path):
-    path = write_profile(tmp_path, lambda d: d.update(filesystems=[f for f in d["filesystems"] if f["name"] != "scratch"]))
+    path = write_profile(
+        tmp_path, lambda d: d.update(filesystems=[f for f in d["filesystems"] if f["name"] != "scratch"])
+    )
     error = error_for(path)
     assert error.where == "filesystems" and "missing: scratch" in error.problem

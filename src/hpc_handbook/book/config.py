@@ -62,11 +62,21 @@ class ConfigReference(SphinxDirective):
     """Render the reference table of configuration values from their declarations."""
 
     def run(self) -> list[nodes.Node]:
-        lines = ["```{list-table}", ":header-rows: 1", ":widths: 25 20 55", "", "* - Setting", "  - Default", "  - What it does"]
+        lines = [
+            "```{list-table}",
+            ":header-rows: 1",
+            ":widths: 25 20 55",
+            "",
+            "* - Setting",
+            "  - Default",
+            "  - What it does",
+        ]
         for value in declared_config_values():
             default = f"`{value.default!r}`" if value.default not in ("", None) else "(empty)"
             lines += [f"* - `{value.name}`", f"  - {default}", f"  - {value.help}"]
         lines.append("```")
         container = nodes.container(classes=["handbook-config-reference"])
-        self.state.nested_parse(StringList(lines, source="handbook configuration"), self.content_offset, container)
+        self.state.nested_parse(
+            StringList(lines, source="handbook configuration"), self.content_offset, container
+        )
         return [container]

@@ -90,7 +90,16 @@ class ProfileTableDirective(SphinxDirective):
 
 class PartitionsTable(ProfileTableDirective):
     def rows(self, profile: Profile) -> tuple[list[str], list[list[str]]]:
-        header = ["Partition", "System", "Purpose", "Jupyter", "Max nodes", "Max walltime", "GPUs/node", "Memory/node"]
+        header = [
+            "Partition",
+            "System",
+            "Purpose",
+            "Jupyter",
+            "Max nodes",
+            "Max walltime",
+            "GPUs/node",
+            "Memory/node",
+        ]
         rows = [
             [
                 f"`{partition.name}`",

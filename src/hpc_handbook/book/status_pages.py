@@ -259,7 +259,11 @@ class SystemStatusDirective(SphinxDirective):
         if snapshot is None:
             if part != "taken":
                 return []
-            return [nodes.paragraph(text=f"This site has not been probed yet; run `{PROBE_COMMAND}` and commit the snapshot.")]
+            return [
+                nodes.paragraph(
+                    text=f"This site has not been probed yet; run `{PROBE_COMMAND}` and commit the snapshot."
+                )
+            ]
         if part == "taken":
             note = nodes.note()
             note += _paragraph(

@@ -61,11 +61,15 @@ def _badge(verdict: dict[str, Any], site: str) -> nodes.Element:
     result = verdict["result"]
     if result == "passed":
         title, kind = "Verified at this site", "tip"
-        text = f"Verified on {verdict['date']} at {site} on kernel {kernels or 'unknown'}, by {verdict['source']}: passed."
+        text = (
+            f"Verified on {verdict['date']} at {site} on kernel {kernels or 'unknown'}, "
+            f"by {verdict['source']}: passed."
+        )
     elif result == "failed":
         title, kind = "This example failed its last check", "warning"
         text = (
-            f"On {verdict['date']} at {site}, {verdict['source']} failed on kernel {kernels}: {verdict.get('reason', '')}. "
+            f"On {verdict['date']} at {site}, {verdict['source']} failed on kernel {kernels}: "
+            f"{verdict.get('reason', '')}. "
             "What you see on the system may differ from the outputs below."
         )
     else:
@@ -89,13 +93,20 @@ def show_site_parameters(doctree: nodes.document, notebook: dict[str, Any], app:
 
     values = site_parameters(get_profile(app))
     kernelspec = notebook.get("metadata", {}).get("kernelspec", {})
-    for cell in doctree.findall(lambda n: isinstance(n, nodes.Element) and n.get("nb_element") == "cell_code"):
+    for cell in doctree.findall(
+        lambda n: isinstance(n, nodes.Element) and n.get("nb_element") == "cell_code"
+    ):
         if "parameters" not in cell.get("cell_metadata", {}).get("tags", []):
             continue
         for block in cell.findall(nodes.literal_block):
-            names = [name for name in values if re.search(rf"^\s*{re.escape(name)}\s*(=|<-)", block.astext(), re.M)]
+            names = [
+                name for name in values if re.search(rf"^\s*{re.escape(name)}\s*(=|<-)", block.astext(), re.M)
+            ]
             source = translate_parameters(
-                kernelspec.get("name"), kernelspec.get("language"), {n: values[n] for n in names}, "Site parameters"
+                kernelspec.get("name"),
+                kernelspec.get("language"),
+                {n: values[n] for n in names},
+                "Site parameters",
             )
             block.replace(block.children[0], nodes.Text(source.rstrip("\n")))
             block["rawsource"] = source
@@ -118,7 +129,11 @@ def add_verification_badge(app: Sphinx, doctree: nodes.document) -> None:
     verdict = verdict_for(source.stem, notebook_meta, _read_json(report_path), site)
     if verdict["result"] == "elsewhere":
         # Outputs recorded at another site would tell this site's readers something untrue.
-        for output in list(doctree.findall(lambda n: isinstance(n, nodes.Element) and n.get("nb_element") == "cell_code_output")):
+        for output in list(
+            doctree.findall(
+                lambda n: isinstance(n, nodes.Element) and n.get("nb_element") == "cell_code_output"
+            )
+        ):
             output.parent.remove(output)
     section = next(iter(doctree.findall(nodes.section)), None)
     if section is None:

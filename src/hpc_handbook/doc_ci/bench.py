@@ -44,7 +44,9 @@ def generate_examples(directory: Path, *, count: int, profile: Profile) -> list[
         notebook.cells = [
             nbformat.v4.new_markdown_cell(f"# Bench example {index}"),
             parameters,
-            nbformat.v4.new_code_cell(f"total = sum(range({1000 * (index + 1)}))\nprint(site_short_name, total)"),
+            nbformat.v4.new_code_cell(
+                f"total = sum(range({1000 * (index + 1)}))\nprint(site_short_name, total)"
+            ),
             nbformat.v4.new_code_cell("import math\nround(math.pi * total, 3)"),
             nbformat.v4.new_code_cell("[x * x for x in range(5)]"),
         ]
@@ -54,18 +56,46 @@ def generate_examples(directory: Path, *, count: int, profile: Profile) -> list[
     return paths
 
 
-def _naive_pipeline(paths: list[Path], executed_dir: Path, *, kernel: str, short_name: str, env: dict[str, str]) -> None:
+def _naive_pipeline(
+    paths: list[Path], executed_dir: Path, *, kernel: str, short_name: str, env: dict[str, str]
+) -> None:
     for path in paths:
         subprocess.run(
-            [sys.executable, "-m", "papermill", "--log-level", "WARNING", "-k", kernel, "-p", "site_short_name", short_name,
-             str(path), str(executed_dir / path.name)],
+            [
+                sys.executable,
+                "-m",
+                "papermill",
+                "--log-level",
+                "WARNING",
+                "-k",
+                kernel,
+                "-p",
+                "site_short_name",
+                short_name,
+                str(path),
+                str(executed_dir / path.name),
+            ],
             check=True,
             env=env,
             capture_output=True,
         )
     subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", "-o", "addopts=", "-W", "ignore",
-         "--rootdir", str(executed_dir), *(str(executed_dir / p.name) for p in paths)],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--nbval",
+            "-o",
+            "addopts=",
+            "-W",
+            "ignore",
+            "--rootdir",
+            str(executed_dir),
+            *(str(executed_dir / p.name) for p in paths),
+        ],
         check=True,
         env=env,
         capture_output=True,
@@ -95,7 +125,10 @@ def run_bench(*, count: int = 32, workers: int | None = None) -> int:
         run = run_examples(profile=profile, examples_dir=examples_dir, workers=workers)
         runner_seconds = time.perf_counter() - started
         if run.failed:
-            print(f"error: the runner failed {len(run.failed)} examples: {run.failed[0].reason}", file=sys.stderr)
+            print(
+                f"error: the runner failed {len(run.failed)} examples: {run.failed[0].reason}",
+                file=sys.stderr,
+            )
             return 1
 
         serial = run_examples(profile=profile, examples_dir=examples_dir, workers=1)

@@ -72,7 +72,9 @@ def jobs_of_run(run_id: str | None) -> list[str]:
         job_id, _, rest = line.strip().partition("|")
         comment, _, workdir = rest.partition("|")
         owners = {comment.strip(), _run_of_workdir(workdir.strip())} - {None, ""}
-        if (run_id is not None and run_id in owners) or (run_id is None and any(_is_stale(o) for o in owners)):
+        if (run_id is not None and run_id in owners) or (
+            run_id is None and any(_is_stale(o) for o in owners)
+        ):
             jobs.append(job_id)
     return jobs
 
@@ -109,5 +111,7 @@ def end_run(run_id: str | None, *, grace: float = 3.0) -> tuple[list[str], list[
 
 
 def _all_job_ids() -> list[str]:
-    listing = subprocess.run(["squeue", "--noheader", "--format=%i"], capture_output=True, text=True, check=False)
+    listing = subprocess.run(
+        ["squeue", "--noheader", "--format=%i"], capture_output=True, text=True, check=False
+    )
     return listing.stdout.split()

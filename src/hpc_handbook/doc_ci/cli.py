@@ -22,11 +22,15 @@ def _print_result(result: JobResult) -> None:
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    examples = subparsers.add_parser("examples", help="run every example on the site's kernels and compare outputs")
+    examples = subparsers.add_parser(
+        "examples", help="run every example on the site's kernels and compare outputs"
+    )
     examples.add_argument("names", nargs="*", help="examples to run (default: all)")
     examples.add_argument("--site", help="site profile (default: site.yml)")
     examples.add_argument("--examples-dir", default="examples")
-    examples.add_argument("--workers", type=int, default=None, help="examples in flight (default: 2 per core)")
+    examples.add_argument(
+        "--workers", type=int, default=None, help="examples in flight (default: 2 per core)"
+    )
     examples.add_argument("--report-dir", default="_build/reports")
     examples.add_argument("--notify-webhook", help="send one summary per run to this webhook")
     examples.add_argument("--notify-state", default="_build/reports/notify-state.json")
@@ -87,7 +91,9 @@ def refresh_command(args: argparse.Namespace) -> int:
 
     profile = load_profile(args.site)
     try:
-        results = refresh_examples(profile=profile, examples_dir=Path(args.examples_dir), names=args.names or None)
+        results = refresh_examples(
+            profile=profile, examples_dir=Path(args.examples_dir), names=args.names or None
+        )
     except KeyboardInterrupt:
         print("interrupted: no notebook was changed by the unfinished examples", file=sys.stderr)
         return 130

@@ -70,7 +70,13 @@ def _flatten(outputs: list, sanitize: Sanitizer) -> dict[str, list]:
             if key == "data":
                 for mime, data in value.items():
                     if mime not in SKIP_COMPARE:
-                        text = data if isinstance(data, str) else "".join(data) if isinstance(data, list) else repr(data)
+                        text = (
+                            data
+                            if isinstance(data, str)
+                            else "".join(data)
+                            if isinstance(data, list)
+                            else repr(data)
+                        )
                         flat[mime].append(sanitize(text))
             else:
                 flat[key].append(sanitize(value if isinstance(value, str) else repr(value)))
@@ -86,9 +92,7 @@ def _render(flat: dict[str, list]) -> list[str]:
     return lines
 
 
-def compare_cell(
-    index: int, reference: list, actual: list, *, sanitize: Sanitizer
-) -> Mismatch | None:
+def compare_cell(index: int, reference: list, actual: list, *, sanitize: Sanitizer) -> Mismatch | None:
     """Return a Mismatch when the cell's fresh outputs differ from its reference outputs."""
     expected_flat, actual_flat = _flatten(reference, sanitize), _flatten(actual, sanitize)
     if expected_flat == actual_flat:
@@ -104,7 +108,12 @@ def compare_cell(
         summary = f"output {', '.join(changed)} differs"
     diff = "\n".join(
         difflib.unified_diff(
-            _render(expected_flat), _render(actual_flat), fromfile="expected (reference)", tofile="actual", lineterm="", n=2
+            _render(expected_flat),
+            _render(actual_flat),
+            fromfile="expected (reference)",
+            tofile="actual",
+            lineterm="",
+            n=2,
         )
     )
     return Mismatch(cell_index=index, summary=summary, diff=diff)
@@ -115,7 +124,9 @@ def sanitize_outputs(outputs: list, sanitize: Sanitizer) -> list:
     cleaned = []
     for output in copy.deepcopy(outputs):
         if "text" in output:
-            output["text"] = sanitize("".join(output["text"]) if isinstance(output["text"], list) else output["text"])
+            output["text"] = sanitize(
+                "".join(output["text"]) if isinstance(output["text"], list) else output["text"]
+            )
         if "traceback" in output:
             output["traceback"] = [sanitize(line) for line in output["traceback"]]
         if "evalue" in output:

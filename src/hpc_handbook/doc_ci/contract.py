@@ -106,7 +106,9 @@ def site_parameters(profile: Profile) -> dict[str, Any]:
 
 
 def _parameters_cell(notebook: nbformat.NotebookNode, file: Path) -> tuple[int, nbformat.NotebookNode]:
-    tagged = [(i, c) for i, c in enumerate(notebook.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    tagged = [
+        (i, c) for i, c in enumerate(notebook.cells) if "parameters" in c.get("metadata", {}).get("tags", [])
+    ]
     if len(tagged) != 1:
         raise HandbookInputError(
             file, "cells", f"expected exactly one cell tagged 'parameters', found {len(tagged)}"
@@ -121,7 +123,13 @@ def _assigned_names(source: str, language: str, file: Path, where: str) -> list[
             tree = ast.parse(source)
         except SyntaxError as exc:
             raise HandbookInputError(file, where, f"expected valid Python: {exc.msg}") from None
-        return [t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)]
+        return [
+            t.id
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            for t in node.targets
+            if isinstance(t, ast.Name)
+        ]
     pattern = {"bash": r"^\s*([A-Za-z_]\w*)=", "R": r"^\s*([A-Za-z_][\w.]*)\s*(?:<-|=)"}.get(language)
     if pattern is None:
         raise HandbookInputError(file, where, f"no parameter support for kernel language {language!r}")
@@ -138,14 +146,18 @@ def resolve_kernels(requested: list[str], profile: Profile, file: Path) -> tuple
             language = entry.removeprefix("language:")
             matches = [k.name for k in profile.kernels if k.language.lower() == language.lower()]
             if not matches:
-                raise HandbookInputError(file, where, f"no kernel of language {language!r} in the site profile")
+                raise HandbookInputError(
+                    file, where, f"no kernel of language {language!r} in the site profile"
+                )
             resolved.extend(m for m in matches if m not in resolved)
         elif entry in known:
             if entry not in resolved:
                 resolved.append(entry)
         else:
             raise HandbookInputError(
-                file, where, f"unknown kernel {entry!r}; expected one of {', '.join(known)} or language:<name>"
+                file,
+                where,
+                f"unknown kernel {entry!r}; expected one of {', '.join(known)} or language:<name>",
             )
     return tuple(resolved)
 
@@ -164,8 +176,10 @@ def load_example(path: Path, profile: Profile) -> Example:
     except ValidationError as exc:
         error = exc.errors()[0]
         field = ".".join(str(p) for p in ("metadata", "handbook", *error["loc"]))
-        problem = "required field is missing" if error["type"] == "missing" else (
-            f"expected {error['msg'].lower()}, got {error.get('input')!r}"
+        problem = (
+            "required field is missing"
+            if error["type"] == "missing"
+            else (f"expected {error['msg'].lower()}, got {error.get('input')!r}")
         )
         raise HandbookInputError(path, field, problem) from None
     kernels = resolve_kernels(meta.kernels, profile, path)
@@ -174,13 +188,17 @@ def load_example(path: Path, profile: Profile) -> Example:
         name = meta.runs_on.partition
         where = "metadata.handbook.runs_on.partition"
         if name not in partitions:
-            raise HandbookInputError(path, where, f"unknown partition {name!r}; expected one of {', '.join(partitions)}")
+            raise HandbookInputError(
+                path, where, f"unknown partition {name!r}; expected one of {', '.join(partitions)}"
+            )
         if not partitions[name].jupyter:
             raise HandbookInputError(path, where, f"partition {name!r} is not reachable from Jupyter")
         for kernel_name in kernels:
             if profile.kernel(kernel_name).start == "slurm":
                 raise HandbookInputError(
-                    path, "metadata.handbook.kernels", f"kernel {kernel_name!r} already runs in its own Slurm job"
+                    path,
+                    "metadata.handbook.kernels",
+                    f"kernel {kernel_name!r} already runs in its own Slurm job",
                 )
     languages = {profile.kernel(k).language for k in kernels}
     index, cell = _parameters_cell(notebook, path)

@@ -18,7 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import nbformat
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
@@ -62,7 +62,9 @@ class JobResult:
     notebook: nbformat.NotebookNode | None = field(default=None, repr=False)
 
     @classmethod
-    def for_example(cls, example: Example, kernel: str, status: Status, reason: str = "", **fields: Any) -> JobResult:
+    def for_example(
+        cls, example: Example, kernel: str, status: Status, reason: str = "", **fields: Any
+    ) -> JobResult:
         """A verdict that carries the example's page, owner, audience and placement."""
         return cls(
             example=example.name,
@@ -103,7 +105,7 @@ def kernel_environment() -> dict[str, str]:
 class SlurmAllocatedKernelManager(AsyncKernelManager):
     """Start the kernel through `srun`, so it runs inside an allocation on the example's partition."""
 
-    srun_arguments: list[str] = []
+    srun_arguments: ClassVar[list[str]] = []
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         return ["srun", *self.srun_arguments, *super().format_kernel_cmd(extra_arguments)]
@@ -125,7 +127,9 @@ class ExecutionContext:
     kernel_starts: int = 0
 
 
-def _prepare(example: Example, kernel: str, context: ExecutionContext) -> tuple[nbformat.NotebookNode, list[int | None]]:
+def _prepare(
+    example: Example, kernel: str, context: ExecutionContext
+) -> tuple[nbformat.NotebookNode, list[int | None]]:
     """Inject parameters and drop nbval-skip cells; map each executed cell to its original index."""
     notebook = copy.deepcopy(example.notebook)
     notebook.metadata.setdefault("papermill", {})  # papermill records the injected values there
@@ -134,7 +138,11 @@ def _prepare(example: Example, kernel: str, context: ExecutionContext) -> tuple[
         cell.metadata.setdefault("tags", [])  # papermill reads `metadata.tags` on every cell
     parameters = {name: context.parameters[name] for name in example.parameter_names}
     notebook = parameterize_notebook(
-        notebook, parameters, kernel_name=kernel, language=context.languages[kernel], comment="Site parameters"
+        notebook,
+        parameters,
+        kernel_name=kernel,
+        language=context.languages[kernel],
+        comment="Site parameters",
     )
     notebook.cells = [c for c in notebook.cells if c.cell_type != "code" or not cell_options(c).skip]
     origins = [c.metadata.get("handbook_origin") for c in notebook.cells]
@@ -236,7 +244,9 @@ async def execute_example(
                 )
                 kernel_client = km.client()
                 kernel_client.start_channels()
-                await asyncio.wait_for(kernel_client.wait_for_ready(timeout=KERNEL_STARTUP_TIMEOUT), KERNEL_STARTUP_TIMEOUT + 5)
+                await asyncio.wait_for(
+                    kernel_client.wait_for_ready(timeout=KERNEL_STARTUP_TIMEOUT), KERNEL_STARTUP_TIMEOUT + 5
+                )
             except Exception as error:
                 detail = _kernel_log_tail(log_path, context.sanitize)
                 result.status = "failed"
@@ -256,20 +266,25 @@ async def execute_example(
                 execution_count += 1
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise asyncio.TimeoutError
+                    raise TimeoutError
                 await asyncio.wait_for(
-                    client.async_execute_cell(cell, position, execution_count=execution_count), timeout=remaining
+                    client.async_execute_cell(cell, position, execution_count=execution_count),
+                    timeout=remaining,
                 )
             completed = True
             result.busy_seconds = time.monotonic() - started
-    except (asyncio.TimeoutError, CellTimeoutError):
+    except (TimeoutError, CellTimeoutError):
         result.status, result.cell = "failed", current_cell
-        result.reason = f"timed out after {example.meta.timeout} s (the example's timeout) in cell {current_cell}"
+        result.reason = (
+            f"timed out after {example.meta.timeout} s (the example's timeout) in cell {current_cell}"
+        )
     except DeadKernelError:
         if deadline is not None and time.monotonic() >= deadline:
             # Cancelling nbclient at the deadline can surface as a dead kernel: it is the timeout.
             result.status, result.cell = "failed", current_cell
-            result.reason = f"timed out after {example.meta.timeout} s (the example's timeout) in cell {current_cell}"
+            result.reason = (
+                f"timed out after {example.meta.timeout} s (the example's timeout) in cell {current_cell}"
+            )
             return result
         result.status, result.cell = "failed", current_cell
         result.reason = f"the kernel died while running cell {current_cell}"
@@ -278,7 +293,9 @@ async def execute_example(
             result.reason += f"\nkernel output:\n{detail}"
     except CellExecutionError as error:
         result.status, result.cell = "failed", current_cell
-        summary = context.sanitize(str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__)
+        summary = context.sanitize(
+            str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        )
         result.reason = f"cell {current_cell} raised an error: {summary}"
     finally:
         await _stop_kernel(km, kernel_client)
@@ -306,14 +323,16 @@ def judge_outputs(
     example: Example, executed: nbformat.NotebookNode, origins: list[int | None], sanitize: Sanitizer
 ) -> Mismatch | None:
     """Compare each executed cell with its reference, honouring nbval's tags."""
-    for cell, origin in zip(executed.cells, origins):
+    for cell, origin in zip(executed.cells, origins, strict=True):
         if cell.cell_type != "code" or origin is None:
             continue
         reference = example.notebook.cells[origin]
         options = cell_options(reference)
         raised = any(o.get("output_type") == "error" for o in cell.outputs)
         if options.check_exception and not raised:
-            return Mismatch(origin, "expected an exception (tagged raises-exception), but the cell ran cleanly", "")
+            return Mismatch(
+                origin, "expected an exception (tagged raises-exception), but the cell ran cleanly", ""
+            )
         if not options.check:
             continue
         mismatch = compare_cell(origin, reference.get("outputs", []), cell.outputs, sanitize=sanitize)

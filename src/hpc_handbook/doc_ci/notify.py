@@ -53,7 +53,13 @@ def _send(method: str, url: str, payload: dict[str, Any], timeout: float) -> dic
 
 
 def notify(
-    results: list[JobResult], *, webhook: str, state_file: Path, site: str, report_url: str, timeout: float = 10.0
+    results: list[JobResult],
+    *,
+    webhook: str,
+    state_file: Path,
+    site: str,
+    report_url: str,
+    timeout: float = 10.0,
 ) -> Notice:
     """Send or update the one message for this run; remember it in state_file for the next run."""
     state = json.loads(state_file.read_text()) if state_file.exists() else {}
@@ -61,7 +67,12 @@ def notify(
     if not signature:
         if not state.get("signature"):
             return Notice("none", None)
-        _send("POST", webhook, {"text": f"Doc CI at {site}: all examples pass again. Report: {report_url}"}, timeout)
+        _send(
+            "POST",
+            webhook,
+            {"text": f"Doc CI at {site}: all examples pass again. Report: {report_url}"},
+            timeout,
+        )
         state_file.unlink()
         return Notice("recovered", None)
     if state.get("signature") == signature and state.get("message_id"):
@@ -76,6 +87,7 @@ def notify(
         notice = Notice("created", str(answer.get("id")) if answer.get("id") is not None else None)
     state_file.parent.mkdir(parents=True, exist_ok=True)
     state_file.write_text(
-        json.dumps({"signature": signature, "message_id": notice.message_id, "repeats": repeats}, indent=2) + "\n"
+        json.dumps({"signature": signature, "message_id": notice.message_id, "repeats": repeats}, indent=2)
+        + "\n"
     )
     return notice

@@ -39,7 +39,13 @@ def _write_atomically(path: Path, notebook: nbformat.NotebookNode) -> None:
 
 
 def refreshed_notebook(
-    original: nbformat.NotebookNode, result: JobResult, sanitize: Sanitizer, *, site: str, kernels: list[str], today: str
+    original: nbformat.NotebookNode,
+    result: JobResult,
+    sanitize: Sanitizer,
+    *,
+    site: str,
+    kernels: list[str],
+    today: str,
 ) -> nbformat.NotebookNode:
     """The original notebook with the executed outputs, sanitized, and the site's parameter values."""
     notebook = copy.deepcopy(original)
@@ -70,11 +76,18 @@ def refreshed_notebook(
             if "execution_count" in output:
                 output["execution_count"] = count
         cell.execution_count = count
-    notebook.metadata[VERIFICATION_KEY] = {"date": today, "site": site, "kernels": kernels, "result": "passed"}
+    notebook.metadata[VERIFICATION_KEY] = {
+        "date": today,
+        "site": site,
+        "kernels": kernels,
+        "result": "passed",
+    }
     return notebook
 
 
-def refresh_examples(*, profile: Profile, examples_dir: Path, names: list[str] | None = None) -> list[JobResult]:
+def refresh_examples(
+    *, profile: Profile, examples_dir: Path, names: list[str] | None = None
+) -> list[JobResult]:
     """Re-execute examples and write their new reference outputs; return the verdicts."""
     examples = {e.name: e for e in discover_examples(examples_dir, profile, names)}
     run = run_examples(profile=profile, examples_dir=examples_dir, names=names)

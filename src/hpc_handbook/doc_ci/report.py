@@ -44,10 +44,16 @@ def junit_xml(results: list[JobResult], *, site: str) -> str:
     )
     for result in sorted(results, key=lambda r: (r.example, r.kernel)):
         case = ET.SubElement(
-            suite, "testcase", classname=f"examples.{result.example}", name=result.kernel, time=f"{result.seconds:.2f}"
+            suite,
+            "testcase",
+            classname=f"examples.{result.example}",
+            name=result.kernel,
+            time=f"{result.seconds:.2f}",
         )
         if result.status == "failed":
-            failure = ET.SubElement(case, "failure", message=result.reason.splitlines()[0] if result.reason else "failed")
+            failure = ET.SubElement(
+                case, "failure", message=result.reason.splitlines()[0] if result.reason else "failed"
+            )
             failure.text = "\n".join(filter(None, [result.reason, result.diff]))
         elif result.status == "skipped":
             ET.SubElement(case, "skipped", message=result.reason)
@@ -82,7 +88,8 @@ def markdown_report(results: list[JobResult], *, profile: Profile, when: dt.date
             for result in by_owner[owner]:
                 where = f"cell {result.cell}" if result.cell is not None else "before the first cell"
                 lines += [
-                    f"- **{result.example}** on kernel `{result.kernel}` ({where}); page: [{result.page}]({page_url(profile, result)})",
+                    f"- **{result.example}** on kernel `{result.kernel}` ({where}); "
+                    f"page: [{result.page}]({page_url(profile, result)})",
                     "",
                     "  ```text",
                     *(f"  {line}" for line in result.reason.splitlines()),
@@ -91,7 +98,12 @@ def markdown_report(results: list[JobResult], *, profile: Profile, when: dt.date
                 ]
                 if result.diff:
                     lines += ["  ```diff", *(f"  {line}" for line in result.diff.splitlines()), "  ```", ""]
-    lines += ["## All examples", "", "| Example | Kernel | Result | Where | Owner | Seconds |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += [
+        "## All examples",
+        "",
+        "| Example | Kernel | Result | Where | Owner | Seconds |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for result in sorted(results, key=lambda r: (r.example, r.kernel)):
         verdict = result.status if result.status != "skipped" else f"skipped: {result.reason}"
         lines.append(
@@ -110,8 +122,10 @@ def json_report(results: list[JobResult], *, profile: Profile, when: dt.datetime
     }
 
 
-def write_reports(results: list[JobResult], *, profile: Profile, directory: Path = REPORT_DIR) -> dict[str, Path]:
-    when = dt.datetime.now(dt.timezone.utc)
+def write_reports(
+    results: list[JobResult], *, profile: Profile, directory: Path = REPORT_DIR
+) -> dict[str, Path]:
+    when = dt.datetime.now(dt.UTC)
     paths = {
         "junit": directory / "examples.xml",
         "markdown": directory / "examples.md",
@@ -119,5 +133,7 @@ def write_reports(results: list[JobResult], *, profile: Profile, directory: Path
     }
     _atomic_write(paths["junit"], junit_xml(results, site=profile.site.short_name))
     _atomic_write(paths["markdown"], markdown_report(results, profile=profile, when=when))
-    _atomic_write(paths["json"], json.dumps(json_report(results, profile=profile, when=when), indent=2) + "\n")
+    _atomic_write(
+        paths["json"], json.dumps(json_report(results, profile=profile, when=when), indent=2) + "\n"
+    )
     return paths

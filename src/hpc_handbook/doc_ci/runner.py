@@ -24,6 +24,7 @@ from hpc_handbook.profile import Profile
 from hpc_handbook.reference_site import site_jupyter_path as site_data_dir
 from hpc_handbook.reference_site import site_kernel_spec_manager
 
+
 def default_workers() -> int:
     return 2 * (os.cpu_count() or 1)
 
@@ -82,7 +83,9 @@ def needed_partition(job: Job, profile: Profile) -> str | None:
     return kernel.partition if kernel is not None and kernel.start == "slurm" else None
 
 
-def fail_jobs_on_unavailable_partitions(jobs: list[Job], profile: Profile) -> tuple[list[Job], list[JobResult]]:
+def fail_jobs_on_unavailable_partitions(
+    jobs: list[Job], profile: Profile
+) -> tuple[list[Job], list[JobResult]]:
     """Fail at once what would wait forever for a partition that is down, with that as the reason."""
     wanted = {p for p in (needed_partition(job, profile) for job in jobs) if p}
     availability = partition_availability(wanted)
@@ -116,7 +119,9 @@ class Job:
     kernel: str
 
 
-def plan_jobs(examples: list[Example], capabilities: dict[str, str | None]) -> tuple[list[Job], list[JobResult]]:
+def plan_jobs(
+    examples: list[Example], capabilities: dict[str, str | None]
+) -> tuple[list[Job], list[JobResult]]:
     """Every (example, kernel) to run, and a skip verdict for those the site cannot run."""
     jobs, skipped = [], []
     for example in examples:

@@ -33,12 +33,18 @@ def filesystem_rules(path_patterns: dict[str, str], user: str) -> list[tuple[str
     """Rules that turn this user's home, project and scratch folders back into `<home>`, `<scratch>`…"""
     rules = []
     for name, pattern in sorted(path_patterns.items(), key=lambda item: -len(item[1])):
-        regex = re.escape(pattern).replace(re.escape("$USER"), re.escape(user)).replace(re.escape("$PROJECT"), r"[\w.-]+")
+        regex = (
+            re.escape(pattern)
+            .replace(re.escape("$USER"), re.escape(user))
+            .replace(re.escape("$PROJECT"), r"[\w.-]+")
+        )
         rules.append((regex, f"<{name}>"))
     return rules
 
 
-def machine_rules(*, workdirs: list[str] | None = None, filesystems: dict[str, str] | None = None) -> list[tuple[str, str]]:
+def machine_rules(
+    *, workdirs: list[str] | None = None, filesystems: dict[str, str] | None = None
+) -> list[tuple[str, str]]:
     """Rules for what names this machine and user; longest first so a path wins over its parts."""
     user = os.environ.get("USER") or getpass.getuser()
     rules_before: list[tuple[str, str]] = filesystem_rules(filesystems or {}, user) if user else []
@@ -49,7 +55,8 @@ def machine_rules(*, workdirs: list[str] | None = None, filesystems: dict[str, s
     if home not in ("/", ""):
         literal[home] = "<home>"
     rules = rules_before + [
-        (re.escape(value), replacement) for value, replacement in sorted(literal.items(), key=lambda kv: -len(kv[0]))
+        (re.escape(value), replacement)
+        for value, replacement in sorted(literal.items(), key=lambda kv: -len(kv[0]))
     ]
     hostnames = {socket.gethostname(), socket.getfqdn(), socket.gethostname().split(".")[0]}
     for hostname in sorted((h for h in hostnames if h and h != "localhost"), key=len, reverse=True):
@@ -73,5 +80,7 @@ def load_sanitizer(
         try:
             compiled.append((re.compile(regex), replacement))
         except re.error as exc:
-            raise HandbookInputError(rules_file, f"regex: {regex}", f"expected a valid regular expression ({exc})") from None
+            raise HandbookInputError(
+                rules_file, f"regex: {regex}", f"expected a valid regular expression ({exc})"
+            ) from None
     return Sanitizer(tuple(compiled))
