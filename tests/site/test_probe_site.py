@@ -7,6 +7,7 @@ prefix; after each test none of them may remain.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -174,3 +175,26 @@ def test_a_job_mix_that_runs_out_of_time_cancels_its_jobs(site: Profile) -> None
     # Every job sleeps at least 2 s, so a 1 s budget must end in cancelling.
     assert main(["waiting-times", "generate", "--jobs", "3", "--prefix", MIX_PREFIX, "--timeout", "1"]) == 1
     assert not [job for job in _queue() if job[1].startswith(MIX_PREFIX)]
+
+
+def test_a_real_partition_limit_change_is_drift_and_becomes_a_fragment(
+    site: Profile, snapshot: dict[str, Any], tmp_path: Path
+) -> None:
+    from hpc_handbook.changelog import load_fragments
+    from hpc_handbook.drift import snapshot_changes, write_change_fragments
+
+    partition = site.interactive_partition
+    subprocess.run(["scontrol", "update", f"PartitionName={partition.name}", "MaxTime=00:30:00"], check=True)
+    try:
+        changed = probe_site(site)
+    finally:
+        restore = f"MaxTime={partition.limits.max_walltime}"
+        subprocess.run(["scontrol", "update", f"PartitionName={partition.name}", restore], check=True)
+    drift = check_drift(site, changed, baseline=snapshot, root=REPO)
+    assert any(d.name == partition.name and "MaxTime" in d.check for d in drift), drift
+    changes = snapshot_changes(snapshot, changed, profile=site)
+    written = write_change_fragments(tmp_path, changes, date=dt.date.fromisoformat(changed["taken"]))
+    fragments = load_fragments(tmp_path)
+    assert len(written) == len(fragments) == 1
+    assert fragments[0].meta.key == f"partition/{partition.name}"
+    assert "MaxTime" in fragments[0].text and "00:30:00" in fragments[0].text
