@@ -37,7 +37,7 @@ from hpc_handbook.changelog import (
 from hpc_handbook.probe import (
     DEFAULT_SNAPSHOT,
     REGENERATE_COMMAND,
-    committed_snapshot,
+    baseline_snapshot,
     load_snapshot,
     probe_site,
     slurm_duration_seconds,
@@ -699,10 +699,7 @@ def run(args: argparse.Namespace) -> int:
     if args.baseline:
         baseline = load_snapshot(Path(args.baseline))
     else:
-        committed_path = root / DEFAULT_SNAPSHOT
-        baseline = committed_snapshot(committed_path)
-        if baseline is None and committed_path.exists():
-            baseline = load_snapshot(committed_path)
+        baseline = baseline_snapshot(root / DEFAULT_SNAPSHOT)
     snapshot = (
         load_snapshot(Path(args.snapshot))
         if args.snapshot

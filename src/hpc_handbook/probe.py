@@ -682,6 +682,14 @@ def load_snapshot(path: Path) -> dict[str, Any]:
     return parse_snapshot(text, file=path)
 
 
+def baseline_snapshot(path: Path) -> dict[str, Any] | None:
+    """What to compare a new probe with: the committed snapshot, else the file as it is, else None."""
+    committed = committed_snapshot(path)
+    if committed is None and path.exists():
+        return load_snapshot(path)
+    return committed
+
+
 def committed_snapshot(path: Path) -> dict[str, Any] | None:
     """The snapshot as last committed to git (HEAD); None when there is none."""
     path = path.resolve()
@@ -735,7 +743,7 @@ def run(args: argparse.Namespace) -> int:
     if args.previous:
         previous = load_snapshot(Path(args.previous))
     else:
-        previous = committed_snapshot(output) or (load_snapshot(output) if output.exists() else None)
+        previous = baseline_snapshot(output)
     snapshot = probe_site(profile, kernel_timeout=args.kernel_timeout, jupyter=args.jupyter_python)
     write_snapshot(output, snapshot)
     failed = sorted(name for name, kernel in snapshot["kernels"].items() if kernel["error"])

@@ -7,6 +7,8 @@ there finds them even after their starter was killed, or inside a Slurm job.
 from __future__ import annotations
 
 import os
+import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,3 +37,30 @@ def processes_tagged(name: str, matches: Callable[[str], bool]) -> list[int]:
         if value is not None and matches(value):
             found.append(int(entry.name))
     return found
+
+
+def is_running(pid: int) -> bool:
+    """Whether the process exists and is not a zombie (an ended daemon nobody reaped yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def terminate(pids: list[int], *, grace: float) -> None:
+    """Ask the processes to end (SIGTERM); after `grace` seconds, kill those still running."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(is_running(pid) for pid in pids):
+        time.sleep(0.1)
+    for pid in pids:
+        if is_running(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

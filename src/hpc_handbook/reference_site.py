@@ -28,7 +28,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from hpc_handbook.processes import terminate
 from hpc_handbook.profile import Kernel, Profile, load_profile
 
 # --------------------------------------------------------------------------
@@ -761,20 +761,7 @@ def find_processes(command_name: str, *, include_zombies: bool = False) -> list[
 
 
 def _stop_processes(command_name: str, *, timeout_s: float = 15) -> None:
-    pids = find_processes(command_name)
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + timeout_s
-    while find_processes(command_name) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    for pid in find_processes(command_name):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    terminate(find_processes(command_name), grace=timeout_s)
 
 
 def _dpkg_installed(packages: Sequence[str]) -> set[str]:

@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 
 from hpc_handbook.doc_ci.execute import RUN_ID_ENV
-from hpc_handbook.processes import processes_tagged
+from hpc_handbook.processes import is_running, processes_tagged, terminate
 
 RUN_ID_PATTERN = re.compile(r"handbook-ci:(\d+)-[0-9a-f]{8}")
 WORKDIR_PATTERN = re.compile(r"handbook-run-(\d+-[0-9a-f]{8})-")
@@ -26,19 +25,9 @@ def new_run_id() -> str:
     return f"handbook-ci:{os.getpid()}-{os.urandom(4).hex()}"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _is_stale(run_id: str) -> bool:
     match = RUN_ID_PATTERN.fullmatch(run_id)
-    return bool(match) and not _pid_alive(int(match.group(1)))
+    return bool(match) and not is_running(int(match.group(1)))
 
 
 def processes_of_run(run_id: str | None) -> list[int]:
@@ -89,19 +78,7 @@ def end_run(run_id: str | None, *, grace: float = 3.0) -> tuple[list[str], list[
     if jobs:
         subprocess.run(["scancel", "--quiet", *jobs], check=False, timeout=30)
     pids = processes_of_run(run_id)
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_pid_alive(p) for p in pids):
-        time.sleep(0.1)
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    terminate(pids, grace=grace)
     if jobs:
         # Wait until Slurm has really ended them, so "after the run, squeue is empty" holds.
         deadline = time.monotonic() + 30
