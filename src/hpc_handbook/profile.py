@@ -125,34 +125,19 @@ class JupyterSetup(_Strict):
     users_can_install_extensions: bool = False
 
 
-#: The service scorecard's criteria, in the four groups of the white paper the handbook
-#: follows: accessibility, HPC resources, documentation, customization. `self_assessment`
-#: answers name one of these; the scorecard page (book/scorecard.py) words each one.
-SCORECARD_CRITERIA = (
-    "access-any-platform",
-    "access-slow-network",
-    "access-under-load",
-    "resources-defaults",
-    "resources-all-partitions",
-    "resources-configurable",
-    "resources-quick",
-    "resources-combine-allocations",
-    "resources-plan",
-    "resources-terminal-tasks",
-    "docs-findable",
-    "docs-current",
-    "docs-community",
-    "docs-audiences",
-    "docs-changes",
-    "docs-self-service",
-    "custom-defaults",
-    "custom-kernels",
-    "custom-preinstalled-extensions",
-    "custom-any-extension",
-    "custom-stack-mix",
-    "custom-portable",
-    "custom-freeze",
-)
+#: Where the service scorecard's criteria are declared, once, with their wording: in the four
+#: groups of the white paper the handbook follows (accessibility, HPC resources, documentation,
+#: customization). `self_assessment` answers name one of them; the scorecard page words each one.
+SCORECARD_FILE = Path(__file__).parent / "book" / "data" / "scorecard.yml"
+
+
+def _criterion_ids(path: Path) -> tuple[str, ...]:
+    """Read the scorecard's criterion ids from their one declaration."""
+    declared = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return tuple(criterion["id"] for criterion in declared["criteria"])
+
+
+SCORECARD_CRITERIA = _criterion_ids(SCORECARD_FILE)
 CriterionId = Literal[SCORECARD_CRITERIA]  # type: ignore[valid-type]
 #: "untested" is an honest answer too: better than a guess.
 Rating = Literal["yes", "partly", "no", "untested"]

@@ -7,15 +7,9 @@ import datetime as dt
 import pytest
 from lxml import html as lxml_html
 
-from hpc_handbook.book.scorecard import (
-    CRITERIA,
-    GROUPS,
-    HANDBOOK_LIMITATIONS,
-    Evidence,
-    evaluate,
-    measured_here,
-    service_limitations,
-)
+from hpc_handbook.book.evidence import Evidence, measured_here
+from hpc_handbook.book.limitations import handbook_limitations, service_limitations
+from hpc_handbook.book.scorecard import MEASURES, criteria, evaluate, groups
 from hpc_handbook.errors import HandbookInputError
 from hpc_handbook.profile import SCORECARD_CRITERIA, load_profile, parse_profile
 
@@ -37,15 +31,21 @@ def profile():
 
 
 def criterion(criterion_id: str):
-    return next(c for c in CRITERIA if c.id == criterion_id)
+    return next(c for c in criteria() if c.id == criterion_id)
 
 
 # --- Without a build ---------------------------------------------------------------------------
 
 
 def test_every_profile_criterion_is_worded_once() -> None:
-    assert [c.id for c in CRITERIA] == list(SCORECARD_CRITERIA)
-    assert {c.group for c in CRITERIA} == set(GROUPS)
+    assert [c.id for c in criteria()] == list(SCORECARD_CRITERIA)
+    assert len(set(SCORECARD_CRITERIA)) == len(SCORECARD_CRITERIA)
+    assert {c.group for c in criteria()} == set(groups())
+    assert all(c.text and c.pages for c in criteria())
+
+
+def test_every_measure_measures_a_declared_criterion() -> None:
+    assert set(MEASURES) <= set(SCORECARD_CRITERIA)
 
 
 def test_limitations_follow_the_profile(profile) -> None:
@@ -62,7 +62,7 @@ def test_limitations_of_a_profile_without_dates_say_so() -> None:
     entries = service_limitations(tiny)
     assert "Jupyter cannot run on the `bigmem` partition" in [e.title for e in entries]
     assert all(e.since is None and e.reviewed is None for e in entries)
-    assert all(e.since and e.reviewed for e in HANDBOOK_LIMITATIONS)
+    assert all(e.since and e.reviewed for e in handbook_limitations())
 
 
 def test_measurements_beat_the_self_assessment_and_say_their_source(profile) -> None:
@@ -155,9 +155,9 @@ def test_pages_link_the_issue_tracker(default_book: Book, profile, docname: str)
 def test_scorecard_rates_every_criterion_and_links_a_page(default_book: Book) -> None:
     page = lxml_html.fromstring(default_book.page(SCORECARD))
     headings = [h.text_content().strip("#¶ ") for h in page.iter("h2")]
-    assert [g for g in GROUPS.values() if g in headings] == list(GROUPS.values())
+    assert [g for g in groups().values() if g in headings] == list(groups().values())
     rows = [row for table in page.find_class("handbook-scorecard") for row in table.find("tbody")]
-    assert len(rows) == len(CRITERIA)
+    assert len(rows) == len(criteria())
     for row in rows:
         cells = row.findall("td")
         assert cells[1].find_class("sd-badge"), "every criterion has a rating"

@@ -1,4 +1,4 @@
-"""The handbook's Sphinx extension: site values, changelog, status and verification badges.
+"""The handbook's Sphinx extension: site values, changelog, status pages, service pages and badges.
 
 Each feature lives in its own module with a `setup_<feature>(app)`; the runner,
 probe and profile code never import Sphinx, and this package only reads what they write.
@@ -16,11 +16,15 @@ from hpc_handbook import __version__
 # (module, setup function) for each feature, in the order they must be set up.
 FEATURES = [
     ("hpc_handbook.book.config", "setup_config"),
+    ("hpc_handbook.book.state", "setup_state"),
     ("hpc_handbook.book.site_values", "setup_site_values"),
+    ("hpc_handbook.book.profile_tables", "setup_profile_tables"),
     ("hpc_handbook.book.status_pages", "setup_status_pages"),
     ("hpc_handbook.book.verification", "setup_verification"),
     ("hpc_handbook.book.changelog_pages", "setup_changelog_pages"),
     ("hpc_handbook.book.feeds", "setup_feeds"),
+    ("hpc_handbook.book.scope", "setup_scope"),
+    ("hpc_handbook.book.limitations", "setup_limitations"),
     ("hpc_handbook.book.scorecard", "setup_scorecard"),
 ]
 

@@ -17,13 +17,14 @@ from docutils import nodes
 from docutils.parsers.rst import directives
 from markdown_it import MarkdownIt
 from sphinx.application import Sphinx
-from sphinx.environment import BuildEnvironment
 from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.osutil import relative_uri
 
-from hpc_handbook.book.config import ConfigValue
+from hpc_handbook.book.config import book_path
+from hpc_handbook.book.generated import as_choice
+from hpc_handbook.book.state import changelog_page, note_view
 from hpc_handbook.changelog import (
     AUDIENCE_TITLES,
     AUDIENCES,
@@ -34,22 +35,6 @@ from hpc_handbook.changelog import (
 )
 
 logger = logging.getLogger(__name__)
-
-CHANGELOG_CONFIG_VALUES = [
-    ConfigValue(
-        "handbook_changelog_dir",
-        "changelog",
-        (str,),
-        "Folder of changelog fragments, relative to the book root; "
-        "the changelog page and the feeds are built from it.",
-    ),
-    ConfigValue(
-        "handbook_whats_new_count",
-        5,
-        (int,),
-        "How many of the latest changes the `whats-new` directive shows when it has no `:count:`.",
-    ),
-]
 
 #: Builders whose output is published as a web site, with the feeds beside the pages; an epub has none.
 WEB_BUILDERS = ("html", "dirhtml")
@@ -72,7 +57,7 @@ _MARKDOWN = MarkdownIt("commonmark", {"html": False})
 
 
 def changelog_dir(app: Sphinx) -> Path:
-    return (Path(app.confdir) / app.config.handbook_changelog_dir).resolve()
+    return book_path(app, "handbook_changelog_dir")
 
 
 def loaded_fragments(app: Sphinx) -> list[Fragment]:
@@ -177,23 +162,17 @@ def _skip_placeholder(translator: Any, node: nodes.Element) -> None:
     raise nodes.SkipNode
 
 
-def _changelog_docs(env: BuildEnvironment) -> dict[str, set[str]]:
-    if not hasattr(env, "handbook_changelog_docs"):
-        env.handbook_changelog_docs = {}  # type: ignore[attr-defined]
-    return env.handbook_changelog_docs  # type: ignore[attr-defined]
-
-
 class _ChangelogDirective(SphinxDirective):
     kind: ClassVar[str]
 
     def placeholder(self) -> changelog_placeholder:
         directory = changelog_dir(self.env.app)
         # A fragment's edit re-reads this page. The folder itself is not noted: Sphinx treats a
-        # dependency that is not a file as always changed. `mark_outdated_on_new_fragments`
-        # covers added and removed files instead.
+        # dependency that is not a file as always changed. The view noted here covers added
+        # and removed files instead (`HandbookCollector.get_outdated_docs`).
         for path in fragment_paths(directory):
             self.env.note_dependency(str(path))
-        _changelog_docs(self.env).setdefault(self.env.docname, set()).add(self.kind)
+        note_view(self.env, self.kind)
         node = changelog_placeholder(kind=self.kind)
         self.set_source_info(node)
         return node
@@ -216,7 +195,7 @@ class WhatsNewDirective(_ChangelogDirective):
     has_content = False
     option_spec: ClassVar[dict[str, Any]] = {
         "count": directives.positive_int,
-        "audience": lambda argument: directives.choice(argument, AUDIENCES),
+        "audience": as_choice(AUDIENCES),
     }
 
     def run(self) -> list[nodes.Node]:
@@ -224,12 +203,6 @@ class WhatsNewDirective(_ChangelogDirective):
         node["count"] = self.options.get("count", self.config.handbook_whats_new_count)
         node["audience"] = self.options.get("audience")
         return [node]
-
-
-def changelog_page(env: BuildEnvironment) -> str | None:
-    """The page that holds the full changelog, which feed entries and "What's new" link to."""
-    pages = sorted(doc for doc, kinds in _changelog_docs(env).items() if "changelog" in kinds)
-    return pages[0] if pages else None
 
 
 def feed_path(audience: str | None) -> str:
@@ -342,31 +315,6 @@ class FillChangelogPlaceholders(SphinxPostTransform):
         return result
 
 
-def mark_outdated_on_new_fragments(
-    app: Sphinx, env: BuildEnvironment, added: set[str], changed: set[str], removed: set[str]
-) -> list[str]:
-    """Re-read the changelog pages when a fragment is added or removed.
-
-    An edited fragment is a noted dependency, but a new file is not a dependency of anything yet.
-    """
-    names = tuple(path.name for path in fragment_paths(changelog_dir(app)))
-    previous = getattr(env, "handbook_fragment_names", None)
-    env.handbook_fragment_names = names  # type: ignore[attr-defined]
-    if previous is None or previous == names:
-        return []
-    return sorted(doc for doc in _changelog_docs(env) if doc not in removed)
-
-
-def purge_doc(app: Sphinx, env: BuildEnvironment, docname: str) -> None:
-    _changelog_docs(env).pop(docname, None)
-
-
-def merge_info(app: Sphinx, env: BuildEnvironment, docnames: set[str], other: BuildEnvironment) -> None:
-    for docname, kinds in _changelog_docs(other).items():
-        if docname in docnames:
-            _changelog_docs(env).setdefault(docname, set()).update(kinds)
-
-
 def add_static_files(app: Sphinx) -> None:
     loaded_fragments(app)  # reports bad fragments once, at the start of the build
     if app.builder.format == "html":
@@ -375,14 +323,9 @@ def add_static_files(app: Sphinx) -> None:
 
 
 def setup_changelog_pages(app: Sphinx) -> None:
-    for value in CHANGELOG_CONFIG_VALUES:
-        app.add_config_value(value.name, value.default, value.rebuild, types=value.types)
     skip = (_skip_placeholder, None)
     app.add_node(changelog_placeholder, html=skip, latex=skip, text=skip, man=skip, texinfo=skip)
     app.add_directive("changelog", ChangelogDirective)
     app.add_directive("whats-new", WhatsNewDirective)
     app.add_post_transform(FillChangelogPlaceholders)
     app.connect("builder-inited", add_static_files)
-    app.connect("env-get-outdated", mark_outdated_on_new_fragments)
-    app.connect("env-purge-doc", purge_doc)
-    app.connect("env-merge-info", merge_info)

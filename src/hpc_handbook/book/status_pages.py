@@ -9,7 +9,6 @@ its table, so no number on the page is typed by hand.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -17,91 +16,15 @@ from typing import Any
 from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx.application import Sphinx
-from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
-from hpc_handbook.book.config import ConfigValue
+from hpc_handbook.book.generated import choice_argument
 from hpc_handbook.book.site_values import get_profile
-
-logger = logging.getLogger(__name__)
+from hpc_handbook.book.tables import build_table, code, paragraph, read_data_json
 
 #: Where the command that writes each file is named on the pages.
 PROBE_COMMAND = "nox -s probe"
 WAITING_TIMES_COMMAND = "nox -s waiting-times"
-
-STATUS_CONFIG_VALUES = [
-    ConfigValue(
-        "handbook_snapshot",
-        "book/data/snapshot.json",
-        (str,),
-        "The probe's snapshot of the site, relative to the book root; the system status page shows it.",
-    ),
-    ConfigValue(
-        "handbook_waiting_times",
-        "book/data/waiting-times.json",
-        (str,),
-        "Queue waiting-time statistics, relative to the book root; the waiting-times page shows them.",
-    ),
-]
-
-
-def _read_json(directive: SphinxDirective, config_name: str, command: str) -> dict[str, Any] | None:
-    path = (Path(directive.env.app.confdir) / getattr(directive.config, config_name)).resolve()
-    directive.env.note_dependency(str(path))
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        logger.warning(
-            "cannot read %s (%s); run `%s`", path.name, exc, command, location=directive.get_location(),
-            type="handbook", subtype="status",
-        )  # fmt: skip
-        return None
-
-
-def _cell(value: Any) -> nodes.entry:
-    entry = nodes.entry()
-    if isinstance(value, nodes.Node):
-        entry += value if isinstance(value, nodes.paragraph) else nodes.paragraph("", "", value)
-    else:
-        entry += nodes.paragraph("", "" if value is None else str(value))
-    return entry
-
-
-def _code(text: str) -> nodes.literal:
-    return nodes.literal(text, text)
-
-
-def build_table(
-    header: list[str], rows: list[list[Any]], *, classes: list[str], title: str = ""
-) -> nodes.table:
-    """A docutils table; cells are plain text or inline nodes, so site data needs no escaping."""
-    table = nodes.table(classes=["handbook-status-table", *classes])
-    if title:
-        table += nodes.title(title, title)
-    group = nodes.tgroup(cols=len(header))
-    table += group
-    for _ in header:
-        group += nodes.colspec(colwidth=1)
-    head = nodes.thead()
-    group += head
-    head_row = nodes.row()
-    head_row.extend(_cell(h) for h in header)
-    head += head_row
-    body = nodes.tbody()
-    group += body
-    for values in rows:
-        row = nodes.row()
-        row.extend(_cell(v) for v in values)
-        body += row
-    return table
-
-
-def _paragraph(*parts: str | nodes.Node) -> nodes.paragraph:
-    paragraph = nodes.paragraph()
-    for part in parts:
-        paragraph += nodes.Text(part) if isinstance(part, str) else part
-    return paragraph
-
 
 # --- System status ----------------------------------------------------------------------
 
@@ -125,10 +48,10 @@ def _language(kernel: dict[str, Any]) -> str:
 
 
 def _name_cell(name: str, subtitle: str = "") -> nodes.paragraph:
-    paragraph = _paragraph(_code(name))
+    cell = paragraph(code(name))
     if subtitle:
-        paragraph += nodes.inline("", f" {subtitle}", classes=["handbook-status-subtitle"])
-    return paragraph
+        cell += nodes.inline("", f" {subtitle}", classes=["handbook-status-subtitle"])
+    return cell
 
 
 def kernels_table(snapshot: dict[str, Any]) -> nodes.table:
@@ -154,7 +77,7 @@ def kernels_table(snapshot: dict[str, Any]) -> nodes.table:
 
 
 def fingerprints_table(snapshot: dict[str, Any]) -> nodes.table:
-    rows = [[_code(name), _code(k.get("fingerprint", ""))] for name, k in sorted(snapshot["kernels"].items())]
+    rows = [[code(name), code(k.get("fingerprint", ""))] for name, k in sorted(snapshot["kernels"].items())]
     return build_table(["Kernel", "Fingerprint"], rows, classes=["handbook-status-fingerprints"])
 
 
@@ -209,7 +132,7 @@ def modules_table(snapshot: dict[str, Any], relied_on: list[str]) -> nodes.table
         used = [v for v in versions if f"{name}/{v}" in relied_on or name in relied_on]
         rows.append(
             [
-                _code(name),
+                code(name),
                 ", ".join(versions),
                 module.get("default") or "—",
                 ", ".join(f"{name}/{v}" for v in used) or "—",
@@ -222,7 +145,7 @@ def modules_table(snapshot: dict[str, Any], relied_on: list[str]) -> nodes.table
 def jupyter_table(snapshot: dict[str, Any]) -> nodes.table:
     jupyter = snapshot.get("jupyter") or {}
     rows: list[list[Any]] = [
-        [_code(n), v, "package"] for n, v in sorted((jupyter.get("packages") or {}).items())
+        [code(n), v, "package"] for n, v in sorted((jupyter.get("packages") or {}).items())
     ]
     for group, kind in (
         ("server_extensions", "server extension"),
@@ -230,9 +153,9 @@ def jupyter_table(snapshot: dict[str, Any]) -> nodes.table:
     ):
         for name, info in sorted((jupyter.get(group) or {}).items()):
             state = "" if info.get("enabled", True) else " (disabled)"
-            rows.append([_code(name), info.get("version") or "—", kind + state])
+            rows.append([code(name), info.get("version") or "—", kind + state])
     versions = snapshot.get("versions") or {}
-    rows += [[_code(tool), version, "scheduler" if tool == "slurm" else "module system"]
+    rows += [[code(tool), version, "scheduler" if tool == "slurm" else "module system"]
              for tool, version in sorted(versions.items()) if version]  # fmt: skip
     return build_table(["Component", "Version", "Kind"], rows, classes=["handbook-status-jupyter"])
 
@@ -245,14 +168,10 @@ class SystemStatusDirective(SphinxDirective):
     PARTS = ("taken", "kernels", "fingerprints", "partitions", "modules", "jupyter")
 
     def run(self) -> list[nodes.Node]:
-        part = self.arguments[0]
-        if part not in self.PARTS:
-            logger.warning(
-                "unknown system-status part %r; expected one of %s", part, ", ".join(self.PARTS),
-                location=self.get_location(), type="handbook", subtype="status",
-            )  # fmt: skip
+        part = choice_argument(self, self.PARTS, subtype="status")
+        if part is None:
             return []
-        snapshot = _read_json(self, "handbook_snapshot", PROBE_COMMAND)
+        snapshot = read_data_json(self, "handbook_snapshot", PROBE_COMMAND)
         if snapshot is not None and snapshot.get("site") != get_profile(self.env.app).site.short_name:
             # Another site's snapshot would describe systems this site's readers do not have.
             snapshot = None
@@ -266,8 +185,8 @@ class SystemStatusDirective(SphinxDirective):
             ]
         if part == "taken":
             note = nodes.note()
-            note += _paragraph(
-                "Generated from ", _code(self.config.handbook_snapshot), " by ", _code(PROBE_COMMAND),
+            note += paragraph(
+                "Generated from ", code(self.config.handbook_snapshot), " by ", code(PROBE_COMMAND),
                 f", which probed the site on {snapshot.get('taken', 'an unknown date')}. "
                 "Do not edit these tables: re-run the command and commit the snapshot.",
             )  # fmt: skip
@@ -311,7 +230,7 @@ def for_profile(data: dict[str, Any], partitions: list[str]) -> dict[str, Any]:
 
 
 def _strong(text: str) -> nodes.paragraph:
-    return _paragraph(nodes.strong(text, text))
+    return paragraph(nodes.strong(text, text))
 
 
 def waiting_rows(data: dict[str, Any], partitions: list[str]) -> list[list[Any]]:
@@ -395,14 +314,10 @@ class WaitingTimesDirective(SphinxDirective):
     option_spec = {"alt": directives.unchanged}  # noqa: RUF012 (docutils' own attribute)
 
     def run(self) -> list[nodes.Node]:
-        part = self.arguments[0]
-        if part not in ("table", "plot", "period"):
-            logger.warning(
-                "unknown waiting-times part %r; expected table, plot or period", part,
-                location=self.get_location(), type="handbook", subtype="waiting_times",
-            )  # fmt: skip
+        part = choice_argument(self, ("table", "plot", "period"), subtype="waiting_times")
+        if part is None:
             return []
-        data = _read_json(self, "handbook_waiting_times", WAITING_TIMES_COMMAND)
+        data = read_data_json(self, "handbook_waiting_times", WAITING_TIMES_COMMAND)
         if data is None:
             return [nodes.paragraph(text=f"No waiting times collected yet; run `{WAITING_TIMES_COMMAND}`.")]
         partitions = [p.name for p in get_profile(self.env.app).partitions]
@@ -413,9 +328,9 @@ class WaitingTimesDirective(SphinxDirective):
         )
         if part == "period":
             note = nodes.note()
-            note += _paragraph(
-                summary + " Generated by ", _code(WAITING_TIMES_COMMAND), " from ",
-                _code(self.config.handbook_waiting_times), "; do not edit.",
+            note += paragraph(
+                summary + " Generated by ", code(WAITING_TIMES_COMMAND), " from ",
+                code(self.config.handbook_waiting_times), "; do not edit.",
             )  # fmt: skip
             return [note]
         if part == "table":
@@ -445,7 +360,5 @@ class WaitingTimesDirective(SphinxDirective):
 
 
 def setup_status_pages(app: Sphinx) -> None:
-    for value in STATUS_CONFIG_VALUES:
-        app.add_config_value(value.name, value.default, value.rebuild, types=value.types)
     app.add_directive("system-status", SystemStatusDirective)
     app.add_directive("waiting-times", WaitingTimesDirective)

@@ -17,6 +17,7 @@ from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.util import logging
 
+from hpc_handbook.book.config import book_path
 from hpc_handbook.book.site_values import get_profile
 
 LOGGER = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def add_verification_badge(app: Sphinx, doctree: nodes.document) -> None:
     source = Path(env.doc2path(docname))
     if not docname.startswith("examples/") or source.suffix != ".ipynb":
         return
-    report_path = Path(app.confdir) / app.config.handbook_reports_dir / "examples.json"
+    report_path = book_path(app, "handbook_reports_dir") / "examples.json"
     env.note_dependency(str(source))
     if report_path.exists():
         env.note_dependency(str(report_path))

@@ -1,0 +1,194 @@
+"""The limitations page: what the service cannot do, what to do instead, and since when.
+
+Most entries follow from the profile (partitions Jupyter cannot reach, missing capabilities,
+the extension policy); the administrators add their own in `known_limitations`, and the
+handbook states its own limits. The wording is in `data/limitations.yml`; this module
+decides which entries hold at this site and fills them in from the profile.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from docutils import nodes
+from sphinx.application import Sphinx
+from sphinx.util.docutils import SphinxDirective
+
+from hpc_handbook.book.changelog_pages import human_date
+from hpc_handbook.book.generated import GeneratedMyST, choice_argument, code_list, profile_of, wording
+from hpc_handbook.profile import Limitation, Profile
+
+
+@dataclass(frozen=True, kw_only=True)
+class LimitationEntry:
+    """One limitation as the page shows it; dates are None when the profile does not record them."""
+
+    title: str
+    details: str
+    workaround: str
+    since: dt.date | None
+    reviewed: dt.date | None
+    #: Pages with more on it, best first; the first one in the book is linked.
+    see_also: tuple[str, ...] = ()
+
+
+def handbook_limitations() -> list[LimitationEntry]:
+    """The handbook's own limits, the same for every centre."""
+    return [
+        LimitationEntry(
+            title=entry["title"],
+            details=entry["details"],
+            workaround=entry["workaround"],
+            since=entry["since"],
+            reviewed=entry["reviewed"],
+            see_also=tuple(entry.get("see_also", ())),
+        )
+        for entry in wording("limitations.yml")["handbook"]
+    ]
+
+
+def _service_entry(key: str, profile: Profile, **values: Any) -> LimitationEntry:
+    """Fill in one of the wording file's service limitations with values from the profile."""
+    texts = wording("limitations.yml")["service"][key]
+    return LimitationEntry(
+        title=texts["title"].format(**values),
+        details=texts["details"].format(**values),
+        workaround=texts["workaround"].format(**values),
+        since=profile.known_limitations.since,
+        reviewed=profile.known_limitations.reviewed,
+        see_also=tuple(texts.get("see_also", ())),
+    )
+
+
+def service_limitations(profile: Profile) -> list[LimitationEntry]:
+    """The limitations that follow from the profile, then the administrators' own entries."""
+    interactive, batch = profile.interactive_partition.name, profile.batch_partition.name
+    entries = [
+        _service_entry(
+            "no-jupyter-partition",
+            profile,
+            partition=partition.name,
+            purpose=partition.purpose,
+            interactive=interactive,
+        )
+        for partition in profile.partitions
+        if not partition.jupyter
+    ]
+    slurm_kernels = [k for k in profile.kernels if k.start == "slurm"]
+    if slurm_kernels:
+        described = ", ".join(
+            f"`{k.name}` on `{k.partition}`" + (f" for up to {k.walltime}" if k.walltime else "")
+            for k in slurm_kernels
+        )
+        entries.append(_service_entry("slurm-kernels", profile, kernels=described, batch=batch))
+    capabilities = profile.capabilities
+    for missing, key in (
+        (not capabilities.gpu, "no-gpu"),
+        (not capabilities.apptainer, "no-apptainer"),
+        (not capabilities.conda, "no-conda"),
+    ):
+        if missing:
+            entries.append(_service_entry(key, profile, batch=batch))
+    jupyter = profile.jupyter
+    if not jupyter.users_can_install_extensions:
+        entries.append(
+            _service_entry(
+                "managed-extensions",
+                profile,
+                extensions=code_list(jupyter.extensions),
+                issue_tracker=profile.support.issue_tracker,
+            )
+        )
+    proxied = "jupyter-server-proxy" in jupyter.extensions
+    entries.append(
+        _service_entry(
+            "server-proxy" if proxied else "no-server-proxy",
+            profile,
+            allowed=code_list(jupyter.server_proxy_allowed),
+        )
+    )
+    entries.extend(_from_profile(limitation) for limitation in profile.known_limitations.entries)
+    return entries
+
+
+def _from_profile(limitation: Limitation) -> LimitationEntry:
+    return LimitationEntry(
+        title=limitation.title,
+        details=limitation.details,
+        workaround=limitation.workaround,
+        since=limitation.since,
+        reviewed=limitation.reviewed,
+    )
+
+
+def _date(date: dt.date | None, *, missing: str) -> str:
+    return human_date(date) if date else missing
+
+
+class LimitationsList(GeneratedMyST):
+    """The known limitations, each with what to do instead and its dates.
+
+    `service` lists the site's (from the profile and `known_limitations`); `handbook` the handbook's own.
+    """
+
+    required_arguments = 1
+    container_class = "handbook-limitations"
+    GROUPS = ("service", "handbook")
+
+    def run(self) -> list[nodes.Node]:
+        self.group = choice_argument(self, self.GROUPS, subtype="limitations")
+        return super().run() if self.group else []
+
+    def markdown(self, profile: Profile) -> list[str]:
+        entries = service_limitations(profile) if self.group == "service" else handbook_limitations()
+        lines: list[str] = []
+        for entry in entries:
+            footer = (
+                f"Noted {_date(entry.since, missing='(date not recorded)')} · "
+                f"last reviewed {_date(entry.reviewed, missing='not yet')}"
+            )
+            see = next((page for page in entry.see_also if page in self.env.found_docs), None)
+            if see:
+                footer += f" · see {{doc}}`/{see}`"
+            lines += [
+                # Tildes, because a backtick fence's info string cannot hold the title's `code`.
+                "~~~~{card} " + entry.title,
+                ":class-card: handbook-limitation",
+                "",
+                entry.details,
+                "",
+                f"**What to do instead:** {entry.workaround}",
+                "",
+                # A plain paragraph, not a card footer: sphinx-design versions differ in footer syntax.
+                f"*{footer}*",
+                "~~~~",
+                "",
+            ]
+        return lines
+
+
+class LimitationsReviewed(SphinxDirective):
+    """One sentence saying when the administrators last reviewed the limitations page as a whole."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        profile = profile_of(self)
+        reviewed = profile.known_limitations.reviewed
+        if reviewed:
+            text = (
+                f"The administrators of {profile.site.short_name} "
+                f"last reviewed this page as a whole on {human_date(reviewed)}."
+            )
+        else:
+            text = (
+                f"The administrators of {profile.site.short_name} have not yet reviewed this page as a whole."
+            )
+        return [nodes.paragraph(text=text, classes=["handbook-reviewed"])]
+
+
+def setup_limitations(app: Sphinx) -> None:
+    app.add_directive("site-limitations", LimitationsList)
+    app.add_directive("site-limitations-reviewed", LimitationsReviewed)

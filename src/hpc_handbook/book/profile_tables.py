@@ -1,0 +1,87 @@
+"""Directives that render tables of profile values: partitions, kernels, filesystems and modules."""
+
+from __future__ import annotations
+
+from sphinx.application import Sphinx
+
+from hpc_handbook.book.generated import GeneratedMyST, list_table
+from hpc_handbook.profile import Profile
+
+
+class ProfileTableDirective(GeneratedMyST):
+    """Base for directives that render a table of profile values."""
+
+    container_class = "handbook-profile-table"
+
+    def rows(self, profile: Profile) -> tuple[list[str], list[list[str]]]:
+        raise NotImplementedError
+
+    def markdown(self, profile: Profile) -> list[str]:
+        header, rows = self.rows(profile)
+        return list_table(header, rows)
+
+
+class PartitionsTable(ProfileTableDirective):
+    def rows(self, profile: Profile) -> tuple[list[str], list[list[str]]]:
+        header = [
+            "Partition",
+            "System",
+            "Purpose",
+            "Jupyter",
+            "Max nodes",
+            "Max walltime",
+            "GPUs/node",
+            "Memory/node",
+        ]
+        rows = [
+            [
+                f"`{partition.name}`",
+                system.name,
+                partition.purpose,
+                "yes" if partition.jupyter else "**no**",
+                str(partition.limits.max_nodes),
+                partition.limits.max_walltime,
+                str(partition.limits.gpus_per_node),
+                f"{partition.limits.memory_per_node_gb} GB",
+            ]
+            for system in profile.systems
+            for partition in system.partitions
+        ]
+        return header, rows
+
+
+class KernelsTable(ProfileTableDirective):
+    def rows(self, profile: Profile) -> tuple[list[str], list[list[str]]]:
+        how = {"local": "on the login node", "modules": "from modules", "slurm": "in a Slurm job"}
+        rows = []
+        for kernel in profile.kernels:
+            start = how[kernel.start]
+            if kernel.start == "modules":
+                start += ": " + ", ".join(f"`{m}`" for m in kernel.modules)
+            if kernel.start == "slurm":
+                start += f" on `{kernel.partition}`"
+            rows.append([f"`{kernel.name}`", kernel.display_name, kernel.language, start, kernel.purpose])
+        return ["Kernel", "Shown as", "Language", "Runs", "Use it for"], rows
+
+
+class FilesystemsTable(ProfileTableDirective):
+    def rows(self, profile: Profile) -> tuple[list[str], list[list[str]]]:
+        rows = [[fs.name, f"`{fs.path}`", fs.purpose, fs.quota] for fs in profile.filesystems]
+        return ["Filesystem", "Path", "Purpose", "Quota"], rows
+
+
+class ModulesTable(ProfileTableDirective):
+    def rows(self, profile: Profile) -> tuple[list[str], list[list[str]]]:
+        users: dict[str, list[str]] = {m: [] for m in profile.modules.relied_on}
+        for kernel in profile.kernels:
+            for module in kernel.modules:
+                users.setdefault(module, []).append(f"`{kernel.name}` kernel")
+        rows = [[f"`{m}`", ", ".join(u) or "the recipes"] for m, u in users.items()]
+        return ["Module", "Used by"], rows
+
+
+def setup_profile_tables(app: Sphinx) -> None:
+    app.add_directive("site-partitions", PartitionsTable)
+    app.add_directive("site-kernels", KernelsTable)
+    app.add_directive("site-filesystems", FilesystemsTable)
+    app.add_directive("site-modules", ModulesTable)
