@@ -2,99 +2,143 @@
 
 from __future__ import annotations
 
+import hashlib
+import shutil
+from pathlib import Path
+
 import nox
 
 nox.needs_version = ">=2024.3.2"
-nox.options.default_venv_backend = "venv"
-# Installing Jupyter Book takes a minute; reuse each session's environment between runs.
-nox.options.reuse_venv = "yes"
 nox.options.sessions = ["book"]
 
+#: The environment the sessions share (installing Jupyter Book once is enough), and its extras.
+SHARED_ENV = (Path(".nox") / "handbook", "test")
+#: The probe reports the JupyterLab it runs beside. JupyterLab's dependencies make every
+#: import of nbformat seconds slower, so it stays out of the environment the others share.
+LAB_ENV = (Path(".nox") / "handbook-lab", "test,lab")
 
-def _install(session: nox.Session, *extras: str) -> None:
-    target = f".[{','.join(extras)}]" if extras else "."
-    session.install("-e", target)
+
+def _uv() -> str | None:
+    """uv from nox's own environment (`pip install 'nox[uv]'`) or from PATH."""
+    try:
+        from uv import find_uv_bin
+    except ImportError:
+        return shutil.which("uv")
+    return find_uv_bin()
 
 
-@nox.session(default=True)
+def _shared(session: nox.Session, env: tuple[Path, str] = SHARED_ENV) -> Path:
+    """Create or update a shared environment; return its bin folder."""
+    location, extras = env
+    python = location / "bin" / "python"
+    # The project is installed editable, so only a change of its dependencies needs an install.
+    wanted = hashlib.sha256(Path("pyproject.toml").read_bytes()).hexdigest()
+    stamp = location / ".pyproject-sha256"
+    if python.exists() and stamp.exists() and stamp.read_text() == wanted:
+        return (location / "bin").resolve()
+    uv = _uv()
+    if uv is not None:
+        if not python.exists():
+            session.run(uv, "venv", "--quiet", "--seed", str(location), external=True)
+        # uv checks what is installed against the project in well under a second.
+        session.run(
+            uv, "pip", "install", "--quiet", "--python", str(python), "-e", f".[{extras}]", external=True
+        )
+    else:
+        session.warn("uv not found: installing with pip (slower); `pip install 'nox[uv]'` fixes it")
+        if not python.exists():
+            session.run("python3", "-m", "venv", str(location), external=True)
+        session.run(str(python), "-m", "pip", "install", "--quiet", "-e", f".[{extras}]", external=True)
+    stamp.write_text(wanted)
+    return (location / "bin").resolve()
+
+
+def _handbook(session: nox.Session, *args: str, env: tuple[Path, str] = SHARED_ENV) -> None:
+    """Run `hpc-handbook ARGS` from a shared environment."""
+    bin_dir = _shared(session, env)
+    session.run(str(bin_dir / "hpc-handbook"), *args, external=True)
+
+
+def shared_session(name: str | None = None, *, default: bool = False):  # type: ignore[no-untyped-def]
+    """A session that runs in the shared environment instead of one of its own."""
+    return nox.session(name=name, venv_backend="none", default=default)
+
+
+@shared_session(default=True)
 def book(session: nox.Session) -> None:
     """Build the HTML handbook into _build/html (`-- --site PROFILE` builds another centre's)."""
-    _install(session)
-    session.run("hpc-handbook", "book", *session.posargs)
+    _handbook(session, "book", *session.posargs)
 
 
-@nox.session(default=False)
+@shared_session()
 def test(session: nox.Session) -> None:
-    """Stand up the reference site if it is down, then run the whole test suite."""
-    _install(session, "test")
-    session.run("hpc-handbook", "site", "up", external=False)
-    session.run("pytest", *session.posargs)
+    """Bring the reference site to the profile, then run the whole test suite."""
+    bin_dir = _shared(session)
+    session.run(str(bin_dir / "hpc-handbook"), "site", "up", external=True)
+    session.run(str(bin_dir / "pytest"), *session.posargs, external=True)
 
 
-@nox.session(default=False)
+@shared_session()
+def lint(session: nox.Session) -> None:
+    """Check formatting, lint and types (ruff and mypy)."""
+    bin_dir = _shared(session)
+    session.run(str(bin_dir / "ruff"), "check", "src", "tests", "tools", "noxfile.py", external=True)
+    session.run(str(bin_dir / "ruff"), "format", "--check", "src", "tests", "tools", external=True)
+    session.run(str(bin_dir / "mypy"), "src", external=True)
+
+
+@shared_session()
 def site(session: nox.Session) -> None:
-    """Manage the reference site: `nox -s site -- up|down|status`."""
-    _install(session)
-    session.run("hpc-handbook", "site", *(session.posargs or ["status"]))
+    """Manage the reference site: `nox -s site -- up|down|status|reset`."""
+    _handbook(session, "site", *(session.posargs or ["status"]))
 
 
-@nox.session(default=False)
+@shared_session()
 def profile(session: nox.Session) -> None:
     """Validate the site profile (`-- --site PROFILE` checks another one)."""
-    _install(session)
-    session.run("hpc-handbook", "profile", *session.posargs)
+    _handbook(session, "profile", *session.posargs)
 
 
-@nox.session(default=False)
+@shared_session()
 def changelog(session: nox.Session) -> None:
     """Validate the changelog fragments (`-- DIR` checks another folder)."""
-    _install(session)
-    session.run("hpc-handbook", "changelog", "check", *session.posargs)
+    _handbook(session, "changelog", "check", *session.posargs)
 
 
-@nox.session(default=False)
+@shared_session()
 def examples(session: nox.Session) -> None:
     """Doc CI: run every example on the site's kernels and compare with its reference outputs."""
-    _install(session)
-    session.run("hpc-handbook", "examples", *session.posargs)
+    _handbook(session, "examples", *session.posargs)
 
 
-@nox.session(default=False)
+@shared_session()
 def refresh(session: nox.Session) -> None:
     """Re-execute examples on the site and write their reference outputs (`-- NAME...`)."""
-    _install(session)
-    session.run("hpc-handbook", "refresh", *session.posargs)
+    _handbook(session, "refresh", *session.posargs)
 
 
-@nox.session(default=False)
+@shared_session()
 def bench(session: nox.Session) -> None:
-    """Measure the example runner against papermill + pytest --nbval, side by side."""
-    _install(session, "test")
-    session.run("hpc-handbook", "bench", *session.posargs)
+    """Measure the example runner against the naive pipeline, nbmake and nbval-lax, side by side."""
+    _handbook(session, "bench", *session.posargs)
 
 
-@nox.session(default=False)
+@shared_session()
 def probe(session: nox.Session) -> None:
     """Probe the site into book/data/snapshot.json and write changelog fragments for what changed."""
-    # The probe reports the JupyterLab it runs beside, so the session has one.
-    _install(session)
-    session.install("jupyterlab")
-    session.run("hpc-handbook", "probe", *(session.posargs or ["--changelog", "changelog"]))
+    _handbook(session, "probe", *(session.posargs or ["--changelog", "changelog"]), env=LAB_ENV)
     if not session.posargs:
         # What the book claims must still hold for the site just probed.
-        session.run("hpc-handbook", "drift", "--snapshot", "book/data/snapshot.json")
+        _handbook(session, "drift", "--snapshot", "book/data/snapshot.json", env=LAB_ENV)
 
 
-@nox.session(default=False)
+@shared_session()
 def drift(session: nox.Session) -> None:
     """Compare what site.yml (and so the book) claims with a fresh probe of the site."""
-    _install(session)
-    session.install("jupyterlab")
-    session.run("hpc-handbook", "drift", *session.posargs)
+    _handbook(session, "drift", *session.posargs, env=LAB_ENV)
 
 
-@nox.session(name="waiting-times", default=False)
+@shared_session(name="waiting-times")
 def waiting_times(session: nox.Session) -> None:
     """Collect queue waiting times into book/data/ (`-- generate` first submits a short job mix)."""
-    _install(session)
-    session.run("hpc-handbook", "waiting-times", *(session.posargs or ["collect"]))
+    _handbook(session, "waiting-times", *(session.posargs or ["collect"]))

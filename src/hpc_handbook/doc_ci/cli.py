@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hpc_handbook.doc_ci.execute import JobResult
 from hpc_handbook.profile import load_profile
+
+if TYPE_CHECKING:
+    # The runner's imports take seconds; commands that do not run examples skip them.
+    from hpc_handbook.doc_ci.execute import JobResult
 
 MARKS = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}
 
@@ -43,7 +47,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     refresh.add_argument("--examples-dir", default="examples")
     refresh.set_defaults(run=refresh_command)
 
-    bench = subparsers.add_parser("bench", help="measure the runner against papermill + pytest --nbval")
+    bench = subparsers.add_parser(
+        "bench", help="measure the runner against papermill + nbval, nbmake and nbval-lax (pytest-xdist)"
+    )
     bench.add_argument("--count", type=int, default=32, help="number of generated examples (at least 30)")
     bench.add_argument("--workers", type=int, default=None)
     bench.set_defaults(run=bench_command)

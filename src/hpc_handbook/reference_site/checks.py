@@ -1,0 +1,178 @@
+"""Checks of the running reference site: what `site status` shows and the smoke tests rely on."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from hpc_handbook.profile import Profile
+from hpc_handbook.reference_site.kernels import kernelspec, site_jupyter_env
+from hpc_handbook.reference_site.lmod import module_command, plan_modules
+from hpc_handbook.reference_site.paths import SITE_JUPYTER_DIR, SLURM_CONF
+from hpc_handbook.reference_site.slurm import (
+    SLURM_DAEMONS,
+    _node_ready,
+    node_states,
+    partition_states,
+    slurm_conf,
+)
+from hpc_handbook.reference_site.system import dedupe, find_processes, node_name, run
+
+
+@dataclass(frozen=True)
+class Check:
+    component: Literal["daemon", "config", "node", "partition", "kernel", "module"]
+    name: str
+    ok: bool
+    detail: str
+
+
+def _check_daemons() -> list[Check]:
+    checks = []
+    for daemon in ("munged", *SLURM_DAEMONS):
+        pids = find_processes(daemon)
+        checks.append(
+            Check("daemon", daemon, bool(pids), f"pid {', '.join(map(str, pids))}" if pids else "not running")
+        )
+    return checks
+
+
+def _check_slurm(profile: Profile) -> list[Check]:
+    checks = []
+    try:
+        current = SLURM_CONF.read_text(encoding="utf-8")
+    except OSError:
+        current = ""
+    expected = slurm_conf(profile, node_name=node_name())
+    checks.append(
+        Check(
+            "config",
+            str(SLURM_CONF),
+            current == expected,
+            "matches the profile" if current == expected else "missing or not this profile's: run `site up`",
+        )
+    )
+    nodes = node_states()
+    node = node_name()
+    state = nodes.get(node)
+    checks.append(
+        Check("node", node, state is not None and _node_ready(state), state or "not reachable in sinfo")
+    )
+    partitions = partition_states()
+    for partition in profile.partitions:
+        found = partitions.get(partition.name)
+        if found is None:
+            checks.append(Check("partition", partition.name, False, "missing from sinfo"))
+            continue
+        availability, node_state = found
+        ok = availability == "up" and _node_ready(node_state)
+        checks.append(Check("partition", partition.name, ok, f"{availability}, node {node_state}"))
+    return checks
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _check_kernels(profile: Profile, jupyter_dir: Path) -> list[Check]:
+    env = site_jupyter_env()
+    env["JUPYTER_PATH"] = os.pathsep.join(dedupe([str(jupyter_dir), *env["JUPYTER_PATH"].split(os.pathsep)]))
+    result = run(
+        [sys.executable, "-m", "jupyter", "kernelspec", "list", "--json"], check=False, env=env, timeout=60
+    )
+    try:
+        found = json.loads(result.stdout)["kernelspecs"]
+    except (ValueError, KeyError):
+        return [
+            Check("kernel", k.name, False, f"jupyter kernelspec list failed: {result.stderr}")
+            for k in profile.kernels
+        ]
+    checks = []
+    for kernel in profile.kernels:
+        entry = found.get(kernel.name)
+        if entry is None:
+            checks.append(Check("kernel", kernel.name, False, "no kernelspec"))
+            continue
+        where = Path(entry["resource_dir"])
+        argv = entry["spec"]["argv"]
+        if where != jupyter_dir / "kernels" / kernel.name:
+            checks.append(Check("kernel", kernel.name, False, f"shadowed by {where}"))
+        elif read_json(where / "kernel.json") != kernelspec(kernel, profile):
+            checks.append(
+                Check("kernel", kernel.name, False, f"{where} is not this profile's: run `site up`")
+            )
+        elif not os.access(argv[0], os.X_OK) and shutil.which(argv[0]) is None:
+            checks.append(Check("kernel", kernel.name, False, f"{argv[0]} is missing"))
+        else:
+            checks.append(Check("kernel", kernel.name, True, f"{kernel.start}: {where}"))
+    return checks
+
+
+def terse_avail(profile: Profile, *options: str) -> set[str]:
+    result = module_command([*options, "--terse", "avail"], profile)
+    return {line.strip().removesuffix("(default)") for line in result.stderr.splitlines() if line.strip()}
+
+
+def _check_modules(profile: Profile) -> list[Check]:
+    available = terse_avail(profile)
+    # Lmod lists a family's marked default, or its only version, under --default.
+    defaults = terse_avail(profile, "--default")
+    checks = []
+    for module in plan_modules(profile):
+        if module.name not in available:
+            checks.append(Check("module", module.name, False, "not in `module avail`"))
+        elif (module.name in defaults) != module.default:
+            expected = "the default" if module.default else "not the default"
+            checks.append(Check("module", module.name, False, f"should be {expected} of {module.family}"))
+        else:
+            checks.append(Check("module", module.name, True, "default" if module.default else "available"))
+    return checks
+
+
+def check_site(profile: Profile, *, jupyter_dir: Path = SITE_JUPYTER_DIR) -> list[Check]:
+    """Every component of the site, with whether it is up; nothing here changes the site.
+
+    `jupyter_dir` is where the kernelspecs are expected (a test points it at a copy).
+    """
+    return [
+        *_check_daemons(),
+        *_check_slurm(profile),
+        *_check_kernels(profile, jupyter_dir),
+        *_check_modules(profile),
+    ]
+
+
+def show_status(profile: Profile, checks: Sequence[Check]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    titles = {
+        "daemon": "Daemons",
+        "config": "Configuration",
+        "node": "Slurm node",
+        "partition": "Partitions",
+        "kernel": "Kernels (jupyter kernelspec list, site first)",
+        "module": "Modules (module avail)",
+    }
+    console.print(f"[bold]{profile.site.name}[/bold] reference site")
+    for component, title in titles.items():
+        rows = [c for c in checks if c.component == component]
+        if not rows:
+            continue
+        table = Table(title=title, title_justify="left")
+        table.add_column("name")
+        table.add_column("state")
+        table.add_column("detail")
+        for check in rows:
+            table.add_row(check.name, "[green]up[/green]" if check.ok else "[red]DOWN[/red]", check.detail)
+        console.print(table)

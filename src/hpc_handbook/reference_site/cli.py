@@ -1,0 +1,80 @@
+"""The `hpc-handbook site` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hpc_handbook.profile import load_profile
+from hpc_handbook.reference_site.checks import check_site, show_status
+from hpc_handbook.reference_site.lifecycle import down, reset, up
+from hpc_handbook.reference_site.paths import ReferenceSiteError
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("site", help="bring the reference site up or down, or show its status")
+    actions = parser.add_subparsers(title="actions", required=True, metavar="ACTION")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--site", help="the site profile (default: $HANDBOOK_SITE or site.yml)")
+    for name, function, help_text in (
+        ("up", _run_up, "install, configure and start the site (idempotent)"),
+        ("down", _run_down, "cancel all jobs and stop every site daemon"),
+        ("status", _run_status, "show daemons, partitions, kernels and modules; non-zero if any is down"),
+    ):
+        action = actions.add_parser(name, parents=[common], help=help_text)
+        action.set_defaults(run=function)
+    reset_action = actions.add_parser(
+        "reset",
+        parents=[common],
+        help="start the site anew as on a new machine: Slurm state purged (job ids from 1), "
+        "kernels, modules and logs rebuilt; only the Debian packages stay",
+    )
+    reset_action.add_argument(
+        "--force",
+        action="store_true",
+        help="reset even when the site is not up or jobs are queued or running (they are cancelled)",
+    )
+    reset_action.set_defaults(run=_run_reset)
+
+
+def _report(error: ReferenceSiteError) -> int:
+    print(f"error: {error}", file=sys.stderr)
+    return 1
+
+
+def _run_up(args: argparse.Namespace) -> int:
+    profile = load_profile(args.site)
+    try:
+        up(profile)
+    except ReferenceSiteError as error:
+        return _report(error)
+    return 0
+
+
+def _run_reset(args: argparse.Namespace) -> int:
+    profile = load_profile(args.site)
+    try:
+        reset(profile, force=args.force)
+    except ReferenceSiteError as error:
+        return _report(error)
+    return 0
+
+
+def _run_down(args: argparse.Namespace) -> int:
+    if args.site:
+        load_profile(args.site)  # a bad --site is still reported as bad input
+    try:
+        down()
+    except ReferenceSiteError as error:
+        return _report(error)
+    return 0
+
+
+def _run_status(args: argparse.Namespace) -> int:
+    profile = load_profile(args.site)
+    try:
+        checks = check_site(profile)
+    except ReferenceSiteError as error:
+        return _report(error)
+    show_status(profile, checks)
+    return 0 if all(c.ok for c in checks) else 1

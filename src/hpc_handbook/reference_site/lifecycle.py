@@ -1,0 +1,176 @@
+"""`site up` and `site down`: bring the whole reference site to its profile, or stop it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hpc_handbook.profile import Profile
+from hpc_handbook.reference_site.checks import Check, check_site
+from hpc_handbook.reference_site.kernels import ensure_venvs, install_kernels
+from hpc_handbook.reference_site.lmod import install_modules
+from hpc_handbook.reference_site.paths import (
+    KERNELSPEC_DIR,
+    MANIFEST,
+    PROFILE_D_SCRIPT,
+    SITE_LOG_DIR,
+    SITE_RUN_DIR,
+    SITE_STATE_DIR,
+    ReferenceSiteError,
+    site_layout,
+)
+from hpc_handbook.reference_site.slurm import cancel_jobs, ensure_munge, slurm_jobs, start_slurm
+from hpc_handbook.reference_site.system import (
+    Log,
+    base_python,
+    dedupe,
+    ensure_apt_packages,
+    find_processes,
+    print_log,
+    remove,
+    stop_processes,
+    wait_for,
+    write_if_changed,
+)
+
+BASE_APT_PACKAGES = ("slurm-wlm", "munge", "lmod")
+
+
+def apt_packages(profile: Profile) -> list[str]:
+    """Debian packages the site needs: Slurm, munge, Lmod, and R's kernel where the profile has one."""
+    packages = list(BASE_APT_PACKAGES)
+    for kernel in profile.kernels:
+        if kernel.language.lower() == "r":
+            # Debian packages CRAN's R packages as r-cran-<lower-case name>; IRkernel is the kernel itself.
+            packages += ["r-cran-irkernel", *(f"r-cran-{p.lower()}" for p in kernel.packages)]
+    return dedupe(packages)
+
+
+def load_manifest() -> dict[str, Any]:
+    try:
+        return json.loads(MANIFEST.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _require_root(action: str) -> None:
+    if os.geteuid() != 0:
+        raise ReferenceSiteError(
+            f"`site {action}` installs packages, starts daemons and removes site files: run it as root"
+        )
+
+
+def remove_previous_site(previous: Mapping[str, Any], profile: Profile, log: Log) -> None:
+    """Remove what another profile's site installed, so nothing of it is left beside this one."""
+    layout = site_layout(profile)
+    for key, current in (("prefix", layout.prefix), ("modulefiles", layout.modulefiles)):
+        old = previous.get(key)
+        if old and Path(old) != current and Path(old).exists():
+            log(f"removing {old} (the site of {previous.get('site', 'another profile')})")
+            remove(Path(old))
+
+
+def up(profile: Profile, *, log: Log = print_log) -> list[Check]:
+    """Bring the site to its profile from whatever state it is in; fast when it is already there."""
+    _require_root("up")
+    started = time.monotonic()
+    ensure_apt_packages(apt_packages(profile), log)
+    ensure_munge(log)
+    start_slurm(profile, log)
+    previous = load_manifest()
+    remove_previous_site(previous, profile, log)
+    python = base_python()
+    ensure_venvs(profile, python, log)
+    module_files = install_modules(profile, python, log, previous)
+    kernels = install_kernels(profile, python, log, previous)
+    layout = site_layout(profile)
+    manifest = {
+        "site": profile.site.name,
+        "prefix": str(layout.prefix),
+        "modulefiles": str(layout.modulefiles),
+        "kernels": kernels,
+        "module_files": module_files,
+    }
+    write_if_changed(MANIFEST, json.dumps(manifest, indent=1) + "\n")
+    checks = check_site(profile)
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        raise ReferenceSiteError(
+            "the site is not fully up:\n" + "\n".join(f"  {c.component} {c.name}: {c.detail}" for c in failed)
+        )
+    log(f"{profile.site.name} reference site is up ({time.monotonic() - started:.1f} s)")
+    return checks
+
+
+def reset(profile: Profile, *, force: bool = False, log: Log = print_log) -> list[Check]:
+    """Start the site anew, as on a new machine: job ids from 1, kernels, modules and state rebuilt.
+
+    Only the Debian packages stay. Without `force` it refuses a site that is not up (there
+    is nothing to reset) and one with jobs queued or running (it would cancel them).
+    """
+    _require_root("reset")
+    if not force:
+        if not find_processes("slurmctld"):
+            raise ReferenceSiteError(
+                "the site is not up, so there is nothing to reset: start it with `site up`, "
+                "or pass --force to clean whatever an earlier site left"
+            )
+        jobs = slurm_jobs()
+        if jobs:
+            listed = ", ".join(
+                f"{job.job_id} ({job.user or 'unknown user'}, {job.state})" for job in jobs[:5]
+            )
+            raise ReferenceSiteError(
+                f"{len(jobs)} job(s) are queued or running ({listed}); reset would cancel them: "
+                "wait until they end, or pass --force"
+            )
+    down(log=log)
+    previous = load_manifest()
+    for path in (
+        *(Path(previous[key]) for key in ("prefix", "modulefiles") if previous.get(key)),
+        site_layout(profile).prefix,
+        *(KERNELSPEC_DIR / name for name in previous.get("kernels", [])),
+        PROFILE_D_SCRIPT,
+        SITE_STATE_DIR,
+        SITE_LOG_DIR,
+        SITE_RUN_DIR,
+    ):
+        if path.exists() or path.is_symlink():
+            log(f"removing {path}")
+            remove(path)
+    return up(profile, log=log)
+
+
+def down(*, log: Log = print_log) -> None:
+    """Cancel every job and stop every site daemon; nothing of the site keeps running."""
+    _require_root("down")
+    if find_processes("slurmctld"):
+        try:
+            cancelled = cancel_jobs(None, wait_s=30)
+        except ReferenceSiteError as error:
+            log(f"could not cancel jobs: {error}")
+        else:
+            if cancelled:
+                log(f"cancelled {len(cancelled)} job(s)")
+    for daemon in ("slurmd", "slurmstepd", "slurmctld", "munged"):
+        if find_processes(daemon):
+            log(f"stopping {daemon}")
+            stop_processes(daemon)
+    daemons = ("slurmd", "slurmstepd", "slurmctld", "munged")
+    leftovers = [d for d in daemons if find_processes(d)]
+    if leftovers:
+        raise ReferenceSiteError(f"still running after down: {', '.join(leftovers)}")
+    # The daemons detached from us, so init reaps them; give it a moment so that
+    # `pgrep` right after `down` lists nothing.
+    with contextlib.suppress(ReferenceSiteError):
+        wait_for(
+            lambda: not any(find_processes(d, include_zombies=True) for d in daemons),
+            timeout_s=5,
+            what="init to reap the stopped daemons",
+        )
+    log("the reference site is down")
