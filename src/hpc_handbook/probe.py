@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hpc_handbook.errors import HandbookInputError
+from hpc_handbook.login_environment import login_environment, new_home
 from hpc_handbook.profile import Kernel, Profile, load_profile
 
 #: Where the committed snapshot lives, relative to the repository root.
@@ -400,7 +401,7 @@ def ensure_jobs_gone(comment: str, *, timeout: float = 30.0) -> list[str]:
 
 
 def run_in_kernel(
-    name: str, *, code: str | None, kernel_spec_manager: Any, timeout: float
+    name: str, *, code: str | None, kernel_spec_manager: Any, timeout: float, environment: dict[str, str]
 ) -> tuple[dict[str, Any], str]:
     """Start a kernel, get its kernel_info and run `code`; always shut it down.
 
@@ -418,7 +419,7 @@ def run_in_kernel(
     try:
         try:
             manager.start_kernel(
-                env={**os.environ, KERNEL_JOB_COMMENT_ENV: comment}, stdout=subprocess.DEVNULL, stderr=log
+                env={**environment, KERNEL_JOB_COMMENT_ENV: comment}, stdout=subprocess.DEVNULL, stderr=log
             )
         except Exception as exc:
             raise KernelProbeError(f"the kernel did not start ({type(exc).__name__})") from None
@@ -468,14 +469,20 @@ def run_in_kernel(
 
 
 def probe_kernel(
-    name: str, *, spec: dict[str, Any], kernel: Kernel | None, kernel_spec_manager: Any, timeout: float
+    name: str,
+    *,
+    spec: dict[str, Any],
+    kernel: Kernel | None,
+    kernel_spec_manager: Any,
+    timeout: float,
+    environment: dict[str, str],
 ):
     """Probe one kernel; a kernel that fails is recorded with a stable error, not raised."""
     packages = list(kernel.packages) if kernel else []
     code = version_snippet(spec.get("language", ""), packages)
     try:
         info, stdout = run_in_kernel(
-            name, code=code, kernel_spec_manager=kernel_spec_manager, timeout=timeout
+            name, code=code, kernel_spec_manager=kernel_spec_manager, timeout=timeout, environment=environment
         )
     except KernelProbeError as exc:
         return kernel_entry(spec=spec, packages=packages, reported=None, kernel_info=None, error=str(exc))
@@ -487,7 +494,10 @@ def probe_kernel(
 def probe_kernels(profile: Profile, *, timeout: float, only: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
     from jupyter_client.kernelspec import KernelSpecManager
 
-    with site_jupyter_environment():
+    with site_jupyter_environment(), tempfile.TemporaryDirectory(prefix="handbook-probe-") as scratch:
+        # Kernels start exactly as the doc CI starts them: as a new account, in the site's login
+        # environment, so a kernel that only works from the prober's own venv is reported broken.
+        environment = login_environment(new_home(Path(scratch) / "home"))
         manager = KernelSpecManager(kernel_dirs=site_kernel_dirs())
         # Without this, jupyter_client adds the prober's own ipykernel as "python3".
         manager.ensure_native_kernel = False
@@ -499,7 +509,12 @@ def probe_kernels(profile: Profile, *, timeout: float, only: Sequence[str] = ())
                 continue
             spec = specs[name]["spec"]
             kernels[name] = probe_kernel(
-                name, spec=spec, kernel=declared.get(name), kernel_spec_manager=manager, timeout=timeout
+                name,
+                spec=spec,
+                kernel=declared.get(name),
+                kernel_spec_manager=manager,
+                timeout=timeout,
+                environment=environment,
             )
     return kernels
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from hpc_handbook.doc_ci.compare import cell_options, compare_cell, sanitize_outputs
 from hpc_handbook.doc_ci.sanitize import Sanitizer, load_sanitizer
@@ -48,6 +49,20 @@ def test_sanitize_rules_cover_volatile_values():
     sanitize = load_sanitizer(REPO / "examples" / "sanitize.cfg")
     text = "Submitted batch job 4711 at 2026-11-25T10:00:01 took 3.2 s token=abc123"
     assert sanitize(text) == "Submitted batch job <jobid> at <datetime> took <duration> token=<token>"
+
+
+@pytest.mark.parametrize("job_id", ["1", "7", "42", "123456"])
+def test_job_ids_are_hidden_whatever_their_width(job_id):
+    # A new site's first jobs are 1, 2, 3: an id of one digit must not reach the comparison.
+    sanitize = load_sanitizer(REPO / "examples" / "sanitize.cfg")
+    text = f"Submitted batch job {job_id}\nbatch: job {job_id}, CPUs: 1\nsrun: job {job_id} queued"
+    assert sanitize(text) == "Submitted batch job <jobid>\nbatch: job <jobid>, CPUs: 1\nsrun: job <jobid> queued"
+
+
+def test_kernel_homes_are_hidden(monkeypatch):
+    monkeypatch.setenv("USER", "alice")
+    sanitize = load_sanitizer(REPO / "examples" / "sanitize.cfg", homes=["/tmp/hb-home-abc123"])
+    assert sanitize("/tmp/hb-home-abc123/.local/lib") == "<home>/.local/lib"
 
 
 def test_sanitize_hides_this_machine(monkeypatch):

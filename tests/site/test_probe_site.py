@@ -198,3 +198,33 @@ def test_a_real_partition_limit_change_is_drift_and_becomes_a_fragment(
     assert len(written) == len(fragments) == 1
     assert fragments[0].meta.key == f"partition/{partition.name}"
     assert "MaxTime" in fragments[0].text and "00:30:00" in fragments[0].text
+
+
+def test_a_kernel_users_cannot_start_is_reported_though_the_probe_could(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The probe starts kernels as the doc CI does, not with its own PATH."""
+    from hpc_handbook.probe import probe_kernels
+    from hpc_handbook.reference_site import site_layout
+    from hpc_handbook.reference_site.paths import KERNELSPEC_DIR
+
+    # The kernel finds `python3` on PATH: the prober's PATH has one with ipykernel, a user's has not.
+    with_ipykernel = site_layout(PROFILE).kernel_dir(PROFILE.kernels[0].name) / "bin"
+    monkeypatch.setenv("PATH", f"{with_ipykernel}{os.pathsep}{os.environ['PATH']}")
+    assert subprocess.run(["python3", "-c", "import ipykernel"]).returncode == 0
+    assert subprocess.run(["/usr/bin/python3", "-c", "import ipykernel"], capture_output=True).returncode
+    name = f"handbook-path-dependent-{os.getpid()}"
+    spec = {
+        # Through `env`: jupyter_client replaces a bare `python3` with its own interpreter.
+        "argv": ["env", "python3", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python from PATH",
+        "language": "python",
+    }
+    (KERNELSPEC_DIR / name).mkdir()
+    try:
+        (KERNELSPEC_DIR / name / "kernel.json").write_text(json.dumps(spec))
+        kernels = probe_kernels(PROFILE, timeout=20, only=[name])
+    finally:
+        (KERNELSPEC_DIR / name / "kernel.json").unlink(missing_ok=True)
+        (KERNELSPEC_DIR / name).rmdir()
+    assert kernels[name]["error"], kernels[name]

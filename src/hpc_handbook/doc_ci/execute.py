@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -86,22 +84,6 @@ class JobResult:
         return data
 
 
-def kernel_environment() -> dict[str, str]:
-    """The runner's environment without its own virtual environment.
-
-    A kernel started from the hub never sees the doc CI's tools; if it saw the runner's
-    venv on PATH, `jupyter` and `pip` in an example would answer for that venv instead of
-    the site's, and the outputs would depend on how the doc CI was installed.
-    """
-    env = dict(os.environ)
-    if sys.prefix != sys.base_prefix:
-        own_bin = os.path.join(sys.prefix, "bin")
-        env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p and p != own_bin)
-        env.pop("VIRTUAL_ENV", None)
-        env.pop("VIRTUAL_ENV_PROMPT", None)
-    return env
-
-
 class SlurmAllocatedKernelManager(AsyncKernelManager):
     """Start the kernel through `srun`, so it runs inside an allocation on the example's partition."""
 
@@ -124,6 +106,8 @@ class ExecutionContext:
     specs: KernelSpecManager
     languages: dict[str, str]
     workroot: Path
+    #: The site's login environment for a new account (see `hpc_handbook.login_environment`).
+    environment: dict[str, str] = field(default_factory=dict)
     kernel_starts: int = 0
 
 
@@ -225,7 +209,7 @@ async def execute_example(
         resources={"metadata": {"path": str(workdir)}},
     )
     env = {
-        **kernel_environment(),
+        **context.environment,
         RUN_ID_ENV: context.run_id,
         KERNEL_JOB_COMMENT_ENV: context.run_id,
         "HANDBOOK_EXAMPLE": example.name,

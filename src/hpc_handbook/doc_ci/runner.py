@@ -20,9 +20,14 @@ from hpc_handbook.doc_ci import cleanup
 from hpc_handbook.doc_ci.contract import Example, discover_examples, site_parameters
 from hpc_handbook.doc_ci.execute import ExecutionContext, JobResult, execute_example
 from hpc_handbook.doc_ci.sanitize import Sanitizer, load_sanitizer
+from hpc_handbook.login_environment import login_environment, new_home
 from hpc_handbook.profile import Profile
 from hpc_handbook.reference_site import site_jupyter_path as site_data_dir
 from hpc_handbook.reference_site import site_kernel_spec_manager
+
+
+#: Downloads the examples' installs share between runs (the one thing a run does not start anew).
+DOWNLOAD_CACHE = Path.home() / ".cache" / "hpc-handbook"
 
 
 def default_workers() -> int:
@@ -181,14 +186,27 @@ def run_examples(
         return run
     run_id = cleanup.new_run_id()
     cleanup.end_run(None)  # what an earlier, killed run left behind
-    with tempfile.TemporaryDirectory(prefix=cleanup.workroot_prefix(run_id)) as workroot:
+    with (
+        tempfile.TemporaryDirectory(prefix=cleanup.workroot_prefix(run_id)) as workroot,
+        # Every run starts as a new account would: an empty home, the site's login environment.
+        # A short path, like a real home's, so that output wrapped at 80 columns stays on one line.
+        tempfile.TemporaryDirectory(prefix="hb-home-") as home_root,
+    ):
+        home = new_home(Path(home_root))
         context = ExecutionContext(
             run_id=run_id,
             sanitize=load_sanitizer(
                 sanitize_rules or examples_dir / "sanitize.cfg",
                 workdirs=[workroot],
                 filesystems={f.name: f.path for f in profile.filesystems},
+                homes=[str(home)],
             ),
+            environment={
+                **login_environment(home),
+                # Only the download cache outlives the run: installs take seconds, not minutes,
+                # and pip prints nothing different for a cached wheel.
+                "PIP_CACHE_DIR": str(DOWNLOAD_CACHE / "pip"),
+            },
             parameters=site_parameters(profile),
             # Only the site's kernelspecs, so a virtual environment's own python3 never shadows the site's.
             specs=site_kernel_spec_manager(),

@@ -43,17 +43,23 @@ def filesystem_rules(path_patterns: dict[str, str], user: str) -> list[tuple[str
 
 
 def machine_rules(
-    *, workdirs: list[str] | None = None, filesystems: dict[str, str] | None = None
+    *,
+    workdirs: list[str] | None = None,
+    filesystems: dict[str, str] | None = None,
+    homes: list[str] | None = None,
 ) -> list[tuple[str, str]]:
-    """Rules for what names this machine and user; longest first so a path wins over its parts."""
+    """Rules for what names this machine and user; longest first so a path wins over its parts.
+
+    `homes` are the home folders the kernels were given, besides this process's own.
+    """
     user = os.environ.get("USER") or getpass.getuser()
     rules_before: list[tuple[str, str]] = filesystem_rules(filesystems or {}, user) if user else []
     literal: dict[str, str] = {}
     for workdir in workdirs or []:
         literal[workdir] = "<workdir>"
-    home = os.path.expanduser("~")
-    if home not in ("/", ""):
-        literal[home] = "<home>"
+    for home in [os.path.expanduser("~"), *(homes or [])]:
+        if home not in ("/", ""):
+            literal[home] = "<home>"
     rules = rules_before + [
         (re.escape(value), replacement)
         for value, replacement in sorted(literal.items(), key=lambda kv: -len(kv[0]))
@@ -67,14 +73,18 @@ def machine_rules(
 
 
 def load_sanitizer(
-    rules_file: Path, *, workdirs: list[str] | None = None, filesystems: dict[str, str] | None = None
+    rules_file: Path,
+    *,
+    workdirs: list[str] | None = None,
+    filesystems: dict[str, str] | None = None,
+    homes: list[str] | None = None,
 ) -> Sanitizer:
     """The committed rules plus this machine's; `filesystems` maps names to the profile's path patterns."""
     try:
         text = rules_file.read_text(encoding="utf-8")
     except OSError as exc:
         raise HandbookInputError(rules_file, "", f"cannot read the sanitize rules ({exc.strerror})") from None
-    rules = machine_rules(workdirs=workdirs, filesystems=filesystems) + get_sanitize_patterns(text)
+    rules = machine_rules(workdirs=workdirs, filesystems=filesystems, homes=homes) + get_sanitize_patterns(text)
     compiled = []
     for regex, replacement in rules:
         try:
