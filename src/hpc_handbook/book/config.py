@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from docutils import nodes
 from sphinx.application import Sphinx
@@ -24,7 +24,7 @@ class ConfigValue:
     types: tuple[type, ...]
     help: str
     #: What a change rebuilds: "env" re-reads every page, as each value changes what pages show.
-    rebuild: str = "env"
+    rebuild: Literal["env", "html", ""] = "env"
 
 
 CONFIG_VALUES = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from sphinx.application import Sphinx
 
@@ -120,7 +121,7 @@ def _slurm_kernels(evidence: Evidence) -> Finding:
 
 
 def _median_wait(evidence: Evidence, partition: str) -> float | None:
-    entry = ((evidence.waiting_times or {}).get("partitions") or {}).get(partition)
+    entry: Any = ((evidence.waiting_times or {}).get("partitions") or {}).get(partition)
     try:
         return float(entry["all"]["median_s"])
     except (TypeError, KeyError, ValueError):
@@ -186,7 +187,7 @@ def _current(evidence: Evidence) -> Finding | str:
     report = evidence.examples_report
     if report is None:
         return "Not yet measured: no doc CI report (`nox -s examples` writes `_build/reports/examples.json`)."
-    summary = report.get("summary") if isinstance(report.get("summary"), dict) else {}
+    summary: dict[str, Any] = report["summary"] if isinstance(report.get("summary"), dict) else {}
     passed, failed, skipped = (int(summary.get(key, 0) or 0) for key in ("passed", "failed", "skipped"))
     runs = passed + failed + skipped
     if runs == 0:
