@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import yaml
 from lxml import html as lxml_html
 
 from hpc_handbook.book.changelog_pages import human_date
+from hpc_handbook.build import BookBuildError
 from hpc_handbook.changelog import AUDIENCES, check_fragments
 
 from .helpers import EDITED_SENTENCE, NEW_FRAGMENT_NAME, OLD_FRAGMENT_NAME, Book, build, copy_book
@@ -103,7 +103,7 @@ def test_a_bad_fragment_fails_a_strict_build_until_its_warning_is_silenced(
         "---\ndate: 2026-11-25\ntype: improved\naudiences: [novice]\ncomponent: docs\n---\nBad entry.\n",
         encoding="utf-8",
     )
-    with pytest.raises(subprocess.CalledProcessError):
+    with pytest.raises(BookBuildError):
         build(root)
     output = capfd.readouterr()
     warnings = [line for line in (output.out + output.err).splitlines() if "WARNING" in line]
