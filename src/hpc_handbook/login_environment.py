@@ -65,6 +65,4 @@ def login_environment(home: Path) -> dict[str, str]:
         raise LoginShellError(f"the site's login shell failed (exit {shell.returncode}): {reason}")
     pairs = (item.split("=", 1) for item in shell.stdout.decode(errors="replace").split("\0") if "=" in item)
     # Exported shell functions (BASH_FUNC_*) are the shell's, as a server's kernels never get them.
-    return {
-        key: value for key, value in pairs if key not in SHELL_ONLY and not key.startswith("BASH_FUNC_")
-    }
+    return {key: value for key, value in pairs if key not in SHELL_ONLY and not key.startswith("BASH_FUNC_")}

@@ -56,7 +56,9 @@ def test_job_ids_are_hidden_whatever_their_width(job_id):
     # A new site's first jobs are 1, 2, 3: an id of one digit must not reach the comparison.
     sanitize = load_sanitizer(REPO / "examples" / "sanitize.cfg")
     text = f"Submitted batch job {job_id}\nbatch: job {job_id}, CPUs: 1\nsrun: job {job_id} queued"
-    assert sanitize(text) == "Submitted batch job <jobid>\nbatch: job <jobid>, CPUs: 1\nsrun: job <jobid> queued"
+    assert (
+        sanitize(text) == "Submitted batch job <jobid>\nbatch: job <jobid>, CPUs: 1\nsrun: job <jobid> queued"
+    )
 
 
 def test_kernel_homes_are_hidden(monkeypatch):

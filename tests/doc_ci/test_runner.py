@@ -25,16 +25,11 @@ def by_name(run):
     return {(r.example, r.kernel): r for r in run.results}
 
 
-def test_each_example_runs_exactly_once_per_kernel(
-    write_example, examples_dir, profile, tmp_path, monkeypatch
-):
+def test_each_example_runs_exactly_once_per_kernel(write_example, examples_dir, profile, tmp_path):
     tally = tmp_path / "tally"
     tally.mkdir()
-    monkeypatch.setenv("HANDBOOK_TEST_TALLY", str(tally))
-    count_cell = (
-        "import os, uuid\n"
-        "open(os.path.join(os.environ['HANDBOOK_TEST_TALLY'], uuid.uuid4().hex), 'w').close()"
-    )
+    # Kernels see the site's environment, not the test's: the folder is written into the cell.
+    count_cell = f"import os, uuid\nopen(os.path.join({str(tally)!r}, uuid.uuid4().hex), 'w').close()"
     for index in range(3):
         write_example(
             f"count-{index}", [count_cell], kernels=["language:python"] if index == 0 else ["python3"]
@@ -47,14 +42,17 @@ def test_each_example_runs_exactly_once_per_kernel(
     assert len(list(tally.iterdir())) == expected, "each (example, kernel) must execute exactly once"
 
 
-def test_drifted_example_fails_with_the_diff(write_example, examples_dir, profile, monkeypatch):
-    write_example("drift", ["import os\nprint('scratch quota:', os.environ['HANDBOOK_TEST_QUOTA'])"])
+def test_drifted_example_fails_with_the_diff(write_example, examples_dir, profile, tmp_path):
+    quota = tmp_path / "quota"  # stands in for a setting of the system the page documents
+    write_example(
+        "drift", [f"from pathlib import Path\nprint('scratch quota:', Path({str(quota)!r}).read_text())"]
+    )
     write_example("steady", ["print('unchanged')"])
-    monkeypatch.setenv("HANDBOOK_TEST_QUOTA", "10 TB")
+    quota.write_text("10 TB")
     refresh_examples(profile=profile, examples_dir=examples_dir)
     assert run_examples(profile=profile, examples_dir=examples_dir).failed == []
 
-    monkeypatch.setenv("HANDBOOK_TEST_QUOTA", "5 TB")  # the system changed under the docs
+    quota.write_text("5 TB")  # the system changed under the docs
     results = by_name(run_examples(profile=profile, examples_dir=examples_dir))
     drifted = results[("drift", "python3")]
     assert drifted.status == "failed"

@@ -68,8 +68,15 @@ def test_another_centres_profile_replaces_the_site_and_back(site: Profile) -> No
 
 def test_reset_refuses_while_jobs_are_queued(site: Profile, job_tag: str) -> None:
     job = subprocess.run(
-        ["sbatch", "--parsable", f"--partition={site.batch_partition.name}", "--time=2", f"--comment={job_tag}"]
-        + ["--wrap", "sleep 120"],
+        [
+            "sbatch",
+            "--parsable",
+            f"--partition={site.batch_partition.name}",
+            "--time=2",
+            f"--comment={job_tag}",
+            "--wrap",
+            "sleep 120",
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -87,7 +94,15 @@ def test_after_a_reset_job_ids_start_at_1_and_the_job_printing_examples_pass(sit
 
     reference_site.reset(site, log=quiet)
     first = subprocess.run(
-        ["sbatch", "--parsable", f"--partition={site.batch_partition.name}", "--time=1", "--wrap", "true"],
+        [
+            "sbatch",
+            "--parsable",
+            f"--partition={site.batch_partition.name}",
+            "--time=1",
+            "--output=/dev/null",
+            "--wrap",
+            "true",
+        ],
         capture_output=True,
         text=True,
         check=True,

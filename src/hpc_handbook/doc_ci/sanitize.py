@@ -84,7 +84,8 @@ def load_sanitizer(
         text = rules_file.read_text(encoding="utf-8")
     except OSError as exc:
         raise HandbookInputError(rules_file, "", f"cannot read the sanitize rules ({exc.strerror})") from None
-    rules = machine_rules(workdirs=workdirs, filesystems=filesystems, homes=homes) + get_sanitize_patterns(text)
+    rules = machine_rules(workdirs=workdirs, filesystems=filesystems, homes=homes)
+    rules += get_sanitize_patterns(text)
     compiled = []
     for regex, replacement in rules:
         try:

@@ -254,12 +254,12 @@ def slurm_minutes(value: str) -> int | None:
     parts = [int(p) for p in clock.split(":")]
     if days:
         # After "D-" the fields are hours, minutes, seconds.
-        hours, minutes, seconds = (parts + [0, 0])[:3]
+        hours, minutes, seconds = ([*parts, 0, 0])[:3]
     elif len(parts) == 3:
         hours, minutes, seconds = parts
     else:
         # Without days, one field is minutes and two are minutes and seconds.
-        hours, (minutes, seconds) = 0, (parts + [0])[:2]
+        hours, (minutes, seconds) = 0, ([*parts, 0])[:2]
     return (int(days or 0) * 24 + hours) * 60 + minutes + (1 if seconds else 0)
 
 
