@@ -79,8 +79,36 @@ class System(_Strict):
     partitions: list[Partition] = Field(min_length=1)
 
 
+#: What an example can ask a kernel for, by what it does rather than by its name at one site:
+#: an example says `role:bash`, and each site's profile answers with its own kernel.
+KERNEL_ROLES: dict[str, str] = {
+    "python": "an everyday Python kernel on the login node (language python, start local)",
+    "modules": "a kernel built from the site's modules (start modules)",
+    "slurm": "a kernel that runs in its own Slurm job (start slurm)",
+    "r": "an R kernel (language R)",
+    "bash": "a Bash kernel (language bash)",
+}
+KernelRole = Literal["python", "modules", "slurm", "r", "bash"]
+
+
+def kernel_fits_role(kernel: Kernel, role: str) -> bool:
+    """Whether the kernel can play the role (what `role:` in the profile may claim)."""
+    language = kernel.language.lower()
+    return {
+        "python": language == "python" and kernel.start == "local",
+        "modules": kernel.start == "modules",
+        "slurm": kernel.start == "slurm",
+        "r": language == "r",
+        "bash": language == "bash",
+    }[role]
+
+
 class Kernel(_Strict):
     name: Name
+    role: KernelRole | None = Field(
+        default=None,
+        description="The role this kernel plays for the examples; by default the first kernel that fits.",
+    )
     display_name: str = Field(min_length=1)
     language: str = Field(min_length=1)
     purpose: str = Field(min_length=1)
@@ -206,6 +234,17 @@ class Profile(_Strict):
         return next(k for k in self.kernels if k.name == name)
 
     @property
+    def kernel_roles(self) -> dict[str, Kernel]:
+        """Each role a kernel plays: the one that claims it, else the first kernel that fits it."""
+        roles = {k.role: k for k in self.kernels if k.role is not None}
+        for role in KERNEL_ROLES:
+            if role not in roles:
+                fitting = (k for k in self.kernels if k.role is None and kernel_fits_role(k, role))
+                if (kernel := next(fitting, None)) is not None:
+                    roles[role] = kernel
+        return {role: roles[role] for role in KERNEL_ROLES if role in roles}
+
+    @property
     def jupyter_partitions(self) -> list[Partition]:
         return [p for p in self.partitions if p.jupyter]
 
@@ -260,6 +299,31 @@ def _cross_check(profile: Profile, file: Path) -> list[HandbookInputError]:
                     "a kernel can only run on a partition Jupyter can reach",
                 )
             )
+    claimed: dict[str, str] = {}
+    for index, kernel in enumerate(profile.kernels):
+        if kernel.role is None:
+            continue
+        where = f"kernels[{index}].role"
+        if not kernel_fits_role(kernel, kernel.role):
+            errors.append(
+                HandbookInputError(
+                    file,
+                    where,
+                    f"kernel {kernel.name!r} cannot play {kernel.role!r}: that role needs "
+                    f"{KERNEL_ROLES[kernel.role]}",
+                )
+            )
+        elif kernel.role in claimed:
+            errors.append(
+                HandbookInputError(
+                    file,
+                    where,
+                    f"role {kernel.role!r} is already claimed by kernel {claimed[kernel.role]!r}; "
+                    "one kernel per role",
+                )
+            )
+        else:
+            claimed[kernel.role] = kernel.name
     missing_roles = [role for role in FILESYSTEM_ROLES if role not in {f.name for f in profile.filesystems}]
     if missing_roles:
         errors.append(

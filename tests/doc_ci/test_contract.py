@@ -6,10 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from hpc_handbook.cli import main
 from hpc_handbook.doc_ci.contract import discover_examples, load_example, site_parameters
+from hpc_handbook.doc_ci.runner import plan_jobs
 from hpc_handbook.errors import HandbookInputError
+from hpc_handbook.profile import load_profile
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,6 +30,39 @@ def test_language_selector_picks_every_kernel_of_that_language(write_example, pr
     assert example.kernels == tuple(k.name for k in profile.kernels if k.language == "python")
 
 
+def test_committed_examples_name_kernels_by_role_not_by_a_sites_name():
+    # Another centre's kernels have other names: an example that names one runs nowhere else.
+    for path in sorted((REPO / "examples").glob("*.ipynb")):
+        selectors = json.loads(path.read_text())["metadata"]["handbook"]["kernels"]
+        named = [s for s in selectors if not s.startswith(("role:", "language:"))]
+        assert not named, f"{path.name} names site kernels {named}; use role: or language: selectors"
+
+
+@pytest.mark.parametrize("profile_file", ["site.yml", "tests/profiles/tiny.yml"])
+def test_roles_resolve_to_each_sites_own_kernel(write_example, profile_file):
+    site = load_profile(REPO / profile_file)
+    path = write_example("by-role", ["1"], kernels=["role:bash", "role:slurm"])
+    example = load_example(path, site)
+    roles = site.kernel_roles
+    assert example.kernels == (roles["bash"].name, roles["slurm"].name)
+    assert roles["slurm"].start == "slurm" and roles["bash"].language == "bash"
+
+
+def test_a_role_the_site_lacks_is_skipped_with_the_reason(write_example, tmp_path):
+    data = yaml.safe_load((REPO / "site.yml").read_text())
+    data["kernels"] = [k for k in data["kernels"] if k["language"] != "R"]
+    (tmp_path / "no-r.yml").write_text(yaml.safe_dump(data))
+    site = load_profile(tmp_path / "no-r.yml")
+    path = write_example("needs-r", ["1"], kernels=["role:r", "role:python"])
+    example = load_example(path, site)
+    assert example.kernels == (site.kernel_roles["python"].name,)
+    jobs, skipped = plan_jobs([example], {})
+    assert [job.kernel for job in jobs] == [site.kernel_roles["python"].name]
+    assert [(r.kernel, r.status) for r in skipped] == [("role:r", "skipped")]
+    reason = "not verified at this site: this site has no kernel for role:r, an R kernel (language R)"
+    assert skipped[0].reason == reason
+
+
 @pytest.mark.parametrize(
     ("change", "field", "expected"),
     [
@@ -34,6 +70,7 @@ def test_language_selector_picks_every_kernel_of_that_language(write_example, pr
         ({"timeout": "soon"}, "metadata.handbook.timeout", "integer"),
         ({"kernels": ["no-such-kernel"]}, "metadata.handbook.kernels[0]", "unknown kernel 'no-such-kernel'"),
         ({"kernels": ["language:fortran"]}, "metadata.handbook.kernels[0]", "no kernel of language"),
+        ({"kernels": ["role:wizard"]}, "metadata.handbook.kernels[0]", "unknown kernel role 'wizard'"),
         ({"requires": ["quantum"]}, "metadata.handbook.requires.0", "slurm"),
         (
             {"runs_on": {"partition": "nowhere"}},

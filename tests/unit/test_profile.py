@@ -134,3 +134,42 @@ def test_filesystems_must_cover_home_project_and_scratch(tmp_path):
     )
     error = error_for(path)
     assert error.where == "filesystems" and "missing: scratch" in error.problem
+
+
+def test_two_kernels_claiming_one_role(tmp_path):
+    def edit(data):
+        first = next(k for k in data["kernels"] if k["name"] == "python3")
+        first["role"] = "python"
+        data["kernels"].append(dict(first, name="python3-again"))
+
+    error = error_for(write_profile(tmp_path, edit))
+    assert error.where.startswith("kernels[") and error.where.endswith("].role")
+    assert "role 'python' is already claimed by kernel 'python3'" in error.problem
+
+
+def test_a_role_the_kernel_cannot_play(tmp_path):
+    def edit(data):
+        next(k for k in data["kernels"] if k["language"] == "bash")["role"] = "slurm"
+
+    error = error_for(write_profile(tmp_path, edit))
+    assert error.where.endswith("].role")
+    assert "cannot play 'slurm': that role needs a kernel that runs in its own Slurm job" in error.problem
+
+
+def test_an_unknown_role_names_the_roles(tmp_path):
+    def edit(data):
+        data["kernels"][0]["role"] = "wizard"
+
+    error = error_for(write_profile(tmp_path, edit))
+    assert error.where == "kernels[0].role"
+    assert "'python'" in error.problem and "'bash'" in error.problem
+
+
+def test_a_claimed_role_wins_over_the_first_kernel_that_fits(tmp_path):
+    def edit(data):
+        extra = dict(next(k for k in data["kernels"] if k["language"] == "bash"), name="bash-late")
+        extra["role"] = "bash"
+        data["kernels"].append(extra)
+
+    profile = load_profile(write_profile(tmp_path, edit))
+    assert profile.kernel_roles["bash"].name == "bash-late"

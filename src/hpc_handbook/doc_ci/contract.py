@@ -2,7 +2,9 @@
 
     "metadata": {"handbook": {
         "audience": "novice",              # novice, expert or admin
-        "kernels": ["python3"],            # site kernel names, or "language:python" for all of one language
+        "kernels": ["role:python"],        # kernel roles (role:python, role:modules, role:slurm, role:r,
+                                           # role:bash), "language:python" for every kernel of a language,
+                                           # or a site kernel's own name (for a centre's own examples)
         "runs_on": "login",                # or {"partition": "batch", "walltime": "00:10:00"}
         "requires": ["slurm"],             # capabilities: slurm, lmod, gpu, apptainer, conda
         "timeout": 120,                    # seconds, for the whole example
@@ -25,7 +27,7 @@ import nbformat
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from hpc_handbook.errors import HandbookInputError
-from hpc_handbook.profile import Profile
+from hpc_handbook.profile import KERNEL_ROLES, Profile
 
 CAPABILITIES = ("slurm", "lmod", "gpu", "apptainer", "conda")
 Walltime = Annotated[str, StringConstraints(pattern=r"^(\d+-)?\d{1,2}:\d{2}:\d{2}$")]
@@ -59,6 +61,8 @@ class Example:
     meta: ExampleMeta
     kernels: tuple[str, ...]
     parameter_names: tuple[str, ...]
+    #: Why a requested kernel role cannot run at this site, one reason per missing role.
+    missing_kernels: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self) -> str:
@@ -91,12 +95,12 @@ def site_parameters(profile: Profile) -> dict[str, Any]:
         "relied_on_modules": list(profile.modules.relied_on),
         "kernel_names": [k.name for k in profile.kernels],
     }
-    for kernel in profile.kernels:
-        if kernel.start == "modules":
-            values.setdefault("module_kernel", kernel.name)
-            values.setdefault("module_kernel_modules", list(kernel.modules))
-        if kernel.start == "slurm":
-            values.setdefault("slurm_kernel", kernel.name)
+    roles = profile.kernel_roles
+    if "modules" in roles:
+        values["module_kernel"] = roles["modules"].name
+        values["module_kernel_modules"] = list(roles["modules"].modules)
+    if "slurm" in roles:
+        values["slurm_kernel"] = roles["slurm"].name
     for module in profile.modules.relied_on:
         family = re.sub(r"[^a-z0-9]+", "_", module.split("/")[0].lower())
         values.setdefault(f"{family}_module", module)
@@ -136,30 +140,58 @@ def _assigned_names(source: str, language: str, file: Path, where: str) -> list[
     return re.findall(pattern, source, flags=re.MULTILINE)
 
 
-def resolve_kernels(requested: list[str], profile: Profile, file: Path) -> tuple[str, ...]:
-    """Turn kernel names and `language:X` selectors into the site kernels to run on."""
+ROLE_PREFIX = "role:"
+
+
+def missing_role_reason(role: str) -> str:
+    return f"this site has no kernel for role:{role}, {KERNEL_ROLES[role]}"
+
+
+def resolve_kernels(
+    requested: list[str], profile: Profile, file: Path
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """Turn roles, `language:X` selectors and names into the site kernels to run on.
+
+    Returns the kernels and, for each requested role no kernel of this site plays, the
+    selector with the reason (the example is skipped on it, like a missing capability).
+    """
     known = {k.name: k for k in profile.kernels}
+    roles = profile.kernel_roles
+    role_selectors = ", ".join(ROLE_PREFIX + role for role in KERNEL_ROLES)
     resolved: list[str] = []
+    missing: list[tuple[str, str]] = []
     for index, entry in enumerate(requested):
         where = f"metadata.handbook.kernels[{index}]"
-        if entry.startswith("language:"):
+        if entry.startswith(ROLE_PREFIX):
+            role = entry.removeprefix(ROLE_PREFIX)
+            if role not in KERNEL_ROLES:
+                expected = ", ".join(ROLE_PREFIX + r for r in KERNEL_ROLES)
+                raise HandbookInputError(
+                    file, where, f"unknown kernel role {role!r}; expected one of {expected}"
+                )
+            if role in roles:
+                matches = [roles[role].name]
+            else:
+                missing.append((entry, missing_role_reason(role)))
+                continue
+        elif entry.startswith("language:"):
             language = entry.removeprefix("language:")
             matches = [k.name for k in profile.kernels if k.language.lower() == language.lower()]
             if not matches:
                 raise HandbookInputError(
                     file, where, f"no kernel of language {language!r} in the site profile"
                 )
-            resolved.extend(m for m in matches if m not in resolved)
         elif entry in known:
-            if entry not in resolved:
-                resolved.append(entry)
+            matches = [entry]
         else:
             raise HandbookInputError(
                 file,
                 where,
-                f"unknown kernel {entry!r}; expected one of {', '.join(known)} or language:<name>",
+                f"unknown kernel {entry!r}; expected a role ({role_selectors}), "
+                f"language:<name> or one of {', '.join(known)}",
             )
-    return tuple(resolved)
+        resolved.extend(m for m in matches if m not in resolved)
+    return tuple(resolved), tuple(missing)
 
 
 def load_example(path: Path, profile: Profile) -> Example:
@@ -182,7 +214,7 @@ def load_example(path: Path, profile: Profile) -> Example:
             else (f"expected {error['msg'].lower()}, got {error.get('input')!r}")
         )
         raise HandbookInputError(path, field, problem) from None
-    kernels = resolve_kernels(meta.kernels, profile, path)
+    kernels, missing_kernels = resolve_kernels(meta.kernels, profile, path)
     if meta.runs_on != "login":
         partitions = {p.name: p for p in profile.partitions}
         name = meta.runs_on.partition
@@ -213,7 +245,14 @@ def load_example(path: Path, profile: Profile) -> Example:
                 f"cell {index} (parameters)",
                 f"unknown site parameter {unknown[0]!r}; expected one of {', '.join(sorted(known))}",
             )
-    return Example(path=path, notebook=notebook, meta=meta, kernels=kernels, parameter_names=tuple(names))
+    return Example(
+        path=path,
+        notebook=notebook,
+        meta=meta,
+        kernels=kernels,
+        parameter_names=tuple(names),
+        missing_kernels=missing_kernels,
+    )
 
 
 def discover_examples(directory: Path, profile: Profile, names: list[str] | None = None) -> list[Example]:

@@ -46,9 +46,16 @@ def refreshed_notebook(
     site: str,
     kernels: list[str],
     today: str,
+    kernelspec: dict[str, str] | None = None,
 ) -> nbformat.NotebookNode:
-    """The original notebook with the executed outputs, sanitized, and the site's parameter values."""
+    """The original notebook with the executed outputs, sanitized, and the site's parameter values.
+
+    `kernelspec` names the site kernel the outputs came from, so the page and the downloaded
+    notebook name this centre's kernel, not the one of the site that wrote the example.
+    """
     notebook = copy.deepcopy(original)
+    if kernelspec is not None:
+        notebook.metadata["kernelspec"] = kernelspec
     executed = result.notebook
     assert executed is not None
     by_origin: dict[int, nbformat.NotebookNode] = {}
@@ -116,6 +123,8 @@ def refresh_examples(
             continue  # leave the old notebook untouched; the verdict says why
         own_kernel = example.notebook.metadata.get("kernelspec", {}).get("name")
         chosen = next((r for r in executed if r.kernel == own_kernel), executed[0])
+        kernel = profile.kernel(chosen.kernel)
+        spec = {"name": kernel.name, "display_name": kernel.display_name, "language": kernel.language}
         notebook = refreshed_notebook(
             example.notebook,
             chosen,
@@ -123,6 +132,7 @@ def refresh_examples(
             site=profile.site.short_name,
             kernels=[r.kernel for r in executed],
             today=today,
+            kernelspec=spec,
         )
         _write_atomically(example.path, notebook)
     return run.results

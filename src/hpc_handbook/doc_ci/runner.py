@@ -25,7 +25,6 @@ from hpc_handbook.profile import Profile
 from hpc_handbook.reference_site import site_jupyter_path as site_data_dir
 from hpc_handbook.reference_site import site_kernel_spec_manager
 
-
 #: Downloads the examples' installs share between runs (the one thing a run does not start anew).
 DOWNLOAD_CACHE = Path.home() / ".cache" / "hpc-handbook"
 
@@ -135,6 +134,10 @@ def plan_jobs(
             for c in example.meta.requires
             if capabilities.get(c, "unknown") is not None
         ]
+        for selector, reason in example.missing_kernels:
+            skipped.append(
+                JobResult.for_example(example, selector, "skipped", f"not verified at this site: {reason}")
+            )
         for kernel in example.kernels:
             if missing:
                 reason = "not verified at this site: " + "; ".join(missing)
