@@ -12,6 +12,7 @@ from pathlib import Path
 
 import nbformat
 
+#: Placeholders until `nox -s refresh` writes the kernel of the site that recorded the outputs.
 KERNELSPECS = {
     "python": {"name": "python3", "display_name": "Python 3", "language": "python"},
     "bash": {"name": "bash", "display_name": "Bash", "language": "bash"},

@@ -234,6 +234,12 @@ class Profile(_Strict):
         return next(k for k in self.kernels if k.name == name)
 
     @property
+    def extra_library_module(self) -> str | None:
+        """A relied-on module the module-based kernel does not load: what one's own kernel adds."""
+        loaded = self.kernel_roles["modules"].modules if "modules" in self.kernel_roles else []
+        return next((m for m in self.modules.relied_on if m not in loaded), None)
+
+    @property
     def kernel_roles(self) -> dict[str, Kernel]:
         """Each role a kernel plays: the one that claims it, else the first kernel that fits it."""
         roles = {k.role: k for k in self.kernels if k.role is not None}

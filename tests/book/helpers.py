@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import html
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hpc_handbook.build import build_book
+from hpc_handbook.profile import load_profile
 
 REPO = Path(__file__).resolve().parents[2]
 #: What a book build reads: configuration, profile, pages, examples and changelog fragments.
@@ -131,3 +134,57 @@ def change_profile(data: dict) -> None:
             "access-slow-network": {"rating": "yes", "note": "Tested from a train's mobile network."}
         },
     }
+
+
+#: What only the default site's profile says; none of it may appear in another centre's book.
+DEFAULT_SITE_VALUES = (
+    "Reference Computing Centre",
+    "RCC",
+    "rcc.example.org",
+    "jupyter-support@rcc.example.org",
+    "https://jupyter.rcc.example.org",
+    "https://docs.rcc.example.org/jupyter/",
+    "https://git.rcc.example.org/hpc/jupyter-handbook",
+)
+#: Names in the default profile that are also ordinary words or commands, in any centre's book.
+ORDINARY_NAMES = {"interactive", "batch", "python3", "bash", "ir", "/home/$USER"}
+
+
+def default_profile_names() -> tuple[str, ...]:
+    """Every name, module and path of the default profile that no other centre's book may show."""
+    profile = load_profile(REPO / "site.yml")
+    names = (
+        {kernel.name for kernel in profile.kernels}
+        | {module for kernel in profile.kernels for module in kernel.modules}
+        | {partition.name for partition in profile.partitions}
+        | {system.name for system in profile.systems}
+        | set(profile.modules.relied_on)
+        | set(profile.modules.paths)
+        | {filesystem.path for filesystem in profile.filesystems}
+    )
+    return tuple(sorted(names - ORDINARY_NAMES))
+
+
+def visible_text(html_dir: Path) -> dict[str, str]:
+    """Every HTML page and feed of a build, by path."""
+    texts = {}
+    for path in sorted([*html_dir.rglob("*.html"), *html_dir.rglob("*.xml")]):
+        if "_static" in path.parts or "_sources" in path.parts:
+            continue
+        texts[str(path.relative_to(html_dir))] = readable(path.read_text(encoding="utf-8"))
+    return texts
+
+
+def readable(markup: str) -> str:
+    """Text as a reader sees it: Sphinx writes an email address as `help<span>&#64;</span>…`."""
+    return html.unescape(re.sub(r"</?span[^>]*>", "", markup))
+
+
+def default_site_leaks(book: Book) -> dict[str, list[str]]:
+    """Per page of a build, the names and addresses of the default site it shows."""
+    values = (*DEFAULT_SITE_VALUES, *default_profile_names())
+    found = {
+        page: [value for value in values if re.search(rf"(?<![\w-]){re.escape(value)}(?![\w-])", text)]
+        for page, text in visible_text(book.html).items()
+    }
+    return {page: values for page, values in found.items() if values}

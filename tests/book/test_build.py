@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import html
 import re
-from pathlib import Path
 
 import pytest
 import yaml
 
-from .helpers import REPO, Book
+from .helpers import REPO, Book, default_site_leaks, readable
 
-#: What only the default site's profile says; none of it may appear in another centre's book.
-DEFAULT_SITE_VALUES = (
-    "Reference Computing Centre",
-    "RCC",
-    "rcc.example.org",
-    "jupyter-support@rcc.example.org",
-    "https://jupyter.rcc.example.org",
-    "https://docs.rcc.example.org/jupyter/",
-    "https://git.rcc.example.org/hpc/jupyter-handbook",
-)
 TINY_SITE_VALUES = ("Tiny Centre", "TNC", "help@tiny-centre.example.net", "tnc-python", "bigmem", "devel")
 
 
@@ -50,21 +38,6 @@ def test_every_toc_entry_renders(default_book: Book) -> None:
         assert "<h1" in page.read_text(encoding="utf-8"), f"{docname} has no title"
 
 
-def _visible_text(html_dir: Path) -> dict[str, str]:
-    """Every HTML page and feed of a build, by path."""
-    texts = {}
-    for path in sorted([*html_dir.rglob("*.html"), *html_dir.rglob("*.xml")]):
-        if "_static" in path.parts or "_sources" in path.parts:
-            continue
-        texts[str(path.relative_to(html_dir))] = readable(path.read_text(encoding="utf-8"))
-    return texts
-
-
-def readable(markup: str) -> str:
-    """Text as a reader sees it: Sphinx writes an email address as `help<span>&#64;</span>…`."""
-    return html.unescape(re.sub(r"</?span[^>]*>", "", markup))
-
-
 def test_tiny_profile_shows_its_own_values(tiny_book: Book) -> None:
     pages = readable(tiny_book.page("book/reference/scope") + tiny_book.page("book/index"))
     for value in TINY_SITE_VALUES:
@@ -78,23 +51,21 @@ def test_tiny_profile_shows_its_own_values(tiny_book: Book) -> None:
 RECORDED_PAGES = ("examples/", "book/reference/status.html")
 
 
-def _leaks(book: Book) -> dict[str, list[str]]:
-    found = {
-        page: [value for value in DEFAULT_SITE_VALUES if re.search(rf"\b{re.escape(value)}\b", text)]
-        for page, text in _visible_text(book.html).items()
-    }
-    return {page: values for page, values in found.items() if values}
-
-
 def test_tiny_profile_shows_none_of_the_default_sites_values(tiny_book: Book) -> None:
     leaks = {
-        page: values for page, values in _leaks(tiny_book).items() if not page.startswith(RECORDED_PAGES)
+        page: values
+        for page, values in default_site_leaks(tiny_book).items()
+        if not page.startswith(RECORDED_PAGES)
     }
     assert not leaks, f"the default site's values leak into another centre's book: {leaks}"
 
 
 def test_recorded_pages_show_none_of_the_default_sites_values(tiny_book: Book) -> None:
-    leaks = {page: values for page, values in _leaks(tiny_book).items() if page.startswith(RECORDED_PAGES)}
+    leaks = {
+        page: values
+        for page, values in default_site_leaks(tiny_book).items()
+        if page.startswith(RECORDED_PAGES)
+    }
     assert not leaks, f"recorded outputs of the default site appear in another centre's book: {leaks}"
 
 

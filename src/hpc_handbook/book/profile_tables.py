@@ -53,6 +53,9 @@ class PartitionsTable(ProfileTableDirective):
 class KernelsTable(ProfileTableDirective):
     def rows(self, profile: Profile) -> tuple[list[str], list[list[str]]]:
         how = {"local": "on the login node", "modules": "from modules", "slurm": "in a Slurm job"}
+        roles: dict[str, list[str]] = {}
+        for role, player in profile.kernel_roles.items():
+            roles.setdefault(player.name, []).append(f"`role:{role}`")
         rows = []
         for kernel in profile.kernels:
             start = how[kernel.start]
@@ -60,8 +63,17 @@ class KernelsTable(ProfileTableDirective):
                 start += ": " + ", ".join(f"`{m}`" for m in kernel.modules)
             if kernel.start == "slurm":
                 start += f" on `{kernel.partition}`"
-            rows.append([f"`{kernel.name}`", kernel.display_name, kernel.language, start, kernel.purpose])
-        return ["Kernel", "Shown as", "Language", "Runs", "Use it for"], rows
+            rows.append(
+                [
+                    f"`{kernel.name}`",
+                    kernel.display_name,
+                    kernel.language,
+                    start,
+                    kernel.purpose,
+                    ", ".join(roles.get(kernel.name, [])) or "none",
+                ]
+            )
+        return ["Kernel", "Shown as", "Language", "Runs", "Use it for", "Examples' role"], rows
 
 
 class FilesystemsTable(ProfileTableDirective):
@@ -80,7 +92,35 @@ class ModulesTable(ProfileTableDirective):
         return ["Module", "Used by"], rows
 
 
+class NewKernelExample(GeneratedMyST):
+    """A `kernels:` entry for a new module-based kernel, built from this site's own modules."""
+
+    container_class = "handbook-profile-example"
+
+    def markdown(self, profile: Profile) -> list[str]:
+        base = profile.kernel_roles.get("modules")
+        modules = list(base.modules) if base is not None else []
+        extra = profile.extra_library_module
+        if extra is not None:
+            # The library goes before the Python module, which is loaded last in the site's kernels too.
+            modules.insert(max(len(modules) - 1, 0), extra)
+        library = extra.split("/")[0] if extra else "tools"
+        name = f"{base.name if base else 'python3'}-{library}"
+        return [
+            "```yaml",
+            f"  - name: {name}",
+            f"    display_name: Python 3 ({library} tools)",
+            "    language: python",
+            f"    purpose: Python with the centre's {library} module, for one kind of work.",
+            "    start: modules",
+            f"    modules: [{', '.join(modules)}]",
+            "    packages: [ipykernel, numpy]",
+            "```",
+        ]
+
+
 def setup_profile_tables(app: Sphinx) -> None:
+    app.add_directive("site-new-kernel-example", NewKernelExample)
     app.add_directive("site-partitions", PartitionsTable)
     app.add_directive("site-kernels", KernelsTable)
     app.add_directive("site-filesystems", FilesystemsTable)

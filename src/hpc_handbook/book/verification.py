@@ -113,6 +113,28 @@ def show_site_parameters(doctree: nodes.document, notebook: dict[str, Any], app:
             block["rawsource"] = source
 
 
+def name_this_sites_kernel(app: Sphinx, docname: str, notebook: dict[str, Any]) -> None:
+    """Make the page name this build's kernel for the example, not the one it was recorded on."""
+    from hpc_handbook.doc_ci.contract import resolve_kernels
+    from hpc_handbook.errors import HandbookInputError
+
+    profile = get_profile(app)
+    selectors = notebook.get("metadata", {}).get("handbook", {}).get("kernels", [])
+    try:
+        kernels, _missing = resolve_kernels(list(selectors), profile, Path(app.env.doc2path(docname)))
+    except HandbookInputError as error:
+        LOGGER.warning("%s", error.message, type="handbook", subtype="kernel", location=docname)
+        return
+    if kernels:
+        kernel = profile.kernel(kernels[0])
+        # sphinx-thebe and the page's metadata read the kernelspec from here.
+        app.env.metadata[docname]["kernelspec"] = {
+            "name": kernel.name,
+            "display_name": kernel.display_name,
+            "language": kernel.language,
+        }
+
+
 def add_verification_badge(app: Sphinx, doctree: nodes.document) -> None:
     env = app.env
     docname = env.docname
@@ -126,6 +148,7 @@ def add_verification_badge(app: Sphinx, doctree: nodes.document) -> None:
     notebook = _read_json(source) or {}
     notebook_meta = notebook.get("metadata", {})
     show_site_parameters(doctree, notebook, app)
+    name_this_sites_kernel(app, docname, notebook)
     site = get_profile(app).site.short_name
     verdict = verdict_for(source.stem, notebook_meta, _read_json(report_path), site)
     if verdict["result"] == "elsewhere":

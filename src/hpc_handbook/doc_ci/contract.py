@@ -97,8 +97,13 @@ def site_parameters(profile: Profile) -> dict[str, Any]:
     }
     roles = profile.kernel_roles
     if "modules" in roles:
+        modules = list(roles["modules"].modules)
         values["module_kernel"] = roles["modules"].name
-        values["module_kernel_modules"] = list(roles["modules"].modules)
+        values["module_kernel_modules"] = modules
+        # The module kernel loads its compiler first and the module that provides Python last.
+        values["compiler_module"], values["python_module"] = modules[0], modules[-1]
+        if profile.extra_library_module is not None:
+            values["library_module"] = profile.extra_library_module
     if "slurm" in roles:
         values["slurm_kernel"] = roles["slurm"].name
     for module in profile.modules.relied_on:
