@@ -1,11 +1,20 @@
-"""`hpc-handbook book`: validate the site profile, then build the HTML handbook with Jupyter Book."""
+"""`hpc-handbook book`: validate the site profile, then build the HTML handbook with Jupyter Book.
+
+The build runs in this process, with Jupyter Book's Sphinx settings for `_config.yml`, as
+`jupyter-book build` runs it. Rebuilding after an edit is dominated by starting up, so the
+settings are worked out once per change of `_config.yml`, and nothing is loaded that a book
+which never executes notebooks does not use.
+"""
 
 from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import importlib
+import json
 import sys
+import traceback
 import types
 import warnings
 from collections.abc import Iterator
@@ -17,11 +26,14 @@ import yaml
 
 from hpc_handbook.profile import load_profile
 
-#: MyST-NB's notebook execution engines, by module, that import jupyter-cache and SQLAlchemy.
+#: MyST-NB's notebook execution engines, by module; they import jupyter-cache, SQLAlchemy and nbclient.
 DEFERRED_ENGINES = {
     "myst_nb.core.execute.cache": "NotebookClientCache",
     "myst_nb.core.execute.direct": "NotebookClientDirect",
+    "myst_nb.core.execute.inline": "NotebookClientInline",
 }
+#: Jupyter Book's Sphinx settings of the last build, beside the doctrees.
+SETTINGS_CACHE = "handbook-sphinx-settings.json"
 
 
 class BookBuildError(RuntimeError):
@@ -40,7 +52,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def sphinx_overrides(*, root: Path, site: Path, strict: bool) -> dict[str, Any]:
     """The settings `jupyter-book build` would pass on, plus the profile the book is built for."""
-    configured = _configured_sphinx_settings(root / "_config.yml")
+    configured = (_book_config(root / "_config.yml").get("sphinx") or {}).get("config") or {}
     overrides: dict[str, Any] = {
         "external_toc_path": (root / "_toc.yml").as_posix(),
         "latex_individualpages": False,
@@ -56,12 +68,63 @@ def sphinx_overrides(*, root: Path, site: Path, strict: bool) -> dict[str, Any]:
     return overrides
 
 
-def _configured_sphinx_settings(config: Path) -> dict[str, Any]:
-    """The Sphinx settings that `_config.yml` sets itself, under `sphinx: config:`."""
-    if not config.is_file():
-        return {}
-    data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-    return dict((data.get("sphinx") or {}).get("config") or {})
+def _book_config(config: Path) -> dict[str, Any]:
+    return (yaml.safe_load(config.read_text(encoding="utf-8")) or {}) if config.is_file() else {}
+
+
+def sphinx_settings(*, root: Path, overrides: dict[str, Any], doctrees: Path) -> dict[str, Any]:
+    """Jupyter Book's Sphinx settings for the book, worked out once per change of what they depend on.
+
+    Working them out imports Jupyter Book's configuration schema and its Jupyter client, which
+    takes longer than re-reading an edited page; they depend only on what the key holds.
+    """
+    import jupyter_book
+
+    config = root / "_config.yml"
+    text = config.read_text(encoding="utf-8") if config.is_file() else ""
+    static = (root / "_static").is_dir()  # Jupyter Book adds the folder when there is one
+    key = hashlib.sha256(json.dumps([jupyter_book.__version__, text, overrides, static]).encode()).hexdigest()
+    cache = doctrees / SETTINGS_CACHE
+    try:
+        cached = json.loads(cache.read_text(encoding="utf-8"))
+        if cached["key"] == key:
+            return cached["settings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # none yet, or from another version of this code: work them out anew
+    from jupyter_book.config import get_final_config
+
+    # The LaTeX overrides it also returns only matter to the LaTeX builder.
+    settings, _ = get_final_config(
+        user_yaml=config if config.is_file() else None, cli_config=dict(overrides), sourcedir=root
+    )
+    # Local extensions add their folders to sys.path while the settings are worked out.
+    if not (_book_config(config).get("sphinx") or {}).get("local_extensions"):
+        doctrees.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"key": key, "settings": settings}), encoding="utf-8")
+    return settings
+
+
+def run_sphinx(*, root: Path, html: Path, settings: dict[str, Any], strict: bool, rebuild_all: bool) -> int:
+    """Build the HTML as `jupyter-book build` does, from its settings; return Sphinx's status."""
+    from sphinx.application import Sphinx
+    from sphinx.util.docutils import docutils_namespace, patch_docutils
+
+    with patch_docutils(None), docutils_namespace():
+        app = Sphinx(
+            srcdir=root,
+            confdir=None,
+            outdir=html,
+            doctreedir=html.parent / ".doctrees",
+            buildername="html",
+            confoverrides=settings,
+            status=sys.stdout,
+            warning=sys.stderr,
+            freshenv=rebuild_all,
+            warningiserror=strict,
+            keep_going=strict,
+        )
+        app.build(False, [])
+        return app.statuscode
 
 
 def defer_execution_engines() -> None:
@@ -85,21 +148,23 @@ def defer_execution_engines() -> None:
 
 
 @contextmanager
-def rare_collections() -> Iterator[None]:
-    """Let the garbage collector run rarely while Sphinx builds, then as it did before.
+def collector_paused() -> Iterator[None]:
+    """Pause the garbage collector while Sphinx builds, then let it run as before.
 
-    Loading Sphinx and its extensions creates hundreds of thousands of long-lived objects;
-    at the default thresholds the collector walks all of them again and again to find the
-    few cycles a build leaves behind.
+    Loading Sphinx and its extensions creates hundreds of thousands of long-lived objects,
+    and the collector would walk all of them again and again to find the few cycles a build
+    leaves behind, the pages' doctrees: they stay in memory until the build ends, about
+    80 MB for a full build of this book.
     """
-    thresholds = gc.get_threshold()
+    enabled = gc.isenabled()
     # What is loaded so far lives as long as the process; no collection needs to look at it.
     gc.freeze()
-    gc.set_threshold(50_000, 50, 50)
+    gc.disable()
     try:
         yield
     finally:
-        gc.set_threshold(*thresholds)
+        if enabled:
+            gc.enable()
         gc.unfreeze()
 
 
@@ -117,31 +182,23 @@ def build_book(
     # Validate before Sphinx starts, so a bad profile exits 2 with nothing built.
     load_profile(site)
     html = (output.resolve() if output else root) / "_build" / "html"
-    # Jupyter Book's own build, called in this process: a second interpreter would import
-    # Sphinx, the theme and MyST-NB again, which takes longer than rebuilding an edited page.
-    from jupyter_book.sphinx import build_sphinx
-
+    overrides = sphinx_overrides(root=root, site=site, strict=strict)
+    settings = sphinx_settings(root=root, overrides=overrides, doctrees=html.parent / ".doctrees")
     defer_execution_engines()
-
-    config = root / "_config.yml"
-    with rare_collections(), warnings.catch_warnings():
+    with collector_paused(), warnings.catch_warnings():
         # As in a fresh interpreter: other packages' deprecations are theirs to fix, not build errors.
         warnings.simplefilter("default")
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", PendingDeprecationWarning)
-        result = build_sphinx(
-            root,
-            html,
-            noconfig=True,
-            path_config=config if config.is_file() else None,
-            confoverrides=sphinx_overrides(root=root, site=site, strict=strict),
-            builder="html",
-            warningiserror=strict,
-            keep_going=strict,
-            freshenv=rebuild_all,
-        )
-    if result != 0:
-        raise BookBuildError(f"the book build failed ({result!r})")
+        try:
+            status = run_sphinx(
+                root=root, html=html, settings=settings, strict=strict, rebuild_all=rebuild_all
+            )
+        except Exception as error:
+            traceback.print_exc()
+            raise BookBuildError(f"Sphinx stopped: {error}") from error
+    if status != 0:
+        raise BookBuildError(f"Sphinx reported errors (status {status})")
     return html
 
 
