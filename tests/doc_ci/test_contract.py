@@ -48,6 +48,13 @@ def test_roles_resolve_to_each_sites_own_kernel(write_example, profile_file):
     assert roles["slurm"].start == "slurm" and roles["bash"].language == "bash"
 
 
+@pytest.mark.parametrize("profile_file", ["site.yml", "tests/profiles/tiny.yml"])
+def test_partition_roles_resolve_to_each_sites_own_partition(write_example, profile_file):
+    site = load_profile(REPO / profile_file)
+    path = write_example("on-batch", ["1"], kernels=["role:python"], runs_on={"partition": "role:batch"})
+    assert load_example(path, site).partition == site.batch_partition.name
+
+
 def test_a_role_the_site_lacks_is_skipped_with_the_reason(write_example, tmp_path):
     data = yaml.safe_load((REPO / "site.yml").read_text())
     data["kernels"] = [k for k in data["kernels"] if k["language"] != "R"]
@@ -71,6 +78,11 @@ def test_a_role_the_site_lacks_is_skipped_with_the_reason(write_example, tmp_pat
         ({"kernels": ["no-such-kernel"]}, "metadata.handbook.kernels[0]", "unknown kernel 'no-such-kernel'"),
         ({"kernels": ["language:fortran"]}, "metadata.handbook.kernels[0]", "no kernel of language"),
         ({"kernels": ["role:wizard"]}, "metadata.handbook.kernels[0]", "unknown kernel role 'wizard'"),
+        (
+            {"runs_on": {"partition": "role:gpu"}},
+            "metadata.handbook.runs_on.partition",
+            "unknown partition role 'role:gpu'",
+        ),
         ({"requires": ["quantum"]}, "metadata.handbook.requires.0", "slurm"),
         (
             {"runs_on": {"partition": "nowhere"}},

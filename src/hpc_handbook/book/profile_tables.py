@@ -111,7 +111,7 @@ class NewKernelExample(GeneratedMyST):
             f"  - name: {name}",
             f"    display_name: Python 3 ({library} tools)",
             "    language: python",
-            f"    purpose: Python with the centre's {library} module, for one kind of work.",
+            f"    purpose: Python with the {library} module loaded.",
             "    start: modules",
             f"    modules: [{', '.join(modules)}]",
             "    packages: [ipykernel, numpy]",

@@ -5,7 +5,8 @@
         "kernels": ["role:python"],        # kernel roles (role:python, role:modules, role:slurm, role:r,
                                            # role:bash), "language:python" for every kernel of a language,
                                            # or a site kernel's own name (for a centre's own examples)
-        "runs_on": "login",                # or {"partition": "batch", "walltime": "00:10:00"}
+        "runs_on": "login",                # or {"partition": "role:batch", "walltime": "00:10:00"}
+                                           # (role:interactive, role:batch, or a partition's name)
         "requires": ["slurm"],             # capabilities: slurm, lmod, gpu, apptainer, conda
         "timeout": 120,                    # seconds, for the whole example
         "owner": "docs-team"               # who fixes it when it fails
@@ -63,6 +64,8 @@ class Example:
     parameter_names: tuple[str, ...]
     #: Why a requested kernel role cannot run at this site, one reason per missing role.
     missing_kernels: tuple[tuple[str, str], ...] = ()
+    #: The site partition the kernel is allocated on (`runs_on` resolved), or None for the login node.
+    partition: str | None = None
 
     @property
     def name(self) -> str:
@@ -72,10 +75,6 @@ class Example:
     def page(self) -> str:
         """The book page this example backs (the notebook is rendered as that page)."""
         return f"examples/{self.path.stem}"
-
-    @property
-    def partition(self) -> str | None:
-        return None if self.meta.runs_on == "login" else self.meta.runs_on.partition
 
 
 def site_parameters(profile: Profile) -> dict[str, Any]:
@@ -199,6 +198,22 @@ def resolve_kernels(
     return tuple(resolved), tuple(missing)
 
 
+#: Partitions an example can run on by role: each profile derives them (see `Profile`).
+PARTITION_ROLES = ("role:interactive", "role:batch")
+
+
+def resolve_partition(requested: str, profile: Profile, file: Path, where: str) -> str:
+    """The site partition for `role:interactive`, `role:batch` or a partition's own name."""
+    if requested == "role:interactive":
+        return profile.interactive_partition.name
+    if requested == "role:batch":
+        return profile.batch_partition.name
+    if requested.startswith(ROLE_PREFIX):
+        expected = ", ".join(PARTITION_ROLES)
+        raise HandbookInputError(file, where, f"unknown partition role {requested!r}; expected {expected}")
+    return requested
+
+
 def load_example(path: Path, profile: Profile) -> Example:
     """Read and check one example against the contract; raise HandbookInputError on any violation."""
     try:
@@ -220,14 +235,14 @@ def load_example(path: Path, profile: Profile) -> Example:
         )
         raise HandbookInputError(path, field, problem) from None
     kernels, missing_kernels = resolve_kernels(meta.kernels, profile, path)
+    name = None
     if meta.runs_on != "login":
         partitions = {p.name: p for p in profile.partitions}
-        name = meta.runs_on.partition
         where = "metadata.handbook.runs_on.partition"
+        name = resolve_partition(meta.runs_on.partition, profile, path, where)
         if name not in partitions:
-            raise HandbookInputError(
-                path, where, f"unknown partition {name!r}; expected one of {', '.join(partitions)}"
-            )
+            expected = ", ".join([*PARTITION_ROLES, *partitions])
+            raise HandbookInputError(path, where, f"unknown partition {name!r}; expected one of {expected}")
         if not partitions[name].jupyter:
             raise HandbookInputError(path, where, f"partition {name!r} is not reachable from Jupyter")
         for kernel_name in kernels:
@@ -257,6 +272,7 @@ def load_example(path: Path, profile: Profile) -> Example:
         kernels=kernels,
         parameter_names=tuple(names),
         missing_kernels=missing_kernels,
+        partition=name,
     )
 
 

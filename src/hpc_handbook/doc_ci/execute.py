@@ -185,7 +185,7 @@ async def execute_example(
             (SlurmAllocatedKernelManager,),
             {
                 "srun_arguments": [
-                    f"--partition={placement.partition}",
+                    f"--partition={example.partition}",
                     "--nodes=1",
                     "--ntasks=1",
                     f"--cpus-per-task={placement.cpus}",
