@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 import shutil
@@ -59,10 +60,17 @@ def build(root: Path, *, site: Path | None = None) -> Path:
     return build_book(root=root, site=site, strict=True)
 
 
+def _day_after_the_newest_fragment() -> str:
+    dates = [path.name[:10] for path in (REPO / "changelog").glob("20[0-9][0-9]-[01][0-9]-[0-3][0-9]-*.md")]
+    return (dt.date.fromisoformat(max(dates)) + dt.timedelta(days=1)).isoformat()
+
+
+#: The date of the fragment the incremental scenario adds: newer than every committed one.
+NEW_FRAGMENT_DATE = _day_after_the_newest_fragment()
 #: A fragment added between the two builds of the incremental scenario; its text needs escaping.
-NEW_FRAGMENT_NAME = "2026-11-26-escaping-check.md"
-NEW_FRAGMENT = """---
-date: 2026-11-26
+NEW_FRAGMENT_NAME = f"{NEW_FRAGMENT_DATE}-escaping-check.md"
+NEW_FRAGMENT = f"""---
+date: {NEW_FRAGMENT_DATE}
 type: changed
 audiences: [expert]
 component: kernel

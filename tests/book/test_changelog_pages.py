@@ -13,7 +13,15 @@ from hpc_handbook.book.changelog_pages import human_date
 from hpc_handbook.build import BookBuildError
 from hpc_handbook.changelog import AUDIENCES, check_fragments
 
-from .helpers import EDITED_SENTENCE, NEW_FRAGMENT_NAME, OLD_FRAGMENT_NAME, Book, build, copy_book
+from .helpers import (
+    EDITED_SENTENCE,
+    NEW_FRAGMENT_DATE,
+    NEW_FRAGMENT_NAME,
+    OLD_FRAGMENT_NAME,
+    Book,
+    build,
+    copy_book,
+)
 
 CHANGELOG = "book/reference/changelog"
 HOME = "book/index"
@@ -121,12 +129,14 @@ def test_a_bad_fragment_fails_a_strict_build_until_its_warning_is_silenced(
 def test_entries_are_grouped_by_month(incremental_book: Book) -> None:
     page = tree(incremental_book, CHANGELOG)
     months = page.find_class("handbook-changelog-month")
-    assert [month.get("id") for month in months] == ["changelog-2026-11", "changelog-2026-10"]
-    assert [month.find("h2").text_content().strip("#¶ ") for month in months] == [
-        "November 2026",
-        "October 2026",
-    ]
-    assert entry_ids(months[1]) == [f"change-{OLD_FRAGMENT_NAME.removesuffix('.md')}"]
+    ids = [month.get("id") for month in months]
+    # Newest month first, from the fragment the scenario added down to its old one.
+    assert ids[0] == f"changelog-{NEW_FRAGMENT_DATE[:7]}" and ids[-1] == "changelog-2026-10"
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == len(ids)
+    assert "changelog-2026-11" in ids
+    headings = [month.find("h2").text_content().strip("#¶ ") for month in months]
+    assert headings[ids.index("changelog-2026-11")] == "November 2026" and headings[-1] == "October 2026"
+    assert entry_ids(months[-1]) == [f"change-{OLD_FRAGMENT_NAME.removesuffix('.md')}"]
 
 
 def test_fragment_markup_is_rendered_and_escaped(incremental_book: Book) -> None:

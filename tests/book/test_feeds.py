@@ -13,7 +13,7 @@ from lxml import etree
 
 from hpc_handbook.changelog import AUDIENCES, check_fragments
 
-from .helpers import NEW_FRAGMENT_NAME, SCHEMAS, Book
+from .helpers import NEW_FRAGMENT_DATE, NEW_FRAGMENT_NAME, SCHEMAS, Book
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 NS = {"atom": "http://www.w3.org/2005/Atom"}
@@ -151,7 +151,7 @@ def test_feed_text_is_escaped(incremental_book: Book) -> None:
 
 def test_new_fragment_is_newest_in_feed_after_incremental_build(incremental_book: Book) -> None:
     root = parse(incremental_book.feed("all"))
-    assert root.findtext(f"{ATOM}updated") == "2026-11-26T00:00:00+00:00"
+    assert root.findtext(f"{ATOM}updated") == f"{NEW_FRAGMENT_DATE}T00:00:00+00:00"
     assert root.find(f"{ATOM}entry").findtext(f"{ATOM}id") == _tag(NEW_FRAGMENT_NAME.removesuffix(".md"))
     admin_ids = parse(incremental_book.feed("admin")).xpath("atom:entry/atom:id/text()", namespaces=NS)
     assert _tag("2026-10-02-older-change") == admin_ids[-1]
