@@ -337,3 +337,45 @@ def test_site_command_has_up_down_status() -> None:
         args = parser.parse_args(["site", action, "--site", "tests/profiles/tiny.yml"])
         assert args.site == "tests/profiles/tiny.yml"
         assert callable(args.run)
+
+
+def test_a_daemon_that_fails_to_start_is_reported_with_its_logs_reason(tmp_path, monkeypatch):
+    from hpc_handbook.reference_site import slurm
+
+    (tmp_path / "slurmctld.log").write_text(
+        "[2026-12-02T10:00:00.000] slurmctld version 22.05.8 started on cluster tnc\n"
+        "[2026-12-02T10:00:00.100] fatal: CLUSTER NAME MISMATCH.\n"
+        '[2026-12-02T10:00:00.100] fatal: slurmctld has been started with "ClusterName=tnc", '
+        'but read "rcc" from the state files in StateSaveLocation.\n'
+    )
+    monkeypatch.setattr(slurm, "SITE_LOG_DIR", tmp_path)
+    reason = slurm.daemon_failure("slurmctld")
+    assert "CLUSTER NAME MISMATCH" in reason and 'read "rcc"' in reason
+    assert "version 22.05.8 started" not in reason
+    assert slurm.daemon_failure("slurmd").startswith("no log at ")
+
+
+@pytest.mark.parametrize(
+    ("shown", "minutes"),
+    [
+        ("7", 7),
+        ("00:07:00", 7),
+        ("1-00:00:00", 1440),
+        ("24:00:00", 1440),
+        ("2-12", 3600),
+        ("UNLIMITED", None),
+    ],
+)
+def test_slurm_time_limits_compare_in_minutes(shown, minutes):
+    from hpc_handbook.reference_site.slurm import slurm_minutes
+
+    assert slurm_minutes(shown) == minutes
+
+
+def test_partition_drift_names_only_what_differs():
+    from hpc_handbook.reference_site.slurm import partition_drift
+
+    wanted = {"batch": {"Nodes": "ALL", "MaxTime": "24:00:00", "State": "UP", "MaxNodes": "4"}}
+    running = {"batch": {"Nodes": "node1", "MaxTime": "1-00:00:00", "State": "DOWN", "MaxNodes": "4"}}
+    assert partition_drift(wanted, running) == {"batch": {"State": "UP"}}
+    assert partition_drift(wanted, {}) == {"batch": {"MaxTime": "24:00:00", "State": "UP", "MaxNodes": "4"}}
