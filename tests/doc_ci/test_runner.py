@@ -203,11 +203,19 @@ def _start_runner(examples_dir: Path) -> subprocess.Popen:
 
 
 def _kernel_processes() -> list[int]:
+    """Running kernels: not the `srun` clients or launchers whose command line names a kernel too.
+
+    Until the kernel itself runs inside its job, the job step is still starting, and a
+    killed `srun` then takes the allocation with it.
+    """
+
     def is_kernel(pid: int) -> bool:
         try:
-            return b"ipykernel" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             return False
+        program = Path(argv[0].decode(errors="replace")).name
+        return program.startswith("python") and any(b"ipykernel" in part for part in argv[1:3])
 
     return [pid for pid in doc_ci_processes() if is_kernel(pid)]
 
