@@ -16,6 +16,8 @@ SHARED_ENV = (Path(".nox") / "handbook", "test")
 #: The probe reports the JupyterLab it runs beside. JupyterLab's dependencies make every
 #: import of nbformat seconds slower, so it stays out of the environment the others share.
 LAB_ENV = (Path(".nox") / "handbook-lab", "test,lab")
+#: Part of the install stamp: a change of how environments are installed reinstalls them.
+INSTALL_VERSION = b"compileall"
 
 
 def _uv() -> str | None:
@@ -32,7 +34,7 @@ def _shared(session: nox.Session, env: tuple[Path, str] = SHARED_ENV) -> Path:
     location, extras = env
     python = location / "bin" / "python"
     # The project is installed editable, so only a change of its dependencies needs an install.
-    wanted = hashlib.sha256(Path("pyproject.toml").read_bytes()).hexdigest()
+    wanted = hashlib.sha256(Path("pyproject.toml").read_bytes() + INSTALL_VERSION).hexdigest()
     stamp = location / ".pyproject-sha256"
     if python.exists() and stamp.exists() and stamp.read_text() == wanted:
         return (location / "bin").resolve()
@@ -49,6 +51,9 @@ def _shared(session: nox.Session, env: tuple[Path, str] = SHARED_ENV) -> Path:
         if not python.exists():
             session.run("python3", "-m", "venv", str(location), external=True)
         session.run(str(python), "-m", "pip", "install", "--quiet", "-e", f".[{extras}]", external=True)
+    # With PYTHONDONTWRITEBYTECODE set, as on some machines, every process would otherwise
+    # compile Sphinx and the rest of the environment again: seconds for each build.
+    session.run(str(python), "-m", "compileall", "-q", "-j", "0", str(location / "lib"), "src", external=True)
     stamp.write_text(wanted)
     return (location / "bin").resolve()
 
