@@ -232,13 +232,13 @@ def test_interrupting_a_slurm_kernel_stops_the_cell_not_the_job(
         message_id = client.execute("import time; time.sleep(60)")
         # The kernel announces a cell with execute_input when it starts running it.
         while not (
-            (message := client.get_iopub_msg(timeout=20))["msg_type"] == "execute_input"
+            (message := client.get_iopub_msg(timeout=60))["msg_type"] == "execute_input"
             and message["parent_header"].get("msg_id") == message_id
         ):
             pass
         manager.interrupt_kernel()
         while True:
-            message = client.get_iopub_msg(timeout=20)
+            message = client.get_iopub_msg(timeout=60)
             if message["parent_header"].get("msg_id") == message_id and message["msg_type"] == "error":
                 break
         assert message["content"]["ename"] == "KeyboardInterrupt"
