@@ -211,6 +211,34 @@ class SelfAssessment(_Strict):
     answers: dict[CriterionId, Assessment] = Field(default_factory=dict)
 
 
+#: A Unix account name as `useradd` takes it.
+UnixName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
+#: What a test account is for: the novice walks the getting-started pages, the doc CI runs examples.
+AccountPurpose = Literal["novice", "doc-ci"]
+
+
+class SiteAccount(_Strict):
+    name: UnixName
+    purpose: AccountPurpose
+    project: Name = Field(description="The project whose folder ($PROJECT) the account shares.")
+
+
+class ReferenceSiteSetup(_Strict):
+    """What only the reference site needs: its test accounts and where its hub listens."""
+
+    hub_port: int = Field(default=8000, ge=1024, le=65535, description="The hub's port on loopback.")
+    hub_api_port: int = Field(default=8081, ge=1024, le=65535, description="The hub's own API port.")
+    users: list[SiteAccount] = Field(default_factory=list)
+
+
+class HubAccess(_Strict):
+    """How the doc CI reaches the site's hub as its own account; absent: kernels start directly."""
+
+    url: HttpUrl = Field(description="The hub's address as the doc CI reaches it.")
+    doc_ci_user: UnixName = Field(description="The account whose servers and kernels run the examples.")
+    token_file: Path = Field(description="A file (readable by the doc CI only) holding the API token.")
+
+
 class Profile(_Strict):
     site: SiteInfo
     support: Support
@@ -222,6 +250,8 @@ class Profile(_Strict):
     jupyter: JupyterSetup = JupyterSetup()
     known_limitations: KnownLimitations = KnownLimitations()
     self_assessment: SelfAssessment = SelfAssessment()
+    reference_site: ReferenceSiteSetup | None = None
+    hub: HubAccess | None = None
 
     @property
     def partitions(self) -> list[Partition]:
@@ -346,11 +376,37 @@ def _cross_check(profile: Profile, file: Path) -> list[HandbookInputError]:
                 file, "systems[].partitions", "expected at least one partition with jupyter: true"
             )
         )
+    errors += _check_accounts(profile, file)
     defaults = [p.name for p in profile.partitions if p.default]
     if len(defaults) > 1:
         errors.append(
             HandbookInputError(
                 file, "systems[].partitions[].default", f"only one default partition allowed, got {defaults}"
+            )
+        )
+    return errors
+
+
+def _check_accounts(profile: Profile, file: Path) -> list[HandbookInputError]:
+    """The reference site's accounts: unique names, the ports apart, the doc CI's account among them."""
+    setup = profile.reference_site
+    if setup is None:
+        return []
+    errors = [
+        HandbookInputError(file, "reference_site.users", f"duplicate name {name!r}; names must be unique")
+        for name in _duplicates([u.name for u in setup.users])
+    ]
+    if setup.hub_port == setup.hub_api_port:
+        errors.append(
+            HandbookInputError(file, "reference_site.hub_api_port", "expected a port other than hub_port")
+        )
+    if profile.hub is not None and profile.hub.doc_ci_user not in {u.name for u in setup.users}:
+        known = ", ".join(u.name for u in setup.users) or "none"
+        errors.append(
+            HandbookInputError(
+                file,
+                "hub.doc_ci_user",
+                f"unknown account {profile.hub.doc_ci_user!r}; expected one of reference_site.users: {known}",
             )
         )
     return errors

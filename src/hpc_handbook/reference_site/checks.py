@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import sys
 from collections.abc import Sequence
@@ -12,6 +13,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hpc_handbook.profile import Profile
+from hpc_handbook.reference_site.hub import (
+    hub_answers,
+    hub_pids,
+    hub_url,
+    hub_versions,
+    proxy_pids,
+    spawn_places,
+)
 from hpc_handbook.reference_site.kernels import kernelspec, site_jupyter_env
 from hpc_handbook.reference_site.lmod import module_command, plan_modules
 from hpc_handbook.reference_site.paths import SITE_JUPYTER_DIR, SLURM_CONF
@@ -23,11 +32,12 @@ from hpc_handbook.reference_site.slurm import (
     slurm_conf,
 )
 from hpc_handbook.reference_site.system import dedupe, find_processes, node_name, run
+from hpc_handbook.reference_site.users import account_folders, accounts
 
 
 @dataclass(frozen=True)
 class Check:
-    component: Literal["daemon", "config", "node", "partition", "kernel", "module"]
+    component: Literal["daemon", "config", "node", "partition", "kernel", "module", "hub", "account"]
     name: str
     ok: bool
     detail: str
@@ -138,6 +148,69 @@ def _check_modules(profile: Profile) -> list[Check]:
     return checks
 
 
+def _check_hub(profile: Profile) -> list[Check]:
+    """The hub, its proxy and the form's places; the versions come from the hub's own venv."""
+    if profile.reference_site is None:
+        return []
+    url = hub_url(profile)
+    answer = hub_answers(url)
+    versions = hub_versions(profile)
+    pids = hub_pids()
+    checks = [
+        Check(
+            "hub",
+            "jupyterhub",
+            bool(pids) and answer is not None,
+            f"{answer.get('version')} at {url}, pid {', '.join(map(str, pids))}"
+            if answer and pids
+            else f"not answering at {url}",
+        ),
+        Check(
+            "hub",
+            "configurable-http-proxy",
+            bool(proxy_pids()),
+            f"{versions.get('configurable-http-proxy', '?')}, pid {', '.join(map(str, proxy_pids()))}"
+            if proxy_pids()
+            else "not running",
+        ),
+        Check(
+            "hub",
+            "spawner",
+            "batchspawner" in versions,
+            f"batchspawner {versions.get('batchspawner', '?')} (SlurmSpawner), wrapspawner "
+            f"{versions.get('wrapspawner', '?')}, JupyterLab {versions.get('jupyterlab', '?')}",
+        ),
+        Check(
+            "hub",
+            "spawn form",
+            True,
+            "; ".join(place.key for place in spawn_places(profile)),
+        ),
+    ]
+    return checks
+
+
+def _check_accounts(profile: Profile) -> list[Check]:
+    checks = []
+    for account in accounts(profile):
+        try:
+            pwd.getpwnam(account.name)
+        except KeyError:
+            checks.append(Check("account", account.name, False, "no such user: run `site up`"))
+            continue
+        missing = [name for name, folder in account_folders(profile, account).items() if not folder.is_dir()]
+        detail = f"{account.purpose}, project {account.project}"
+        checks.append(
+            Check(
+                "account",
+                account.name,
+                not missing,
+                detail + (f"; missing {', '.join(missing)}" if missing else ""),
+            )
+        )
+    return checks
+
+
 def check_site(profile: Profile, *, jupyter_dir: Path = SITE_JUPYTER_DIR) -> list[Check]:
     """Every component of the site, with whether it is up; nothing here changes the site.
 
@@ -148,6 +221,8 @@ def check_site(profile: Profile, *, jupyter_dir: Path = SITE_JUPYTER_DIR) -> lis
         *_check_slurm(profile),
         *_check_kernels(profile, jupyter_dir),
         *_check_modules(profile),
+        *_check_accounts(profile),
+        *_check_hub(profile),
     ]
 
 
@@ -163,6 +238,8 @@ def show_status(profile: Profile, checks: Sequence[Check]) -> None:
         "partition": "Partitions",
         "kernel": "Kernels (jupyter kernelspec list, site first)",
         "module": "Modules (module avail)",
+        "account": "Test accounts",
+        "hub": "JupyterHub",
     }
     console.print(f"[bold]{profile.site.name}[/bold] reference site")
     for component, title in titles.items():

@@ -12,6 +12,7 @@ from typing import Any
 
 from hpc_handbook.profile import Profile
 from hpc_handbook.reference_site.checks import Check, check_site
+from hpc_handbook.reference_site.hub import HUB_APT_PACKAGES, ensure_hub, stop_hub
 from hpc_handbook.reference_site.kernels import ensure_venvs, install_kernels
 from hpc_handbook.reference_site.lmod import install_modules
 from hpc_handbook.reference_site.paths import (
@@ -37,6 +38,7 @@ from hpc_handbook.reference_site.system import (
     wait_for,
     write_if_changed,
 )
+from hpc_handbook.reference_site.users import SECRETS_DIR, ensure_accounts, remove_accounts
 
 BASE_APT_PACKAGES = ("slurm-wlm", "munge", "lmod")
 
@@ -44,6 +46,8 @@ BASE_APT_PACKAGES = ("slurm-wlm", "munge", "lmod")
 def apt_packages(profile: Profile) -> list[str]:
     """Debian packages the site needs: Slurm, munge, Lmod, and R's kernel where the profile has one."""
     packages = list(BASE_APT_PACKAGES)
+    if profile.reference_site is not None:
+        packages += HUB_APT_PACKAGES
     for kernel in profile.kernels:
         if kernel.language.lower() == "r":
             # Debian packages CRAN's R packages as r-cran-<lower-case name>; IRkernel is the kernel itself.
@@ -88,6 +92,8 @@ def up(profile: Profile, *, log: Log = print_log) -> list[Check]:
     ensure_venvs(profile, python, log)
     module_files = install_modules(profile, python, log, previous)
     kernels = install_kernels(profile, python, log, previous)
+    site_accounts = ensure_accounts(profile, log, previous)
+    ensure_hub(profile, python, log)
     layout = site_layout(profile)
     manifest = {
         "site": profile.site.name,
@@ -95,6 +101,7 @@ def up(profile: Profile, *, log: Log = print_log) -> list[Check]:
         "modulefiles": str(layout.modulefiles),
         "kernels": kernels,
         "module_files": module_files,
+        "accounts": site_accounts,
     }
     write_if_changed(MANIFEST, json.dumps(manifest, indent=1) + "\n")
     checks = check_site(profile)
@@ -131,11 +138,13 @@ def reset(profile: Profile, *, force: bool = False, log: Log = print_log) -> lis
             )
     down(log=log)
     previous = load_manifest()
+    remove_accounts(previous.get("accounts", []), log)
     for path in (
         *(Path(previous[key]) for key in ("prefix", "modulefiles") if previous.get(key)),
         site_layout(profile).prefix,
         *(KERNELSPEC_DIR / name for name in previous.get("kernels", [])),
         PROFILE_D_SCRIPT,
+        SECRETS_DIR,
         SITE_STATE_DIR,
         SITE_LOG_DIR,
         SITE_RUN_DIR,
@@ -149,6 +158,8 @@ def reset(profile: Profile, *, force: bool = False, log: Log = print_log) -> lis
 def down(*, log: Log = print_log) -> None:
     """Cancel every job and stop every site daemon; nothing of the site keeps running."""
     _require_root("down")
+    # The hub first: it stops its servers, and their jobs end with them.
+    stop_hub(log)
     if find_processes("slurmctld"):
         try:
             cancelled = cancel_jobs(None, wait_s=30)

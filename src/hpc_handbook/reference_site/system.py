@@ -37,6 +37,7 @@ def run(
     check: bool = True,
     env: Mapping[str, str] | None = None,
     timeout: float = 120,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     try:
         result = subprocess.run(
@@ -45,7 +46,8 @@ def run(
             text=True,
             env=None if env is None else dict(env),
             timeout=timeout,
-            stdin=subprocess.DEVNULL,
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
             check=False,
         )
     except FileNotFoundError as exc:
@@ -154,8 +156,17 @@ def wait_for(predicate: Callable[[], bool], *, timeout_s: float, what: str, inte
 
 
 def base_python() -> Path:
-    """The real interpreter behind `python3` on PATH (not a venv, not a pyenv shim); resolved at runtime."""
-    python = os.environ.get("HANDBOOK_SITE_PYTHON") or shutil.which("python3") or sys.executable
+    """The interpreter the site's venvs are built from: the system's, which every account can run.
+
+    An interpreter under root's home (pyenv, say) would leave the kernels to root alone;
+    $HANDBOOK_SITE_PYTHON picks another one.
+    """
+    python = (
+        os.environ.get("HANDBOOK_SITE_PYTHON")
+        or next((p for p in ("/usr/bin/python3",) if os.access(p, os.X_OK)), None)
+        or shutil.which("python3")
+        or sys.executable
+    )
     result = run([python, "-c", "import sys; print(sys.base_prefix); print('%d.%d' % sys.version_info[:2])"])
     prefix, version = result.stdout.split()
     for candidate in (Path(prefix) / "bin" / f"python{version}", Path(prefix) / "bin" / "python3"):

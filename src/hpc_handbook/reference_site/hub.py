@@ -1,0 +1,267 @@
+"""The reference site's JupyterHub: its environment, configuration, daemon and status.
+
+The hub (pinned JupyterHub, batchspawner and wrapspawner) and the single-user server
+(JupyterLab) share one venv under the site prefix, which every account can run. Debian's
+configurable-http-proxy routes to the servers. Everything listens on loopback only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hpc_handbook.processes import is_running, terminate
+from hpc_handbook.profile import Profile
+from hpc_handbook.reference_site.paths import (
+    SITE_LOG_DIR,
+    SITE_STATE_DIR,
+    ReferenceSiteError,
+    reference_site_dir,
+    site_layout,
+)
+from hpc_handbook.reference_site.slurm import NODE_CPUS
+from hpc_handbook.reference_site.spawn_options import LOGIN_NODE, Place
+from hpc_handbook.reference_site.system import (
+    Log,
+    ensure_venv,
+    find_processes,
+    remove,
+    run,
+    wait_for,
+    write_if_changed,
+)
+from hpc_handbook.reference_site.users import SECRETS_DIR, accounts
+
+#: Pinned: a hub upgrade is a change the probe reports, never a surprise of `site up`.
+HUB_PACKAGES = (
+    "jupyterhub==5.5.4",
+    "batchspawner==1.3.0",
+    "wrapspawner==1.0.1",
+    "jupyterlab==4.5.6",
+    "pamela==1.2.0",
+)
+HUB_APT_PACKAGES = ("node-configurable-http-proxy",)
+PROXY = Path("/usr/bin/configurable-http-proxy")
+NODE_PATH = "/usr/share/nodejs"
+HUB_STATE_DIR = SITE_STATE_DIR / "hub"
+HUB_LOG = SITE_LOG_DIR / "jupyterhub.log"
+#: The servers' PATH: the system's, for `sbatch`, `module` and the kernels' launchers.
+SERVER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+START_TIMEOUT_S = 300
+
+
+@dataclass(frozen=True)
+class HubLayout:
+    venv: Path
+    config_dir: Path
+
+    @property
+    def bin(self) -> Path:
+        return self.venv / "bin"
+
+    @property
+    def config(self) -> Path:
+        return self.config_dir / "jupyterhub_config.py"
+
+
+def hub_layout(profile: Profile) -> HubLayout:
+    prefix = site_layout(profile).prefix / "hub"
+    return HubLayout(venv=prefix / "venv", config_dir=prefix / "etc")
+
+
+def hub_url(profile: Profile) -> str:
+    assert profile.reference_site is not None
+    return f"http://127.0.0.1:{profile.reference_site.hub_port}"
+
+
+def spawn_places(profile: Profile) -> list[Place]:
+    """What the spawn form offers: the login node, then every partition Jupyter reaches."""
+    places = [Place(LOGIN_NODE, "Login node (no job, starts at once)", None, "00:00:00", 1, 1)]
+    for partition in profile.jupyter_partitions:
+        limits = partition.limits
+        label = f"Partition {partition.name} (up to {limits.max_walltime}, {limits.max_nodes} node(s))"
+        places.append(
+            Place(partition.name, label, partition.name, limits.max_walltime, limits.max_nodes, NODE_CPUS)
+        )
+    return places
+
+
+def doc_ci_token_file(profile: Profile) -> Path | None:
+    return profile.hub.token_file if profile.hub else None
+
+
+def ensure_token(path: Path) -> None:
+    """The doc CI's API token, generated once, readable by root alone."""
+    if path.exists() and path.read_text().strip():
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_if_changed(path, secrets.token_hex(32) + "\n", mode=0o600)
+
+
+def hub_settings(profile: Profile) -> dict[str, Any]:
+    assert profile.reference_site is not None
+    layout = hub_layout(profile)
+    setup = profile.reference_site
+    settings: dict[str, Any] = {
+        "hub_port": setup.hub_port,
+        "hub_api_port": setup.hub_api_port,
+        "proxy_api_port": setup.hub_port + 1,
+        "proxy": str(PROXY),
+        "state_dir": str(HUB_STATE_DIR),
+        "allowed_users": [a.name for a in accounts(profile)],
+        "named_server_limit": 2 + len(profile.jupyter_partitions),
+        "places": [place.to_json() for place in spawn_places(profile)],
+        "singleuser": str(layout.bin / "jupyterhub-singleuser"),
+        "batchspawner_singleuser": str(layout.bin / "batchspawner-singleuser"),
+        "path": SERVER_PATH,
+        "start_timeout_s": START_TIMEOUT_S,
+    }
+    if profile.hub is not None:
+        settings["doc_ci"] = {"user": profile.hub.doc_ci_user, "token_file": str(profile.hub.token_file)}
+    return settings
+
+
+def _hub_files(profile: Profile) -> dict[Path, str]:
+    layout = hub_layout(profile)
+    source = reference_site_dir() / "templates" / "jupyterhub_config.py"
+    options = Path(__file__).with_name("spawn_options.py")
+    return {
+        layout.config: source.read_text(encoding="utf-8"),
+        layout.config_dir / "handbook_spawn_options.py": options.read_text(encoding="utf-8"),
+        layout.config_dir / "hub-settings.json": json.dumps(hub_settings(profile), indent=1) + "\n",
+    }
+
+
+def hub_env() -> dict[str, str]:
+    """A clean environment: nothing of the caller's shell, venv or run tags reaches the servers."""
+    # Debian's proxy finds its own modules there, whichever Node.js runs it.
+    return {"PATH": SERVER_PATH, "LANG": "C.UTF-8", "HOME": "/root", "NODE_PATH": NODE_PATH}
+
+
+def hub_pids() -> list[int]:
+    return [pid for pid in find_processes("jupyterhub") if is_running(pid)]
+
+
+def proxy_pids() -> list[int]:
+    found = []
+    for pid in find_processes("node") + find_processes("configurable-h"):
+        with contextlib.suppress(OSError):
+            if str(PROXY) in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+                found.append(pid)
+    return found
+
+
+def hub_answers(url: str, timeout_s: float = 3) -> dict[str, Any] | None:
+    """The hub's API root (its version) when it answers, else None."""
+    try:
+        with urllib.request.urlopen(f"{url}/hub/api/", timeout=timeout_s) as response:
+            data = json.loads(response.read())
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def hub_failure() -> str:
+    try:
+        lines = HUB_LOG.read_text(errors="replace").splitlines()
+    except OSError:
+        return f"no log at {HUB_LOG}"
+    reasons = [line for line in lines if line.startswith(("[E", "[C")) or "Error" in line]
+    return "; ".join(reasons[-3:]) or (lines[-1] if lines else "its log is empty")
+
+
+def start_hub(profile: Profile, log: Log) -> None:
+    layout = hub_layout(profile)
+    HUB_STATE_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    HUB_LOG.parent.mkdir(parents=True, exist_ok=True)
+    log(f"starting JupyterHub on {hub_url(profile)}")
+    with open(HUB_LOG, "ab") as output:
+        subprocess.Popen(
+            [layout.bin / "jupyterhub", "-f", layout.config],
+            cwd=HUB_STATE_DIR,
+            env=hub_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
+            start_new_session=True,
+        )
+    try:
+        wait_for(lambda: hub_answers(hub_url(profile)) is not None, timeout_s=90, what="JupyterHub to answer")
+    except ReferenceSiteError:
+        stop_hub()
+        raise ReferenceSiteError(f"JupyterHub did not start: {hub_failure()}") from None
+
+
+def stop_hub(log: Log | None = None) -> None:
+    """Stop the hub (it stops every server and its proxy), then whatever of them is left."""
+    if hub_pids() and log:
+        log("stopping JupyterHub (and its servers)")
+    terminate(hub_pids(), grace=40)
+    terminate(proxy_pids(), grace=10)
+
+
+def ensure_hub(profile: Profile, python: Path, log: Log) -> None:
+    """The hub's venv, configuration and daemon, as the profile says; restarted when they change.
+
+    A configuration the new hub cannot start with is put back to the previous one, and the
+    previous hub is started again.
+    """
+    if profile.reference_site is None:
+        stop_hub(log)
+        return
+    layout = hub_layout(profile)
+    rebuilt = ensure_venv(layout.venv, list(HUB_PACKAGES), python, log)
+    if rebuilt:
+        # The server's environment brings ipykernel's own python3 kernelspec: only the site's may show.
+        remove(layout.venv / "share" / "jupyter" / "kernels")
+    token = doc_ci_token_file(profile)
+    if token is not None:
+        ensure_token(token)
+    SECRETS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    files = _hub_files(profile)
+    previous = {path: path.read_text(encoding="utf-8") for path in files if path.exists()}
+    changed = [path for path, text in files.items() if write_if_changed(path, text)]
+    running = bool(hub_pids()) and hub_answers(hub_url(profile)) is not None
+    if running and not changed and not rebuilt:
+        return
+    stop_hub(log)
+    try:
+        start_hub(profile, log)
+    except ReferenceSiteError:
+        if previous and changed:
+            log("putting the previous hub configuration back")
+            for path in files:
+                if path in previous:
+                    write_if_changed(path, previous[path])
+            with contextlib.suppress(ReferenceSiteError):
+                start_hub(profile, log)
+        raise
+
+
+def hub_versions(profile: Profile) -> dict[str, str]:
+    """Versions of the hub's parts, as installed (the probe and `site status` show them)."""
+    layout = hub_layout(profile)
+    script = (
+        "import importlib.metadata as m, json; print(json.dumps({p: m.version(p) for p in "
+        "('jupyterhub', 'batchspawner', 'wrapspawner', 'jupyterlab', 'jupyter_server')}))"
+    )
+    result = run([layout.bin / "python", "-c", script], check=False, timeout=60)
+    versions: dict[str, str] = json.loads(result.stdout) if result.returncode == 0 else {}
+    proxy = run([PROXY, "--version"], check=False, env=hub_env())
+    if proxy.returncode == 0:
+        versions["configurable-http-proxy"] = proxy.stdout.strip()
+    return versions
+
+
+def wait_for_hub_stopped(timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and (hub_pids() or proxy_pids()):
+        time.sleep(0.2)

@@ -1,0 +1,193 @@
+"""The hub's spawn form: the places a server can run, the form itself, and checking what users ask.
+
+This module uses the standard library alone: `site up` copies it next to the hub's
+configuration, where the hub imports it, and the tests import it from the package.
+Options beyond a place's limits are refused here, before anything is queued.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+#: The key of the place that is not a partition: the login node, where no job is queued.
+LOGIN_NODE = "login"
+WALLTIME = re.compile(r"^(?:(\d+)-)?(\d{1,2}):(\d{2}):(\d{2})$")
+#: Set by the form's own fields: an extra #SBATCH line may not set them a second time.
+FORM_SBATCH_OPTIONS = ("--partition", "-p", "--time", "-t", "--nodes", "-N", "--cpus-per-task", "-c")
+MAX_EXTRA_LINES = 10
+
+
+class SpawnOptionError(ValueError):
+    """A spawn option the site cannot grant; the message names the option and the limit."""
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a server can run: the login node, or a partition with its limits."""
+
+    key: str
+    label: str
+    partition: str | None
+    max_walltime: str
+    max_nodes: int
+    max_cpus: int
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Place:
+        return cls(**data)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def walltime_seconds(value: str) -> int:
+    match = WALLTIME.match(value.strip())
+    if match is None:
+        raise SpawnOptionError(f"walltime {value!r}: expected HH:MM:SS or D-HH:MM:SS")
+    days, hours, minutes, seconds = (int(group or 0) for group in match.groups())
+    if minutes > 59 or seconds > 59:
+        raise SpawnOptionError(f"walltime {value!r}: minutes and seconds go up to 59")
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+def _field(label: str, name: str, control: str, hint: str) -> str:
+    return (
+        f'<div class="form-group">\n<label for="{name}">{html.escape(label)}</label>\n{control}\n'
+        f'<small class="form-text text-muted" id="{name}-hint">{html.escape(hint)}</small>\n</div>'
+    )
+
+
+def form_html(places: list[Place], default_walltime: str = "01:00:00") -> str:
+    """The spawn form: where the server runs, walltime, nodes, CPUs and extra #SBATCH lines."""
+    options = "\n".join(
+        f'<option value="{html.escape(p.key)}"{" selected" if i == 0 else ""}>{html.escape(p.label)}</option>'
+        for i, p in enumerate(places)
+    )
+    limits = "; ".join(
+        f"{p.label}: up to {p.max_walltime}, {p.max_nodes} node(s), {p.max_cpus} CPUs"
+        for p in places
+        if p.partition is not None
+    )
+    max_nodes = max(p.max_nodes for p in places)
+    max_cpus = max(p.max_cpus for p in places)
+    return "\n".join(
+        [
+            _field(
+                "Where your server runs",
+                "place",
+                f'<select class="form-control" id="place" name="place" aria-describedby="place-hint">\n'
+                f"{options}\n</select>",
+                "The login node starts at once; a partition queues your server as a Slurm job.",
+            ),
+            _field(
+                "Walltime (HH:MM:SS)",
+                "walltime",
+                f'<input class="form-control" id="walltime" name="walltime" value="{default_walltime}" '
+                'pattern="(\\d+-)?\\d{1,2}:\\d{2}:\\d{2}" aria-describedby="walltime-hint">',
+                f"Limits per partition: {limits}.",
+            ),
+            _field(
+                "Nodes",
+                "nodes",
+                f'<input class="form-control" id="nodes" name="nodes" type="number" min="1" '
+                f'max="{max_nodes}" value="1" aria-describedby="nodes-hint">',
+                "Nodes of the job that runs your server (partitions only).",
+            ),
+            _field(
+                "CPUs",
+                "cpus",
+                f'<input class="form-control" id="cpus" name="cpus" type="number" min="1" '
+                f'max="{max_cpus}" value="1" aria-describedby="cpus-hint">',
+                "CPUs for your server and its kernels (partitions only).",
+            ),
+            _field(
+                "Extra #SBATCH lines (experts)",
+                "extra_sbatch",
+                '<textarea class="form-control" id="extra_sbatch" name="extra_sbatch" rows="3" '
+                'placeholder="#SBATCH --mail-type=END" aria-describedby="extra_sbatch-hint"></textarea>',
+                "One #SBATCH line each, as in a batch script; the fields above set partition, time, "
+                "nodes and CPUs.",
+            ),
+        ]
+    )
+
+
+def _first(formdata: dict[str, list[str]], key: str, default: str = "") -> str:
+    values = formdata.get(key) or [default]
+    return values[0].strip()
+
+
+def options_from_form(formdata: dict[str, list[str]]) -> dict[str, Any]:
+    """The submitted form as user options (checked later by `check_options`, as API requests are)."""
+    return {
+        "place": _first(formdata, "place"),
+        "walltime": _first(formdata, "walltime", "01:00:00"),
+        "nodes": _first(formdata, "nodes", "1"),
+        "cpus": _first(formdata, "cpus", "1"),
+        "extra_sbatch": _first(formdata, "extra_sbatch"),
+    }
+
+
+def _count(options: dict[str, Any], key: str, limit: int, place: Place) -> int:
+    raw = options.get(key, 1)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise SpawnOptionError(f"{key} {raw!r}: expected a whole number") from None
+    if value < 1:
+        raise SpawnOptionError(f"{key} {value}: expected at least 1")
+    if value > limit:
+        raise SpawnOptionError(f"{key} {value} is beyond partition {place.partition}'s limit of {limit}")
+    return value
+
+
+def _extra_lines(text: str) -> list[str]:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > MAX_EXTRA_LINES:
+        raise SpawnOptionError(f"extra_sbatch: at most {MAX_EXTRA_LINES} lines, got {len(lines)}")
+    for line in lines:
+        if not re.fullmatch(r"#SBATCH\s+-[-A-Za-z0-9=:,./@ _+]*", line):
+            raise SpawnOptionError(
+                f"extra_sbatch line {line!r}: expected '#SBATCH --option=value' "
+                "(letters, digits and = : , . / @ _ + - only)"
+            )
+        option = line.split()[1].split("=")[0]
+        if option in FORM_SBATCH_OPTIONS:
+            raise SpawnOptionError(f"extra_sbatch line {line!r}: {option} is set by the form's own fields")
+    return lines
+
+
+def check_options(options: dict[str, Any], places: list[Place]) -> dict[str, Any]:
+    """Check user options (from the form or the REST API) against the places; return them normalised."""
+    by_key = {p.key: p for p in places}
+    unknown = set(options) - {"place", "walltime", "nodes", "cpus", "extra_sbatch"}
+    if unknown:
+        raise SpawnOptionError(f"unknown option(s) {', '.join(sorted(unknown))}; expected place, walltime, "
+                               "nodes, cpus, extra_sbatch")  # fmt: skip
+    key = str(options.get("place") or places[0].key)
+    place = by_key.get(key)
+    if place is None:
+        raise SpawnOptionError(f"place {key!r}: expected one of {', '.join(by_key)}")
+    if place.partition is None:
+        if any(options.get(k) not in (None, "", "1", 1) for k in ("nodes", "cpus")) or options.get(
+            "extra_sbatch"
+        ):
+            raise SpawnOptionError("nodes, cpus and extra_sbatch apply to partitions, not to the login node")
+        return {"place": key}
+    walltime = str(options.get("walltime") or "01:00:00")
+    if walltime_seconds(walltime) > walltime_seconds(place.max_walltime):
+        raise SpawnOptionError(
+            f"walltime {walltime} is beyond partition {place.partition}'s limit of {place.max_walltime}"
+        )
+    if walltime_seconds(walltime) == 0:
+        raise SpawnOptionError("walltime 00:00:00: expected a positive time")
+    return {
+        "place": key,
+        "walltime": walltime,
+        "nodes": _count(options, "nodes", place.max_nodes, place),
+        "cpus": _count(options, "cpus", place.max_cpus, place),
+        "extra_sbatch": _extra_lines(str(options.get("extra_sbatch") or "")),
+    }
