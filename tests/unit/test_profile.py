@@ -173,3 +173,35 @@ def test_a_claimed_role_wins_over_the_first_kernel_that_fits(tmp_path):
 
     profile = load_profile(write_profile(tmp_path, edit))
     assert profile.kernel_roles["bash"].name == "bash-late"
+
+
+def test_hub_account_must_be_a_reference_site_account(tmp_path):
+    path = write_profile(tmp_path, lambda d: d["hub"].update(doc_ci_user="nobody-here"))
+    error = error_for(path)
+    assert error.where == "hub.doc_ci_user"
+    assert "unknown account 'nobody-here'" in error.message
+    assert "rcc-novice, rcc-docci" in error.message
+
+
+def test_account_names_must_be_unix_names(tmp_path):
+    path = write_profile(tmp_path, lambda d: d["reference_site"]["users"][0].update(name="Root User"))
+    assert error_for(path).where == "reference_site.users[0].name"
+
+
+def test_duplicate_accounts_and_one_port_for_two_services(tmp_path):
+    def edit(data):
+        data["reference_site"]["users"][1]["name"] = data["reference_site"]["users"][0]["name"]
+        data["reference_site"]["hub_api_port"] = data["reference_site"]["hub_port"]
+
+    with pytest.raises(Exception) as raised:
+        load_profile(write_profile(tmp_path, edit))
+    text = str(raised.value)
+    assert "reference_site.users" in text and "duplicate name 'rcc-novice'" in text
+    assert "reference_site.hub_api_port" in text
+
+
+def test_an_unknown_account_purpose_names_the_purposes(tmp_path):
+    path = write_profile(tmp_path, lambda d: d["reference_site"]["users"][0].update(purpose="admin"))
+    error = error_for(path)
+    assert error.where == "reference_site.users[0].purpose"
+    assert "novice" in error.message and "doc-ci" in error.message
