@@ -1,0 +1,182 @@
+"""The system snapshot: what `hpc-handbook probe` saw at the site, in `book/data/snapshot.json`.
+
+The probe writes it; the drift check, the changelog of system changes and the book's
+status page and scorecard read it. Only `taken` varies between two probes of an
+unchanged site, so it is left out of every comparison.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from hpc_handbook.data.files import DataModel, dump_json, parse_json, read_json, validate_data, write_json
+
+#: Where the committed snapshot lives, relative to the repository root.
+DEFAULT_SNAPSHOT = Path("book/data/snapshot.json")
+#: Bump when the snapshot's layout changes, so old snapshots are read with care.
+SNAPSHOT_FORMAT: Literal[1] = 1
+#: Top-level fields that describe the probe run rather than the site.
+VOLATILE_FIELDS = ("taken",)
+#: The command that regenerates the snapshot, quoted on the generated pages and in errors.
+REGENERATE_COMMAND = "nox -s probe"
+_HINT = f"regenerate the snapshot with `{REGENERATE_COMMAND}`"
+
+
+class KernelEntry(DataModel):
+    """One kernelspec and what the kernel itself reported."""
+
+    display_name: str = ""
+    language: str = ""
+    #: How it starts (`local`, `modules`, `slurm`), from the kernelspec's handbook metadata.
+    start: str = "unknown"
+    start_details: dict[str, str | int | list[str]] = Field(default_factory=dict)
+    language_version: str | None = None
+    #: The profile's key packages; None for one the kernel does not have.
+    packages: dict[str, str | None] = Field(default_factory=dict)
+    implementation: str | None = None
+    implementation_version: str | None = None
+    #: Why the kernel did not answer; None when it did.
+    error: str | None = None
+    #: A hash of the kernelspec and the versions, so a change of either shows.
+    fingerprint: str = ""
+
+
+class PartitionEntry(DataModel):
+    """One Slurm partition's state and limits; node names stay out, they are host names."""
+
+    state: str
+    default: bool
+    #: Slurm's own spelling, such as `1-00:00:00` or `UNLIMITED`.
+    max_time: str
+    max_nodes: int | Literal["UNLIMITED"]
+    total_nodes: int
+    total_cpus: int
+    #: What one job may use on one node: the partition cap or the smallest node.
+    memory_per_node_mb: int | None
+    gpus_per_node: int
+
+
+class ModuleEntry(DataModel):
+    versions: list[str] = Field(default_factory=list)
+    default: str | None = None
+
+
+class Modules(DataModel):
+    available: dict[str, ModuleEntry] = Field(default_factory=dict)
+    #: Why the modules could not be listed; None when they could.
+    error: str | None = None
+
+
+class Extension(DataModel):
+    version: str | None = None
+    enabled: bool = False
+
+
+class Jupyter(DataModel):
+    packages: dict[str, str] = Field(default_factory=dict)
+    lab_extensions: dict[str, Extension] = Field(default_factory=dict)
+    server_extensions: dict[str, Extension] = Field(default_factory=dict)
+
+
+class Versions(DataModel):
+    slurm: str | None = None
+    lmod: str | None = None
+
+
+class Snapshot(DataModel):
+    """The whole snapshot of one site."""
+
+    format_version: Literal[1] = Field(default=SNAPSHOT_FORMAT, alias="format")
+    taken: dt.date
+    site: str
+    kernels: dict[str, KernelEntry]
+    partitions: dict[str, PartitionEntry]
+    modules: Modules
+    jupyter: Jupyter = Field(default_factory=Jupyter)
+    versions: Versions = Field(default_factory=Versions)
+
+
+def as_snapshot(value: Snapshot | Mapping[str, Any], *, file: str | Path = "snapshot") -> Snapshot:
+    """A snapshot model, validating a plain mapping (as `probe_site` returns) on the way in."""
+    if isinstance(value, Snapshot):
+        return value
+    return validate_data(dict(value), Snapshot, file=file, hint=_HINT)
+
+
+def compared_content(snapshot: Snapshot | Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a snapshot that describes the site: everything but the run's date."""
+    data = as_snapshot(snapshot).model_dump(mode="json", by_alias=True)
+    return {k: v for k, v in data.items() if k not in VOLATILE_FIELDS}
+
+
+def dump_snapshot(snapshot: Snapshot | Mapping[str, Any]) -> str:
+    return dump_json(as_snapshot(snapshot))
+
+
+def write_snapshot(path: Path, snapshot: Snapshot | Mapping[str, Any]) -> None:
+    """Write the snapshot atomically, so the book never reads half a file."""
+    write_json(path, as_snapshot(snapshot, file=path))
+
+
+def parse_snapshot(text: str, *, file: str | Path) -> Snapshot:
+    return parse_json(text, Snapshot, file=file, hint=_HINT)
+
+
+def load_snapshot(path: Path) -> Snapshot | None:
+    """Read a snapshot; None when there is no such file."""
+    return read_json(path, Snapshot, hint=_HINT)
+
+
+def committed_snapshot(path: Path) -> Snapshot | None:
+    """The snapshot as last committed to git (HEAD); None when there is none."""
+    path = path.resolve()
+    try:
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=path.parent if path.parent.exists() else None,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        relative = path.relative_to(Path(top).resolve()).as_posix()
+        text = subprocess.run(
+            ["git", "show", f"HEAD:{relative}"], cwd=top, capture_output=True, text=True, check=True
+        ).stdout
+    except (subprocess.CalledProcessError, FileNotFoundError, ValueError, NotADirectoryError):
+        return None
+    return parse_snapshot(text, file=f"HEAD:{relative}")
+
+
+def baseline_snapshot(path: Path) -> Snapshot | None:
+    """What to compare a new probe with: the committed snapshot, else the file as it is, else None."""
+    committed = committed_snapshot(path)
+    if committed is None:
+        return load_snapshot(path)
+    return committed
+
+
+def slurm_duration_seconds(value: str) -> int | None:
+    """Convert a Slurm time ([D-]HH:MM:SS, MM:SS, minutes) to seconds; None for UNLIMITED."""
+    value = value.strip()
+    if value.upper() in {"UNLIMITED", "INFINITE", "NONE", ""}:
+        return None
+    match = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", value)
+    if match is None:
+        raise ValueError(f"not a Slurm time: {value!r}")
+    days, first, second, third = match.groups()
+    if "-" in value:
+        hours, minutes, seconds = int(first), int(second or 0), int(third or 0)
+    elif third is not None:
+        hours, minutes, seconds = int(first), int(second), int(third)
+    elif second is not None:
+        hours, minutes, seconds = 0, int(first), int(second)
+    else:
+        hours, minutes, seconds = 0, int(first), 0
+    return ((int(days or 0) * 24 + hours) * 60 + minutes) * 60 + seconds
