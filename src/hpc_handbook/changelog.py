@@ -21,26 +21,26 @@ to the same component update one fragment instead of flooding the feed.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
+from hpc_handbook.data.files import write_atomically
 from hpc_handbook.errors import HandbookInputError, HandbookInputErrors
-
-CHANGE_TYPES = ("added", "changed", "deprecated", "removed", "fixed", "security")
-AUDIENCES = ("novice", "expert", "admin")
-COMPONENTS = ("kernel", "partition", "module", "hub", "docs", "filesystem", "service", "site")
-FILENAME_PATTERN = re.compile(r"^(\d{4}-\d{2}-\d{2})-([a-z0-9][a-z0-9-]*)\.md$")
-MAX_TEXT_LENGTH = 500
 
 ChangeType = Literal["added", "changed", "deprecated", "removed", "fixed", "security"]
 Audience = Literal["novice", "expert", "admin"]
 Component = Literal["kernel", "partition", "module", "hub", "docs", "filesystem", "service", "site"]
+
+CHANGE_TYPES: tuple[ChangeType, ...] = get_args(ChangeType)
+AUDIENCES: tuple[Audience, ...] = get_args(Audience)
+COMPONENTS: tuple[Component, ...] = get_args(Component)
+FILENAME_PATTERN = re.compile(r"^(\d{4}-\d{2}-\d{2})-([a-z0-9][a-z0-9-]*)\.md$")
+MAX_TEXT_LENGTH = 500
 
 
 class FragmentMeta(BaseModel):
@@ -84,7 +84,7 @@ class Fragment(BaseModel):
         return f"---\n{front}\n---\n{self.text.strip()}\n"
 
 
-def _error_for(file: Path, error: dict) -> HandbookInputError:
+def _error_for(file: Path, error: ErrorDetails) -> HandbookInputError:
     field = ".".join(str(part) for part in error["loc"]) or "front matter"
     if error["type"] == "missing":
         return HandbookInputError(file, field, "required field is missing")
@@ -159,16 +159,8 @@ def load_fragments(directory: Path) -> list[Fragment]:
 
 def write_fragment(directory: Path, fragment: Fragment) -> Path:
     """Write a fragment atomically: a reader never sees half a file."""
-    directory.mkdir(parents=True, exist_ok=True)
     target = directory / fragment.filename
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".fragment-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(fragment.render())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(target, fragment.render())
     return target
 
 

@@ -4,7 +4,8 @@ The snapshot (`book/data/snapshot.json`) lists every site kernelspec with the ve
 own environment reports, the Lmod modules, the Slurm partitions and the Jupyter server.
 The system status page, the drift check and the changelog of system changes all read it.
 Only the top-level `taken` date varies between two probes of an unchanged site, so it is
-left out of every comparison and fingerprint.
+left out of every comparison and fingerprint. Its model, and how it is read and written,
+is `hpc_handbook.data.snapshot`; what changed between two is `hpc_handbook.system_changes`.
 """
 
 from __future__ import annotations
@@ -27,20 +28,25 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from hpc_handbook.errors import HandbookInputError
+from hpc_handbook.data.files import require
+from hpc_handbook.data.snapshot import (
+    DEFAULT_SNAPSHOT,
+    SNAPSHOT_FORMAT,
+    Snapshot,
+    baseline_snapshot,
+    load_snapshot,
+    write_snapshot,
+)
+
+# Kept importable from here for the site tests and the job mix, which knew them as the probe's.
+from hpc_handbook.data.snapshot import compared_content as compared_content
+from hpc_handbook.data.snapshot import slurm_duration_seconds as slurm_duration_seconds
 from hpc_handbook.login_environment import login_environment, new_home
 from hpc_handbook.profile import Kernel, Profile, load_profile
+from hpc_handbook.system_changes import snapshot_changes, write_change_fragments
 
-#: Where the committed snapshot lives, relative to the repository root.
-DEFAULT_SNAPSHOT = Path("book/data/snapshot.json")
-#: Bump when the snapshot's layout changes, so old snapshots are read with care.
-SNAPSHOT_FORMAT = 1
-#: Top-level fields that describe the probe run rather than the site.
-VOLATILE_FIELDS = ("taken",)
 #: The site's kernelspecs live here; it must come first so a venv's own python3 cannot shadow them.
 SITE_JUPYTER_DATA_DIR = "/usr/local/share/jupyter"
-#: The command that regenerates the snapshot, quoted on the generated pages.
-REGENERATE_COMMAND = "nox -s probe"
 
 _MARKER_START = "<<handbook-probe>>"
 _MARKER_END = "<<end-handbook-probe>>"
@@ -113,26 +119,6 @@ def parse_key_values(line: str) -> dict[str, str]:
 
 def parse_scontrol_oneliner(text: str) -> list[dict[str, str]]:
     return [parse_key_values(line) for line in text.splitlines() if "=" in line]
-
-
-def slurm_duration_seconds(value: str) -> int | None:
-    """Convert a Slurm time ([D-]HH:MM:SS, MM:SS, minutes) to seconds; None for UNLIMITED."""
-    value = value.strip()
-    if value.upper() in {"UNLIMITED", "INFINITE", "NONE", ""}:
-        return None
-    match = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", value)
-    if match is None:
-        raise ValueError(f"not a Slurm time: {value!r}")
-    days, first, second, third = match.groups()
-    if "-" in value:
-        hours, minutes, seconds = int(first), int(second or 0), int(third or 0)
-    elif third is not None:
-        hours, minutes, seconds = int(first), int(second), int(third)
-    elif second is not None:
-        hours, minutes, seconds = 0, int(first), int(second)
-    else:
-        hours, minutes, seconds = 0, int(first), 0
-    return ((int(days or 0) * 24 + hours) * 60 + minutes) * 60 + seconds
 
 
 def _gpus_in_gres(gres: str) -> int:
@@ -630,6 +616,31 @@ def probe_jupyter(python: str | None = None) -> dict[str, Any]:
 # --- The snapshot -------------------------------------------------------------------------
 
 
+def probe_snapshot(
+    profile: Profile,
+    *,
+    kernel_timeout: float = 120.0,
+    taken: dt.date | None = None,
+    jupyter: str | None = None,
+) -> Snapshot:
+    """Probe the running site and return its snapshot; `jupyter` is the Python of the Jupyter server."""
+    slurm_version, partitions = probe_slurm()
+    modules = probe_modules(profile.modules.paths)
+    lmod_version = modules.pop("lmod_version")
+    return Snapshot.model_validate(
+        {
+            "format": SNAPSHOT_FORMAT,
+            "taken": taken or dt.date.today(),
+            "site": profile.site.short_name,
+            "kernels": probe_kernels(profile, timeout=kernel_timeout),
+            "partitions": partitions,
+            "modules": modules,
+            "jupyter": probe_jupyter(jupyter),
+            "versions": {"slurm": slurm_version, "lmod": lmod_version},
+        }
+    )
+
+
 def probe_site(
     profile: Profile,
     *,
@@ -637,92 +648,9 @@ def probe_site(
     taken: dt.date | None = None,
     jupyter: str | None = None,
 ) -> dict[str, Any]:
-    """Probe the running site and return its snapshot; `jupyter` is the Python of the Jupyter server."""
-    slurm_version, partitions = probe_slurm()
-    modules = probe_modules(profile.modules.paths)
-    snapshot = {
-        "format": SNAPSHOT_FORMAT,
-        "taken": (taken or dt.date.today()).isoformat(),
-        "site": profile.site.short_name,
-        "kernels": probe_kernels(profile, timeout=kernel_timeout),
-        "partitions": partitions,
-        "modules": modules,
-        "jupyter": probe_jupyter(jupyter),
-        "versions": {"slurm": slurm_version, "lmod": modules.pop("lmod_version")},
-    }
-    return snapshot
-
-
-def compared_content(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """The part of a snapshot that describes the site: everything but the run's date."""
-    return {k: v for k, v in snapshot.items() if k not in VOLATILE_FIELDS}
-
-
-def dump_snapshot(snapshot: dict[str, Any]) -> str:
-    return json.dumps(snapshot, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def write_snapshot(path: Path, snapshot: dict[str, Any]) -> None:
-    """Write the snapshot atomically, so the book never reads half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(dump_snapshot(snapshot), encoding="utf-8")
-    os.replace(temporary, path)
-
-
-def parse_snapshot(text: str, *, file: str | Path) -> dict[str, Any]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise HandbookInputError(file, f"line {exc.lineno}", f"expected a JSON snapshot: {exc.msg}") from None
-    if not isinstance(data, dict):
-        raise HandbookInputError(file, "", "expected a JSON object")
-    for key in ("kernels", "partitions", "modules"):
-        if not isinstance(data.get(key), dict):
-            raise HandbookInputError(
-                file, key, "expected an object; regenerate the snapshot with `nox -s probe`"
-            )
-    if data.get("format") != SNAPSHOT_FORMAT:
-        raise HandbookInputError(
-            file, "format", f"expected snapshot format {SNAPSHOT_FORMAT}, got {data.get('format')!r}"
-        )
-    return data
-
-
-def load_snapshot(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise HandbookInputError(path, "", f"cannot read the snapshot ({exc.strerror})") from None
-    return parse_snapshot(text, file=path)
-
-
-def baseline_snapshot(path: Path) -> dict[str, Any] | None:
-    """What to compare a new probe with: the committed snapshot, else the file as it is, else None."""
-    committed = committed_snapshot(path)
-    if committed is None and path.exists():
-        return load_snapshot(path)
-    return committed
-
-
-def committed_snapshot(path: Path) -> dict[str, Any] | None:
-    """The snapshot as last committed to git (HEAD); None when there is none."""
-    path = path.resolve()
-    try:
-        top = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"],
-            cwd=path.parent if path.parent.exists() else None,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        relative = path.relative_to(Path(top).resolve()).as_posix()
-        text = subprocess.run(
-            ["git", "show", f"HEAD:{relative}"], cwd=top, capture_output=True, text=True, check=True
-        ).stdout
-    except (subprocess.CalledProcessError, FileNotFoundError, ValueError, NotADirectoryError):
-        return None
-    return parse_snapshot(text, file=f"HEAD:{relative}")
+    """The snapshot as the JSON it is written as, for callers that index it like the file."""
+    snapshot = probe_snapshot(profile, kernel_timeout=kernel_timeout, taken=taken, jupyter=jupyter)
+    return snapshot.model_dump(mode="json", by_alias=True)
 
 
 # --- The command --------------------------------------------------------------------------
@@ -751,31 +679,29 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hpc_handbook.drift import snapshot_changes, write_change_fragments
-
     profile = load_profile(args.site)
     output = Path(args.output)
+    previous: Snapshot | None
     if args.previous:
-        previous = load_snapshot(Path(args.previous))
+        path = Path(args.previous)
+        previous = require(load_snapshot(path), path, what="a snapshot to compare with")
     else:
         previous = baseline_snapshot(output)
-    snapshot = probe_site(profile, kernel_timeout=args.kernel_timeout, jupyter=args.jupyter_python)
+    snapshot = probe_snapshot(profile, kernel_timeout=args.kernel_timeout, jupyter=args.jupyter_python)
     write_snapshot(output, snapshot)
-    failed = sorted(name for name, kernel in snapshot["kernels"].items() if kernel["error"])
+    failed = sorted(name for name, kernel in snapshot.kernels.items() if kernel.error)
     print(
-        f"Probed {len(snapshot['kernels'])} kernels, {len(snapshot['partitions'])} partitions and "
-        f"{len(snapshot['modules']['available'])} modules; wrote {output}"
+        f"Probed {len(snapshot.kernels)} kernels, {len(snapshot.partitions)} partitions and "
+        f"{len(snapshot.modules.available)} modules; wrote {output}"
     )
     for name in failed:
-        print(f"warning: kernel {name}: {snapshot['kernels'][name]['error']}", file=sys.stderr)
+        print(f"warning: kernel {name}: {snapshot.kernels[name].error}", file=sys.stderr)
     if args.changelog:
         if previous is None:
             print("No earlier snapshot to compare with; no changelog fragments written.")
         else:
             changes = snapshot_changes(previous, snapshot, profile=profile)
-            written = write_change_fragments(
-                Path(args.changelog), changes, date=dt.date.fromisoformat(snapshot["taken"])
-            )
+            written = write_change_fragments(Path(args.changelog), changes, date=snapshot.taken)
             for path in written:
                 print(f"Wrote {path}")
             if not written:

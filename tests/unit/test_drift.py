@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +12,26 @@ import pytest
 
 from hpc_handbook.changelog import load_fragments, parse_fragment
 from hpc_handbook.cli import main
-from hpc_handbook.drift import (
+from hpc_handbook.data.snapshot import (
+    Jupyter,
+    KernelEntry,
+    ModuleEntry,
+    Modules,
+    PartitionEntry,
+    Snapshot,
+    Versions,
+    dump_snapshot,
+)
+from hpc_handbook.drift import check_drift, find_pages
+from hpc_handbook.errors import HandbookInputError
+from hpc_handbook.profile import Profile, load_profile
+from hpc_handbook.system_changes import (
     Item,
-    check_drift,
-    find_pages,
     merge_items,
     parse_item,
     snapshot_changes,
     write_change_fragments,
 )
-from hpc_handbook.probe import dump_snapshot
-from hpc_handbook.profile import Profile, load_profile
 
 REPO = Path(__file__).resolve().parents[2]
 TODAY = dt.date(2026, 11, 25)
@@ -33,57 +42,69 @@ def profile() -> Profile:
     return load_profile(REPO / "site.yml")
 
 
-def matching_snapshot(profile: Profile) -> dict[str, Any]:
+def matching_snapshot(profile: Profile) -> Snapshot:
     """A snapshot of a site that is exactly what the profile says."""
     kernels = {}
     for kernel in profile.kernels:
-        details: dict[str, Any] = {}
+        details: dict[str, str | int | list[str]] = {}
         if kernel.modules:
             details["modules"] = list(kernel.modules)
         if kernel.partition:
             details["partition"] = kernel.partition
-        kernels[kernel.name] = {
-            "display_name": kernel.display_name,
-            "language": kernel.language,
-            "start": kernel.start,
-            "start_details": details,
-            "language_version": {"python": "3.11.2", "r": "4.2.2", "bash": "5.2.15"}[kernel.language.lower()],
-            "packages": {p: "1.0.0" for p in kernel.packages},
-            "implementation": None,
-            "implementation_version": None,
-            "error": None,
-            "fingerprint": "0" * 16,
-        }
+        kernels[kernel.name] = KernelEntry(
+            display_name=kernel.display_name,
+            language=kernel.language,
+            start=kernel.start,
+            start_details=details,
+            language_version={"python": "3.11.2", "r": "4.2.2", "bash": "5.2.15"}[kernel.language.lower()],
+            packages={p: "1.0.0" for p in kernel.packages},
+            fingerprint="0" * 16,
+        )
     seconds = {"04:00:00": "04:00:00", "24:00:00": "1-00:00:00", "12:00:00": "12:00:00"}
     partitions = {
-        p.name: {
-            "state": "UP",
-            "default": p.default,
-            "max_time": seconds[p.limits.max_walltime],
-            "max_nodes": p.limits.max_nodes,
-            "total_nodes": 1,
-            "total_cpus": 16,
-            "memory_per_node_mb": p.limits.memory_per_node_gb * 1024,
-            "gpus_per_node": p.limits.gpus_per_node,
-        }
+        p.name: PartitionEntry(
+            state="UP",
+            default=p.default,
+            max_time=seconds[p.limits.max_walltime],
+            max_nodes=p.limits.max_nodes,
+            total_nodes=1,
+            total_cpus=16,
+            memory_per_node_mb=p.limits.memory_per_node_gb * 1024,
+            gpus_per_node=p.limits.gpus_per_node,
+        )
         for p in profile.partitions
     }
-    available: dict[str, Any] = {}
+    available: dict[str, ModuleEntry] = {}
     for module in [*profile.modules.relied_on, *(m for k in profile.kernels for m in k.modules)]:
         name, _, version = module.partition("/")
-        entry = available.setdefault(name, {"versions": [], "default": version})
-        if version not in entry["versions"]:
-            entry["versions"].append(version)
-    return {
-        "format": 1,
-        "taken": "2026-11-25",
-        "site": "RCC",
-        "kernels": kernels,
-        "partitions": partitions,
-        "modules": {"available": available, "error": None},
-        "jupyter": {"packages": {"jupyterlab": "4.2.5"}, "lab_extensions": {}, "server_extensions": {}},
-        "versions": {"slurm": "22.05.8", "lmod": "8.6.19"},
-    }
+        entry = available.setdefault(name, ModuleEntry(default=version))
+        if version not in entry.versions:
+            entry.versions.append(version)
+    return Snapshot(
+        taken=dt.date(2026, 11, 25),
+        site="RCC",
+        kernels=kernels,
+        partitions=partitions,
+        modules=Modules(available=available),
+        jupyter=Jupyter(packages={"jupyterlab": "4.2.5"}),
+        versions=Versions(slurm="22.05.8", lmod="8.6.19"),
+    )
+
+
+def test_a_snapshot_as_the_json_it_is_written_as_is_checked_the_same(profile: Profile) -> None:
+    # `probe_site` returns that JSON; the drift check validates it into the model.
+    snapshot = matching_snapshot(profile)
+    snapshot.partitions.pop("largemem")
+    as_json = json.loads(dump_snapshot(snapshot))
+    assert check_drift(profile, as_json) == check_drift(profile, snapshot) != []
+
+
+def test_a_snapshot_that_breaks_the_model_is_bad_input(profile: Profile) -> None:
+    data = json.loads(dump_snapshot(matching_snapshot(profile)))
+    data["partitions"]["batch"]["max_nodes"] = "lots"
+    with pytest.raises(HandbookInputError) as error:
+        check_drift(profile, data)
+    assert error.value.where == "partitions.batch.max_nodes"
 
 
 def checks(found: list) -> set[tuple[str, str, str]]:
@@ -92,35 +113,36 @@ def checks(found: list) -> set[tuple[str, str, str]]:
 
 def test_a_site_that_matches_its_profile_has_no_drift(profile: Profile) -> None:
     snapshot = matching_snapshot(profile)
-    assert check_drift(profile, snapshot, baseline=copy.deepcopy(snapshot)) == []
+    assert check_drift(profile, snapshot, baseline=snapshot.model_copy(deep=True)) == []
 
 
 # --- Each class of drift ------------------------------------------------------------------
 
 
-def drifted(profile: Profile, change) -> list:
+def drifted(profile: Profile, change: Callable[[Snapshot], object]) -> list:
     baseline = matching_snapshot(profile)
-    snapshot = copy.deepcopy(baseline)
+    snapshot = baseline.model_copy(deep=True)
     change(snapshot)
     return check_drift(profile, snapshot, baseline=baseline)
 
 
 def test_a_missing_kernel(profile: Profile) -> None:
-    found = drifted(profile, lambda s: s["kernels"].pop("ir"))
+    found = drifted(profile, lambda s: s.kernels.pop("ir"))
     assert checks(found) == {("kernel", "ir", "missing")}
 
 
 def test_a_kernel_that_does_not_answer(profile: Profile) -> None:
-    def change(s: dict) -> None:
-        s["kernels"]["bash"].update(error="the kernel did not answer within 120 s", language_version=None)
+    def change(s: Snapshot) -> None:
+        s.kernels["bash"].error = "the kernel did not answer within 120 s"
+        s.kernels["bash"].language_version = None
 
     assert checks(drifted(profile, change)) == {("kernel", "bash", "broken")}
 
 
 def test_a_kernel_with_another_language_or_start(profile: Profile) -> None:
-    def change(s: dict) -> None:
-        s["kernels"]["python3"]["language"] = "julia"
-        s["kernels"]["python3-batch"]["start"] = "local"
+    def change(s: Snapshot) -> None:
+        s.kernels["python3"].language = "julia"
+        s.kernels["python3-batch"].start = "local"
 
     assert checks(drifted(profile, change)) >= {
         ("kernel", "python3", "language"),
@@ -129,35 +151,35 @@ def test_a_kernel_with_another_language_or_start(profile: Profile) -> None:
 
 
 def test_a_kernel_without_handbook_metadata_is_not_drift(profile: Profile) -> None:
-    assert drifted(profile, lambda s: s["kernels"]["python3"].update(start="unknown")) == []
+    assert drifted(profile, lambda s: setattr(s.kernels["python3"], "start", "unknown")) == []
 
 
 def test_a_key_package_that_is_gone(profile: Profile) -> None:
-    found = drifted(profile, lambda s: s["kernels"]["python3"]["packages"].update(numpy=None))
+    found = drifted(profile, lambda s: s.kernels["python3"].packages.update(numpy=None))
     assert checks(found) == {("kernel", "python3", "package numpy")}
 
 
 def test_a_changed_language_version_against_the_committed_snapshot(profile: Profile) -> None:
-    found = drifted(profile, lambda s: s["kernels"]["python3"].update(language_version="3.12.1"))
+    found = drifted(profile, lambda s: setattr(s.kernels["python3"], "language_version", "3.12.1"))
     assert checks(found) == {("kernel", "python3", "language version")}
     assert found[0].versions is True
     assert "Python 3.11.2 → 3.12.1" in found[0].message
 
 
 def test_a_changed_package_version_against_the_committed_snapshot(profile: Profile) -> None:
-    found = drifted(profile, lambda s: s["kernels"]["python3-stack"]["packages"].update(numpy="2.1.0"))
+    found = drifted(profile, lambda s: s.kernels["python3-stack"].packages.update(numpy="2.1.0"))
     assert checks(found) == {("kernel", "python3-stack", "version numpy")}
     assert "numpy 1.0.0 → 2.1.0" in found[0].message
 
 
 def test_without_a_committed_snapshot_versions_are_not_checked(profile: Profile) -> None:
     snapshot = matching_snapshot(profile)
-    snapshot["kernels"]["python3"]["language_version"] = "3.13.0"
+    snapshot.kernels["python3"].language_version = "3.13.0"
     assert check_drift(profile, snapshot, baseline=None) == []
 
 
 def test_a_missing_partition(profile: Profile) -> None:
-    assert checks(drifted(profile, lambda s: s["partitions"].pop("largemem"))) == {
+    assert checks(drifted(profile, lambda s: s.partitions.pop("largemem"))) == {
         ("partition", "largemem", "missing")
     }
 
@@ -176,18 +198,18 @@ def test_a_missing_partition(profile: Profile) -> None:
     ],
 )
 def test_changed_partition_limits(profile: Profile, field: str, value: Any, check: str) -> None:
-    found = drifted(profile, lambda s: s["partitions"]["batch"].update({field: value}))
+    found = drifted(profile, lambda s: setattr(s.partitions["batch"], field, value))
     assert checks(found) == {("partition", "batch", check)}
 
 
 def test_memory_a_little_below_nominal_is_not_drift(profile: Profile) -> None:
-    assert drifted(profile, lambda s: s["partitions"]["batch"].update(memory_per_node_mb=7900)) == []
+    assert drifted(profile, lambda s: setattr(s.partitions["batch"], "memory_per_node_mb", 7900)) == []
 
 
 def test_a_module_the_docs_rely_on_disappeared(profile: Profile) -> None:
-    def change(s: dict) -> None:
-        s["modules"]["available"].pop("hdf5")
-        s["modules"]["available"]["gcc"]["versions"] = ["13.2"]
+    def change(s: Snapshot) -> None:
+        s.modules.available.pop("hdf5")
+        s.modules.available["gcc"].versions = ["13.2"]
 
     assert checks(drifted(profile, change)) == {
         ("module", "hdf5/1.14", "missing"),
@@ -243,9 +265,9 @@ def test_pages_are_found_by_directive_and_substitution(book_root: Path) -> None:
 
 def test_drift_names_the_affected_pages(profile: Profile, book_root: Path) -> None:
     baseline = matching_snapshot(profile)
-    snapshot = copy.deepcopy(baseline)
-    snapshot["partitions"]["batch"]["max_time"] = "12:00:00"
-    snapshot["kernels"]["python3"]["packages"]["numpy"] = "2.1.0"
+    snapshot = baseline.model_copy(deep=True)
+    snapshot.partitions["batch"].max_time = "12:00:00"
+    snapshot.kernels["python3"].packages["numpy"] = "2.1.0"
     found = {d.check: d for d in check_drift(profile, snapshot, baseline=baseline, root=book_root)}
     # The batch partition is printed by the batch substitutions.
     assert found["MaxTime"].pages == ("book/start/batch.md",)
@@ -261,8 +283,8 @@ def test_drift_names_the_affected_pages(profile: Profile, book_root: Path) -> No
 # --- The command --------------------------------------------------------------------------
 
 
-def write_json(path: Path, data: dict) -> Path:
-    path.write_text(dump_snapshot(data), encoding="utf-8")
+def write_json(path: Path, snapshot: Snapshot) -> Path:
+    path.write_text(dump_snapshot(snapshot), encoding="utf-8")
     return path
 
 
@@ -276,7 +298,7 @@ def test_the_drift_command_exits_0_1_or_2(
     assert "No drift" in capsys.readouterr().out
 
     broken = matching_snapshot(profile)
-    broken["partitions"].pop("batch")
+    broken.partitions.pop("batch")
     bad = write_json(book_root / "drifted.json", broken)
     assert main([*args, "--snapshot", str(bad), "--json"]) == 1
     [report] = json.loads(capsys.readouterr().out)
@@ -285,28 +307,29 @@ def test_the_drift_command_exits_0_1_or_2(
 
     (book_root / "garbage.json").write_text("{", encoding="utf-8")
     assert main([*args, "--snapshot", str(book_root / "garbage.json")]) == 2
+    assert main([*args, "--snapshot", str(book_root / "no-such-snapshot.json")]) == 2
 
 
 # --- Snapshot changes and their fragments -------------------------------------------------
 
 
-def changed(profile: Profile, change) -> tuple[dict, dict]:
+def changed(profile: Profile, change: Callable[[Snapshot], object]) -> tuple[Snapshot, Snapshot]:
     old = matching_snapshot(profile)
-    new = copy.deepcopy(old)
+    new = old.model_copy(deep=True)
     change(new)
     return old, new
 
 
 def test_nothing_changed_means_no_changes(profile: Profile) -> None:
     old = matching_snapshot(profile)
-    new = copy.deepcopy(old) | {"taken": "2027-01-01"}
+    new = old.model_copy(deep=True, update={"taken": dt.date(2027, 1, 1)})
     assert snapshot_changes(old, new, profile=profile) == []
 
 
 def test_a_package_update_becomes_one_kernel_fragment(profile: Profile, tmp_path: Path) -> None:
-    def change(s: dict) -> None:
-        s["kernels"]["python3"]["packages"]["numpy"] = "2.1.0"
-        s["kernels"]["python3"]["language_version"] = "3.11.9"
+    def change(s: Snapshot) -> None:
+        s.kernels["python3"].packages["numpy"] = "2.1.0"
+        s.kernels["python3"].language_version = "3.11.9"
 
     old, new = changed(profile, change)
     [paths] = [write_change_fragments(tmp_path, snapshot_changes(old, new, profile=profile), date=TODAY)]
@@ -320,15 +343,17 @@ def test_a_package_update_becomes_one_kernel_fragment(profile: Profile, tmp_path
 
 
 def test_expert_kernels_concern_experts_and_admins(profile: Profile, tmp_path: Path) -> None:
-    old, new = changed(profile, lambda s: s["kernels"]["python3-batch"]["packages"].update(ipykernel="7.0.0"))
+    old, new = changed(profile, lambda s: s.kernels["python3-batch"].packages.update(ipykernel="7.0.0"))
     [path] = write_change_fragments(tmp_path, snapshot_changes(old, new, profile=profile), date=TODAY)
     assert parse_fragment(path).meta.audiences == ["expert", "admin"]
 
 
 def test_a_partition_limit_change(profile: Profile, tmp_path: Path) -> None:
-    old, new = changed(
-        profile, lambda s: s["partitions"]["batch"].update(max_time="12:00:00", memory_per_node_mb=16384)
-    )
+    def change(s: Snapshot) -> None:
+        s.partitions["batch"].max_time = "12:00:00"
+        s.partitions["batch"].memory_per_node_mb = 16384
+
+    old, new = changed(profile, change)
     [path] = write_change_fragments(tmp_path, snapshot_changes(old, new), date=TODAY)
     fragment = parse_fragment(path)
     assert fragment.meta.key == "partition/batch"
@@ -337,9 +362,9 @@ def test_a_partition_limit_change(profile: Profile, tmp_path: Path) -> None:
 
 
 def test_module_versions_added_and_removed(profile: Profile, tmp_path: Path) -> None:
-    def change(s: dict) -> None:
-        s["modules"]["available"]["gcc"] = {"versions": ["13.2"], "default": "13.2"}
-        s["modules"]["available"]["cuda"] = {"versions": ["12.4"], "default": "12.4"}
+    def change(s: Snapshot) -> None:
+        s.modules.available["gcc"] = ModuleEntry(versions=["13.2"], default="13.2")
+        s.modules.available["cuda"] = ModuleEntry(versions=["12.4"], default="12.4")
 
     old, new = changed(profile, change)
     paths = write_change_fragments(tmp_path, snapshot_changes(old, new), date=TODAY)
@@ -354,11 +379,11 @@ def test_module_versions_added_and_removed(profile: Profile, tmp_path: Path) -> 
 
 
 def test_kernels_partitions_and_tools_coming_and_going(profile: Profile) -> None:
-    def change(s: dict) -> None:
-        s["kernels"].pop("ir")
-        s["kernels"]["julia"] = {"language": "julia", "packages": {}}
-        s["versions"]["slurm"] = "23.02.1"
-        s["jupyter"]["packages"]["jupyterlab"] = "4.3.0"
+    def change(s: Snapshot) -> None:
+        s.kernels.pop("ir")
+        s.kernels["julia"] = KernelEntry(language="julia")
+        s.versions.slurm = "23.02.1"
+        s.jupyter.packages["jupyterlab"] = "4.3.0"
 
     old, new = changed(profile, change)
     texts = {c.key: (c.change_type, c.text()) for c in snapshot_changes(old, new, profile=profile)}
@@ -371,21 +396,20 @@ def test_kernels_partitions_and_tools_coming_and_going(profile: Profile) -> None
 
 
 def test_a_kernel_that_did_not_answer_is_not_a_version_change(profile: Profile) -> None:
-    def change(s: dict) -> None:
-        s["kernels"]["bash"].update(error="the kernel did not answer", language_version=None, packages={})
+    def change(s: Snapshot) -> None:
+        s.kernels["bash"] = s.kernels["bash"].model_copy(
+            update={"error": "the kernel did not answer", "language_version": None, "packages": {}}
+        )
 
     old, new = changed(profile, change)
     assert snapshot_changes(old, new, profile=profile) == []
 
 
 def test_a_second_change_on_the_same_day_updates_the_same_fragment(profile: Profile, tmp_path: Path) -> None:
-    first_old, first_new = changed(
-        profile, lambda s: s["kernels"]["python3"]["packages"].update(numpy="2.0.0")
-    )
+    first_old, first_new = changed(profile, lambda s: s.kernels["python3"].packages.update(numpy="2.0.0"))
     write_change_fragments(tmp_path, snapshot_changes(first_old, first_new, profile=profile), date=TODAY)
-    second_new = copy.deepcopy(first_new)
-    second_new["kernels"]["python3"]["packages"]["numpy"] = "2.1.0"
-    second_new["kernels"]["python3"]["packages"]["ipykernel"] = "7.0.0"
+    second_new = first_new.model_copy(deep=True)
+    second_new.kernels["python3"].packages.update(numpy="2.1.0", ipykernel="7.0.0")
     write_change_fragments(tmp_path, snapshot_changes(first_new, second_new, profile=profile), date=TODAY)
     [fragment] = load_fragments(tmp_path)
     # From the first old value to the last new one: one entry, not two.
@@ -397,17 +421,17 @@ def test_a_second_change_on_the_same_day_updates_the_same_fragment(profile: Prof
 
 
 def test_a_change_undone_on_the_same_day_removes_its_fragment(profile: Profile, tmp_path: Path) -> None:
-    old, new = changed(profile, lambda s: s["partitions"]["interactive"].update(max_nodes=2))
+    old, new = changed(profile, lambda s: setattr(s.partitions["interactive"], "max_nodes", 2))
     write_change_fragments(tmp_path, snapshot_changes(old, new), date=TODAY)
     assert write_change_fragments(tmp_path, snapshot_changes(new, old), date=TODAY) == []
     assert load_fragments(tmp_path) == []
 
 
 def test_the_next_day_gets_a_fragment_of_its_own(profile: Profile, tmp_path: Path) -> None:
-    old, new = changed(profile, lambda s: s["partitions"]["interactive"].update(max_nodes=2))
+    old, new = changed(profile, lambda s: setattr(s.partitions["interactive"], "max_nodes", 2))
     write_change_fragments(tmp_path, snapshot_changes(old, new), date=TODAY)
-    newer = copy.deepcopy(new)
-    newer["partitions"]["interactive"]["max_nodes"] = 3
+    newer = new.model_copy(deep=True)
+    newer.partitions["interactive"].max_nodes = 3
     write_change_fragments(tmp_path, snapshot_changes(new, newer), date=TODAY + dt.timedelta(days=1))
     assert [f.text for f in load_fragments(tmp_path)] == [
         "interactive partition: MaxNodes 2 → 3.",
@@ -422,7 +446,7 @@ def test_hand_written_fragments_are_left_alone(profile: Profile, tmp_path: Path)
         "NumPy 2 is here.\n",
         encoding="utf-8",
     )
-    old, new = changed(profile, lambda s: s["kernels"]["python3"]["packages"].update(numpy="2.1.0"))
+    old, new = changed(profile, lambda s: s.kernels["python3"].packages.update(numpy="2.1.0"))
     write_change_fragments(tmp_path, snapshot_changes(old, new, profile=profile), date=TODAY)
     assert hand.read_text().endswith("NumPy 2 is here.\n")
     assert len(load_fragments(tmp_path)) == 2

@@ -10,28 +10,31 @@ from pathlib import Path
 
 import pytest
 
-from hpc_handbook.errors import HandbookInputError
-from hpc_handbook.probe import (
-    SITE_JUPYTER_DATA_DIR,
+from hpc_handbook.data.snapshot import (
+    Snapshot,
     committed_snapshot,
     compared_content,
     dump_snapshot,
+    load_snapshot,
+    parse_snapshot,
+    slurm_duration_seconds,
+    write_snapshot,
+)
+from hpc_handbook.errors import HandbookInputError
+from hpc_handbook.probe import (
+    SITE_JUPYTER_DATA_DIR,
     fingerprint,
     kernel_entry,
     kernel_start,
-    load_snapshot,
     modules_from_lmod_json,
     modules_from_terse_avail,
     parse_labextension_list,
     parse_server_extension_list,
-    parse_snapshot,
     parse_snippet_output,
     partitions_from_scontrol,
     site_jupyter_environment,
     site_jupyter_path,
-    slurm_duration_seconds,
     version_snippet,
-    write_snapshot,
 )
 
 # `scontrol show partition --oneliner` and `show node --oneliner` of Slurm 22.05, node names replaced.
@@ -259,15 +262,28 @@ def test_the_site_kernel_dir_comes_first_in_jupyter_path(monkeypatch: pytest.Mon
 # --- Snapshots ----------------------------------------------------------------------------
 
 
+BATCH = {
+    "state": "UP",
+    "default": True,
+    "max_time": "1-00:00:00",
+    "max_nodes": 4,
+    "total_nodes": 1,
+    "total_cpus": 16,
+    "memory_per_node_mb": 8192,
+    "gpus_per_node": 0,
+}
+
+
 def snapshot(taken: str = "2026-11-25") -> dict:
+    """A snapshot as the JSON the probe writes."""
     return {
         "format": 1,
         "taken": taken,
         "site": "RCC",
         "kernels": {},
-        "partitions": {"batch": {"state": "UP"}},
+        "partitions": {"batch": BATCH},
         "modules": {"available": {}, "error": None},
-        "jupyter": {},
+        "jupyter": {"packages": {}, "lab_extensions": {}, "server_extensions": {}},
         "versions": {"slurm": "22.05.8", "lmod": "8.6.19"},
     }
 
@@ -283,7 +299,26 @@ def test_snapshots_are_written_deterministically(tmp_path: Path) -> None:
     path = tmp_path / "data" / "snapshot.json"
     write_snapshot(path, first)
     assert path.read_text() == dump_snapshot(first)
-    assert load_snapshot(path) == first
+    assert json.loads(path.read_text()) == first
+    assert load_snapshot(path) == Snapshot.model_validate(first)
+    assert load_snapshot(tmp_path / "data" / "none.json") is None
+
+
+def test_the_committed_snapshot_loads_and_is_written_back_unchanged() -> None:
+    path = Path(__file__).resolve().parents[2] / "book" / "data" / "snapshot.json"
+    loaded = load_snapshot(path)
+    assert loaded is not None and loaded.format_version == 1
+    assert dump_snapshot(loaded) == path.read_text(encoding="utf-8")
+
+
+def test_a_snapshot_without_a_format_is_read_as_the_first_format() -> None:
+    data = snapshot()
+    del data["format"]
+    assert parse_snapshot(json.dumps(data), file="snapshot.json").format_version == 1
+
+
+def _with(**changes: object) -> str:
+    return json.dumps({**snapshot(), **changes})
 
 
 @pytest.mark.parametrize(
@@ -291,14 +326,18 @@ def test_snapshots_are_written_deterministically(tmp_path: Path) -> None:
     [
         ("{", "line 1"),
         ("[]", ""),
-        ('{"format": 1, "kernels": [], "partitions": {}, "modules": {}}', "kernels"),
-        ('{"format": 9, "kernels": {}, "partitions": {}, "modules": {}}', "format"),
+        (_with(kernels=[]), "kernels"),
+        (_with(format=9), "format"),
+        (_with(partitions={"batch": {**BATCH, "state": None}}), "partitions.batch.state"),
+        (_with(partitions={"batch": {**BATCH, "nodes": ["node01"]}}), "partitions.batch.nodes"),
+        (_with(taken="last week"), "taken"),
     ],
 )
 def test_a_bad_snapshot_is_bad_input(text: str, where: str) -> None:
     with pytest.raises(HandbookInputError) as error:
         parse_snapshot(text, file="snapshot.json")
     assert error.value.where == where
+    assert error.value.file == "snapshot.json"
     assert error.value.exit_code == 2
 
 
@@ -312,5 +351,6 @@ def test_the_committed_snapshot_comes_from_git_head(tmp_path: Path) -> None:
     git("add", ".")
     git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "-m", "snapshot")
     write_snapshot(path, snapshot("2026-11-25"))
-    assert committed_snapshot(path)["taken"] == "2026-11-01"
+    committed = committed_snapshot(path)
+    assert committed is not None and committed.taken.isoformat() == "2026-11-01"
     assert committed_snapshot(tmp_path / "book" / "data" / "other.json") is None

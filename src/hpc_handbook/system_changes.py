@@ -1,0 +1,354 @@
+"""What changed between two snapshots, and the changelog fragments the probe writes for it.
+
+`hpc-handbook probe --changelog` compares the new snapshot with the committed one: every
+changed component gets one fragment per day, keyed like `kernel/python3`, so that a
+second change on the same day updates the entry instead of adding another.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hpc_handbook.changelog import (
+    AUDIENCES,
+    MAX_TEXT_LENGTH,
+    Audience,
+    ChangeType,
+    Component,
+    Fragment,
+    FragmentMeta,
+    fragment_paths,
+    parse_fragment,
+    write_fragment,
+)
+from hpc_handbook.data.snapshot import (
+    Jupyter,
+    KernelEntry,
+    ModuleEntry,
+    PartitionEntry,
+    Snapshot,
+    as_snapshot,
+    slurm_duration_seconds,
+)
+from hpc_handbook.profile import Profile
+
+
+def memory_text(mb: int) -> str:
+    """Memory as site.yml states it: whole GB where it is, else MB."""
+    return f"{mb // 1024} GB" if mb % 1024 == 0 else f"{mb} MB"
+
+
+#: Stands for "exists" where a component or module version has no value of its own.
+PRESENT = "present"
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    """One changed value of a component; None on one side means added or removed."""
+
+    label: str  # no spaces, so a fragment's text can be read back; "" for the component itself
+    old: str | None
+    new: str | None
+
+    def render(self) -> str:
+        prefix = f"{self.label} " if self.label else ""
+        if self.old is None:
+            return f"{prefix}{'' if self.new == PRESENT else f'{self.new} '}added"
+        if self.new is None:
+            return f"{prefix}{'' if self.old == PRESENT else f'{self.old} '}removed"
+        return f"{prefix}{self.old} → {self.new}"
+
+
+_CHANGED_ITEM = re.compile(r"^(?:(?P<label>\S+) )?(?P<old>.+?) → (?P<new>.+)$")
+_ADDED_ITEM = re.compile(r"^(?:(?P<label>\S+?)(?: (?P<value>.+?))? )?(?P<verb>added|removed)$")
+
+
+def parse_item(text: str) -> Item | None:
+    """Read back an item that `Item.render` wrote; None for anything else."""
+    text = text.strip()
+    match = _CHANGED_ITEM.match(text)
+    if match:
+        return Item(match.group("label") or "", match.group("old"), match.group("new"))
+    match = _ADDED_ITEM.match(text)
+    if match:
+        value = match.group("value") or PRESENT
+        label = match.group("label") or ""
+        if match.group("verb") == "added":
+            return Item(label, None, value)
+        return Item(label, value, None)
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class ComponentChange:
+    """What changed in one component (a kernel, a partition, a module, ...) between two snapshots."""
+
+    component: Component
+    key: str
+    subject: str
+    items: tuple[Item, ...]
+    audiences: tuple[Audience, ...]
+
+    @property
+    def change_type(self) -> ChangeType:
+        if self.items and all(i.old is None for i in self.items):
+            return "added"
+        if self.items and all(i.new is None for i in self.items):
+            return "removed"
+        return "changed"
+
+    def text(self) -> str:
+        rendered = [item.render() for item in self.items]
+        text = f"{self.subject}: {'; '.join(rendered)}."
+        while len(text) > MAX_TEXT_LENGTH and len(rendered) > 1:
+            # Too long for one entry; the status page has the full picture.
+            rendered.pop()
+            text = f"{self.subject}: {'; '.join(rendered)}; more changes on the system status page."
+        return text
+
+
+def parse_change_text(text: str) -> tuple[str, list[Item]]:
+    """Split a probe-written fragment's text into its subject and the items it lists."""
+    subject, _, rest = text.strip().partition(": ")
+    rest = rest.removesuffix(".")
+    items = [parse_item(part) for part in rest.split("; ")]
+    return subject, [item for item in items if item is not None]
+
+
+def language_label(language: str) -> str:
+    """How a reader names a kernel's language: Python, R, bash."""
+    return {"python": "Python", "r": "R", "bash": "bash"}.get(language.lower(), language or "language")
+
+
+def _dict_items(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Item]:
+    items = []
+    for key in sorted(set(old) | set(new)):
+        before, after = old.get(key), new.get(key)
+        if before != after:
+            items.append(
+                Item(key, None if before is None else str(before), None if after is None else str(after))
+            )
+    return items
+
+
+def _all_audiences(*audiences: Audience) -> tuple[Audience, ...]:
+    # Admins see every system change; the order follows the changelog module's.
+    wanted = {*audiences, "admin"}
+    return tuple(a for a in AUDIENCES if a in wanted)
+
+
+def _kernel_audiences(profile: Profile | None, name: str) -> tuple[Audience, ...]:
+    # The site's default kernels (declared, started locally) are what novices use;
+    # module-based, Slurm-backed and undeclared kernels concern experts.
+    declared = {k.name: k for k in profile.kernels} if profile else {}
+    if name in declared and declared[name].start == "local":
+        return _all_audiences("novice", "expert")
+    return _all_audiences("expert")
+
+
+def _kernel_changes(
+    old: Mapping[str, KernelEntry], new: Mapping[str, KernelEntry], profile: Profile | None
+) -> list[ComponentChange]:
+    changes = []
+    for name in sorted(set(old) | set(new)):
+        before, after = old.get(name), new.get(name)
+        if before == after:
+            continue
+        if before is None or after is None:
+            items = [Item("", None if before is None else PRESENT, None if after is None else PRESENT)]
+        else:
+            items = []
+            if before.display_name != after.display_name:
+                items.append(Item("name", before.display_name or None, after.display_name or None))
+            if before.start != after.start:
+                items.append(Item("start", before.start, after.start))
+            # A kernel that did not answer has no versions; that is an incident, not a change.
+            if not before.error and not after.error:
+                language = language_label(after.language)
+                items += _dict_items({language: before.language_version}, {language: after.language_version})
+                items += _dict_items(before.packages, after.packages)
+        if items:
+            changes.append(
+                ComponentChange(
+                    "kernel",
+                    f"kernel/{name}",
+                    f"{name} kernel",
+                    tuple(items),
+                    _kernel_audiences(profile, name),
+                )
+            )
+    return changes
+
+
+def _hours_minutes_seconds(value: str) -> str:
+    # Slurm prints a day as 1-00:00:00; site.yml and most readers say 24:00:00.
+    try:
+        seconds = slurm_duration_seconds(value)
+    except ValueError:
+        return value
+    if seconds is None:
+        return value
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+#: The values of a partition a change lists, in this order.
+_PARTITION_VALUES = ("State", "MaxTime", "MaxNodes", "memory/node", "GPUs/node", "nodes", "default")
+
+
+def _partition_values(entry: PartitionEntry) -> dict[str, Any]:
+    memory = entry.memory_per_node_mb
+    values = {
+        "State": entry.state,
+        "MaxTime": _hours_minutes_seconds(entry.max_time),
+        "MaxNodes": entry.max_nodes,
+        "memory/node": None if memory is None else memory_text(memory),
+        "GPUs/node": entry.gpus_per_node,
+        "nodes": entry.total_nodes,
+        "default": "yes" if entry.default else "no",
+    }
+    return {label: values[label] for label in _PARTITION_VALUES}
+
+
+def _partition_changes(
+    old: Mapping[str, PartitionEntry], new: Mapping[str, PartitionEntry]
+) -> list[ComponentChange]:
+    changes = []
+    for name in sorted(set(old) | set(new)):
+        before, after = old.get(name), new.get(name)
+        if before == after:
+            continue
+        if before is None or after is None:
+            items = [Item("", None if before is None else PRESENT, None if after is None else PRESENT)]
+        else:
+            items = _dict_items(_partition_values(before), _partition_values(after))
+            items.sort(key=lambda i: _PARTITION_VALUES.index(i.label))
+        if items:
+            audiences = _all_audiences("novice", "expert")
+            changes.append(
+                ComponentChange(
+                    "partition", f"partition/{name}", f"{name} partition", tuple(items), audiences
+                )
+            )
+    return changes
+
+
+def _module_changes(old: Mapping[str, ModuleEntry], new: Mapping[str, ModuleEntry]) -> list[ComponentChange]:
+    changes = []
+    for name in sorted(set(old) | set(new)):
+        before, after = old.get(name), new.get(name)
+        if before == after:
+            continue
+        old_versions = set(before.versions if before else [])
+        new_versions = set(after.versions if after else [])
+        items = [Item(f"{name}/{v}", None, PRESENT) for v in sorted(new_versions - old_versions)]
+        items += [Item(f"{name}/{v}", PRESENT, None) for v in sorted(old_versions - new_versions)]
+        if before is not None and after is not None and before.default != after.default:
+            items.append(Item("default", before.default, after.default))
+        if items:
+            changes.append(
+                ComponentChange(
+                    "module",
+                    f"module/{_key_part(name)}",
+                    f"{name} module",
+                    tuple(items),
+                    _all_audiences("expert"),
+                )
+            )
+    return changes
+
+
+def _jupyter_versions(jupyter: Jupyter) -> dict[str, str]:
+    versions: dict[str, str] = {}
+    for group in (jupyter.server_extensions, jupyter.lab_extensions):
+        for name, info in group.items():
+            versions[name] = info.version or PRESENT
+    versions.update(jupyter.packages)
+    return versions
+
+
+def _key_part(name: str) -> str:
+    return re.sub(r"[^a-z0-9_./-]+", "-", name.lower()).strip("-./") or "unnamed"
+
+
+def snapshot_changes(
+    old: Snapshot | Mapping[str, Any], new: Snapshot | Mapping[str, Any], *, profile: Profile | None = None
+) -> list[ComponentChange]:
+    """List what changed between two snapshots, one entry per component."""
+    before, after = as_snapshot(old), as_snapshot(new)
+    changes = [
+        *_kernel_changes(before.kernels, after.kernels, profile),
+        *_partition_changes(before.partitions, after.partitions),
+        *_module_changes(before.modules.available, after.modules.available),
+    ]
+    jupyter = _dict_items(_jupyter_versions(before.jupyter), _jupyter_versions(after.jupyter))
+    if jupyter:
+        changes.append(
+            ComponentChange(
+                "hub", "hub/jupyter", "Jupyter", tuple(jupyter), _all_audiences("novice", "expert")
+            )
+        )
+    for tool, title in (("slurm", "Slurm"), ("lmod", "Lmod")):
+        was, now = getattr(before.versions, tool), getattr(after.versions, tool)
+        if was != now:
+            item = Item("version", was, now)
+            changes.append(
+                ComponentChange("service", f"service/{tool}", title, (item,), _all_audiences("expert"))
+            )
+    return changes
+
+
+def merge_items(earlier: Sequence[Item], later: Sequence[Item]) -> list[Item]:
+    """Combine two lists of changes to the same values: from the first old value to the last new one."""
+    merged: dict[str, Item] = {item.label: item for item in earlier}
+    for item in later:
+        first = merged.get(item.label)
+        merged[item.label] = Item(item.label, first.old if first else item.old, item.new)
+    # A value that came back to where the day started has not changed at all.
+    return [item for item in merged.values() if item.old != item.new]
+
+
+def fragment_slug(key: str) -> str:
+    return "system-" + re.sub(r"[^a-z0-9]+", "-", key.lower()).strip("-")
+
+
+def write_change_fragments(
+    directory: Path, changes: Sequence[ComponentChange], *, date: dt.date
+) -> list[Path]:
+    """Write one fragment per changed component; merge into an existing fragment with the same key and date.
+
+    Returns the paths written (a fragment whose changes cancelled out is removed, not returned).
+    """
+    existing: dict[str, tuple[Path, Fragment]] = {}
+    for path in fragment_paths(directory) if directory.is_dir() else []:
+        fragment = parse_fragment(path)
+        if fragment.meta.key and fragment.meta.date == date:
+            existing[fragment.meta.key] = (path, fragment)
+    written = []
+    for change in changes:
+        slug = fragment_slug(change.key)
+        items = list(change.items)
+        audiences = list(change.audiences)
+        if change.key in existing:
+            path, fragment = existing[change.key]
+            slug = fragment.slug
+            _, earlier = parse_change_text(fragment.text)
+            items = merge_items(earlier, items)
+            audiences = [a for a in AUDIENCES if a in {*fragment.meta.audiences, *audiences}]
+            if not items:
+                path.unlink()
+                continue
+        merged = dataclasses.replace(change, items=tuple(items), audiences=tuple(audiences))
+        meta = FragmentMeta(
+            date=date,
+            type=merged.change_type,
+            audiences=list(merged.audiences),
+            component=merged.component,
+            key=merged.key,
+        )
+        written.append(write_fragment(directory, Fragment(slug=slug, meta=meta, text=merged.text())))
+    return written
