@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from hpc_handbook.data.files import write_atomically
 from hpc_handbook.profile import load_profile
 
 #: MyST-NB's notebook execution engines, by module; they import jupyter-cache, SQLAlchemy and nbclient.
@@ -99,8 +100,8 @@ def sphinx_settings(*, root: Path, overrides: dict[str, Any], doctrees: Path) ->
     )
     # Local extensions add their folders to sys.path while the settings are worked out.
     if not (_book_config(config).get("sphinx") or {}).get("local_extensions"):
-        doctrees.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps({"key": key, "settings": settings}), encoding="utf-8")
+        # Two builds at once must not read each other's half-written cache.
+        write_atomically(cache, json.dumps({"key": key, "settings": settings}))
     return settings
 
 

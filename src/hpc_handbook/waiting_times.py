@@ -19,22 +19,25 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import json
 import math
-import os
 import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
+from hpc_handbook.data.waiting_times import (
+    COLLECT_COMMAND,
+    DEFAULT_OUTPUT,
+    Bucket,
+    Figures,
+    PartitionWaits,
+    Period,
+    WaitingTimes,
+    write_waiting_times,
+)
 from hpc_handbook.errors import HandbookInputError
 
-#: Where the collected statistics live, relative to the repository root.
-DEFAULT_OUTPUT = Path("book/data/waiting-times.json")
-DATA_FORMAT = 1
-COLLECT_COMMAND = "hpc-handbook waiting-times collect"
 DEFAULT_WEEKS = 4
 
 #: Node-count buckets: (smallest, largest or None for no limit, label). Bounds are inclusive.
@@ -222,12 +225,10 @@ def walltime_bucket(minutes: int | None) -> str:
     raise ValueError(f"no walltime bucket for {minutes} minutes")
 
 
-def _figures(waits: Sequence[float]) -> dict[str, Any]:
-    return {
-        "jobs": len(waits),
-        "median_s": round(percentile(waits, 0.5), 1),
-        "p90_s": round(percentile(waits, 0.9), 1),
-    }
+def _figures(waits: Sequence[float]) -> Figures:
+    return Figures(
+        jobs=len(waits), median_s=round(percentile(waits, 0.5), 1), p90_s=round(percentile(waits, 0.9), 1)
+    )
 
 
 def deduplicate(records: Iterable[JobRecord]) -> list[JobRecord]:
@@ -243,13 +244,13 @@ def deduplicate(records: Iterable[JobRecord]) -> list[JobRecord]:
 
 def waiting_time_stats(
     records: Iterable[JobRecord], *, start: dt.datetime, end: dt.datetime, sources: Sequence[str] = ()
-) -> dict[str, Any]:
+) -> WaitingTimes:
     """Median and 90th percentile waits per partition and per (nodes, walltime) bucket.
 
     Only jobs that started within [start, end) count; every figure carries its job count.
     """
     chosen = [r for r in deduplicate(records) if start <= r.start < end]
-    partitions: dict[str, Any] = {}
+    partitions: dict[str, PartitionWaits] = {}
     for name in sorted({r.partition for r in chosen}):
         jobs = [r for r in chosen if r.partition == name]
         buckets = []
@@ -262,18 +263,18 @@ def waiting_time_stats(
                     and walltime_bucket(r.time_limit_minutes) == walltime_label
                 ]
                 if waits:
-                    buckets.append({"nodes": nodes_label, "walltime": walltime_label, **_figures(waits)})
-        partitions[name] = {"all": _figures([r.wait_seconds for r in jobs]), "buckets": buckets}
-    return {
-        "format": DATA_FORMAT,
-        "generated_by": COLLECT_COMMAND,
-        "period": {"start": start.isoformat(timespec="minutes"), "end": end.isoformat(timespec="minutes")},
-        "sources": list(sources),
-        "node_buckets": [label for _, _, label in NODE_BUCKETS],
-        "walltime_buckets": [label for _, label in WALLTIME_BUCKETS],
-        "total_jobs": len(chosen),
-        "partitions": partitions,
-    }
+                    figures = _figures(waits)
+                    buckets.append(Bucket(nodes=nodes_label, walltime=walltime_label, **figures.model_dump()))
+        partitions[name] = PartitionWaits(all=_figures([r.wait_seconds for r in jobs]), buckets=buckets)
+    return WaitingTimes(
+        generated_by=COLLECT_COMMAND,
+        period=Period(start=start.isoformat(timespec="minutes"), end=end.isoformat(timespec="minutes")),
+        sources=list(sources),
+        node_buckets=[label for _, _, label in NODE_BUCKETS],
+        walltime_buckets=[label for _, label in WALLTIME_BUCKETS],
+        total_jobs=len(chosen),
+        partitions=partitions,
+    )
 
 
 def format_seconds(seconds: float) -> str:
@@ -337,33 +338,6 @@ def collect_records(
     return records, sources
 
 
-def load_waiting_times(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise HandbookInputError(path, "", f"cannot read the waiting times ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise HandbookInputError(path, f"line {exc.lineno}", f"expected JSON: {exc.msg}") from None
-    if (
-        not isinstance(data, dict)
-        or data.get("format") != DATA_FORMAT
-        or not isinstance(data.get("partitions"), dict)
-    ):
-        raise HandbookInputError(
-            path, "format", f"expected waiting times in format {DATA_FORMAT}; re-run `{COLLECT_COMMAND}`"
-        )
-    return data
-
-
-def write_waiting_times(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(
-        json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
-    os.replace(temporary, path)
-
-
 # --- The command --------------------------------------------------------------------------
 
 
@@ -410,6 +384,6 @@ def run_collect(args: argparse.Namespace) -> int:
     data = waiting_time_stats(records, start=start, end=end, sources=sources)
     output = Path(args.output)
     write_waiting_times(output, data)
-    print(f"{data['total_jobs']} jobs from {', '.join(sources) or 'no source'} between {start:%Y-%m-%d} and "
+    print(f"{data.total_jobs} jobs from {', '.join(sources) or 'no source'} between {start:%Y-%m-%d} and "
           f"{end:%Y-%m-%d}; wrote {output}")  # fmt: skip
     return 0

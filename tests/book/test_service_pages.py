@@ -10,6 +10,9 @@ from lxml import html as lxml_html
 from hpc_handbook.book.evidence import Evidence, measured_here
 from hpc_handbook.book.limitations import handbook_limitations, service_limitations
 from hpc_handbook.book.scorecard import MEASURES, criteria, evaluate, groups
+from hpc_handbook.data.examples_report import ExamplesReport, Summary
+from hpc_handbook.data.snapshot import KernelEntry, Modules, PartitionEntry, Snapshot
+from hpc_handbook.data.waiting_times import WaitingTimes
 from hpc_handbook.errors import HandbookInputError
 from hpc_handbook.profile import SCORECARD_CRITERIA, load_profile, parse_profile
 
@@ -66,19 +69,31 @@ def test_limitations_of_a_profile_without_dates_say_so() -> None:
 
 
 def test_measurements_beat_the_self_assessment_and_say_their_source(profile) -> None:
-    snapshot = {
-        "site": "RCC",
-        "taken": "2026-11-20",
-        "partitions": {
-            "interactive": {"state": "UP"},
-            "batch": {"state": "DOWN"},
-            "largemem": {"state": "UP"},
-        },
-        "kernels": {name: {"error": None} for name in ("python3", "bash", "ir", "python3-stack")},
-    }
-    report = {"site": "RCC", "date": "2026-11-21", "summary": {"passed": 5, "failed": 1, "skipped": 2}}
+    def partition(state: str) -> PartitionEntry:
+        return PartitionEntry(
+            state=state,
+            default=False,
+            max_time="04:00:00",
+            max_nodes=1,
+            total_nodes=1,
+            total_cpus=16,
+            memory_per_node_mb=8192,
+            gpus_per_node=0,
+        )
+
+    snapshot = Snapshot(
+        site="RCC",
+        taken=dt.date(2026, 11, 20),
+        partitions={"interactive": partition("UP"), "batch": partition("DOWN"), "largemem": partition("UP")},
+        kernels={name: KernelEntry() for name in ("python3", "bash", "ir", "python3-stack")},
+        modules=Modules(),
+    )
+    report = ExamplesReport(site="RCC", date="2026-11-21", summary=Summary(passed=5, failed=1, skipped=2))
     evidence = Evidence(
-        profile=profile, snapshot=snapshot, examples_report=report, waiting_times=WAITING_TIMES
+        profile=profile,
+        snapshot=snapshot,
+        examples_report=report,
+        waiting_times=WaitingTimes.model_validate(WAITING_TIMES),
     )
     partitions = evaluate(criterion("resources-all-partitions"), evidence)
     assert partitions.rating == "partly"
@@ -105,9 +120,13 @@ def test_unmeasured_criteria_fall_back_to_the_self_assessment_or_say_not_yet_kno
 
 
 def test_measurements_of_another_site_are_ignored(profile) -> None:
-    assert measured_here({"site": "TNC"}, profile) is None
-    assert measured_here({"site": "RCC"}, profile) == {"site": "RCC"}
-    assert measured_here({"no": "site"}, profile) == {"no": "site"}
+    elsewhere = ExamplesReport(site="TNC", date="2026-11-21")
+    here = ExamplesReport(site="RCC", date="2026-11-21")
+    assert measured_here(elsewhere, profile) is None
+    assert measured_here(here, profile) is here
+    # The waiting times name no site: they come from this site's own scheduler.
+    waits = WaitingTimes.model_validate(WAITING_TIMES)
+    assert measured_here(waits, profile) is waits
 
 
 def test_self_assessment_rejects_unknown_criteria_and_ratings(profile) -> None:

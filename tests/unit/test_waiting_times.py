@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from hpc_handbook.cli import main
+from hpc_handbook.data.files import dump_json
+from hpc_handbook.data.waiting_times import Bucket, Period, load_waiting_times
+from hpc_handbook.errors import HandbookInputError
 from hpc_handbook.job_mix import plan_mix
 from hpc_handbook.waiting_times import (
     deduplicate,
@@ -177,19 +180,38 @@ def test_statistics_per_partition_and_bucket_on_a_constructed_history() -> None:
     data = waiting_time_stats(
         read_jobcomp(constructed_history()), start=start, end=end, sources=["jobcomp/filetxt"]
     )
-    assert data["total_jobs"] == 14
-    assert data["period"] == {"start": "2026-11-01T00:00", "end": "2026-11-29T12:00"}
-    batch = data["partitions"]["batch"]
-    assert batch["buckets"] == [
-        {"nodes": "1 node", "walltime": "up to 1 h", "jobs": 10, "median_s": 55.0, "p90_s": 91.0},
-        {"nodes": "2 to 4 nodes", "walltime": "4 to 12 h", "jobs": 3, "median_s": 1200.0, "p90_s": 1680.0},
+    assert data.total_jobs == 14
+    assert data.period == Period(start="2026-11-01T00:00", end="2026-11-29T12:00")
+    batch = data.partitions["batch"]
+    assert batch.buckets == [
+        Bucket(nodes="1 node", walltime="up to 1 h", jobs=10, median_s=55.0, p90_s=91.0),
+        Bucket(nodes="2 to 4 nodes", walltime="4 to 12 h", jobs=3, median_s=1200.0, p90_s=1680.0),
     ]
-    assert batch["all"]["jobs"] == 13
-    assert data["partitions"]["interactive"]["buckets"] == [
-        {"nodes": "1 node", "walltime": "1 to 4 h", "jobs": 1, "median_s": 3.0, "p90_s": 3.0}
+    assert batch.all.jobs == 13
+    assert data.partitions["interactive"].buckets == [
+        Bucket(nodes="1 node", walltime="1 to 4 h", jobs=1, median_s=3.0, p90_s=3.0)
     ]
-    assert data["node_buckets"][0] == "1 node"
-    assert data["walltime_buckets"][-1] == "over 12 h"
+    assert data.node_buckets[0] == "1 node"
+    assert data.walltime_buckets[-1] == "over 12 h"
+
+
+def test_the_committed_statistics_load_and_are_written_back_unchanged() -> None:
+    path = Path(__file__).resolve().parents[2] / "book" / "data" / "waiting-times.json"
+    loaded = load_waiting_times(path)
+    assert loaded is not None and loaded.format_version == 1
+    assert dump_json(loaded) == path.read_text(encoding="utf-8")
+
+
+def test_bad_statistics_are_bad_input_that_names_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "waiting-times.json"
+    assert load_waiting_times(path) is None
+    empty = waiting_time_stats([], start=dt.datetime(2026, 11, 1), end=dt.datetime(2026, 11, 2))
+    data = json.loads(dump_json(empty))
+    data["partitions"] = {"batch": {"all": {"jobs": 3, "median_s": "soon", "p90_s": 1.0}}}
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(HandbookInputError) as error:
+        load_waiting_times(path)
+    assert (error.value.file, error.value.where) == (str(path), "partitions.batch.all.median_s")
 
 
 def test_duplicates_are_the_same_job_id_and_submit_time() -> None:
@@ -300,8 +322,8 @@ def test_the_page_shows_the_profiles_partitions_only_and_counts_their_jobs() -> 
     start, end = dt.datetime(2026, 11, 1), dt.datetime(2026, 11, 29, 12, 0)
     data = waiting_time_stats(read_jobcomp(constructed_history()), start=start, end=end)
     shown = for_profile(data, ["batch", "gpu"])
-    assert list(shown["partitions"]) == ["batch"]
-    assert shown["total_jobs"] == 13  # the interactive job is not on a page about batch and gpu
+    assert list(shown.partitions) == ["batch"]
+    assert shown.total_jobs == 13  # the interactive job is not on a page about batch and gpu
     rows = waiting_rows(shown, ["batch", "gpu"])
     assert rows[0] == ["batch", "1 node", "up to 1 h", "10", "55 s", "91 s"]
     assert rows[1] == ["batch", "2 to 4 nodes", "4 to 12 h", "3", "20 min", "28 min"]

@@ -7,11 +7,10 @@ notes that too, so the file's arrival re-reads the page.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
@@ -20,11 +19,15 @@ from hpc_handbook.book.changelog_pages import changelog_dir, loaded_fragments
 from hpc_handbook.book.config import book_path
 from hpc_handbook.book.state import note_missing_input, note_view
 from hpc_handbook.changelog import Fragment
+from hpc_handbook.data.examples_report import EXAMPLES_REPORT, ExamplesReport, load_examples_report
+from hpc_handbook.data.snapshot import Snapshot, load_snapshot
+from hpc_handbook.data.waiting_times import WaitingTimes, load_waiting_times
+from hpc_handbook.errors import HandbookInputError
 from hpc_handbook.profile import Profile
 
 logger = logging.getLogger(__name__)
 
-EXAMPLES_REPORT = "examples.json"
+Measurement = TypeVar("Measurement", ExamplesReport, Snapshot, WaitingTimes)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,30 +37,26 @@ class Evidence:
     profile: Profile
     fragments: Sequence[Fragment] = ()
     pages: frozenset[str] = frozenset()
-    examples_report: dict[str, Any] | None = None
-    snapshot: dict[str, Any] | None = None
-    waiting_times: dict[str, Any] | None = None
+    examples_report: ExamplesReport | None = None
+    snapshot: Snapshot | None = None
+    waiting_times: WaitingTimes | None = None
 
 
-def read_optional_json(path: Path) -> dict[str, Any] | None:
+def read_optional(path: Path, load: Callable[[Path], Measurement | None]) -> Measurement | None:
     """Read a measurement file that may not exist yet; a broken one is a warning, not a crash."""
-    if not path.is_file():
-        return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        problem = f"cannot read {path} ({exc})"
-    else:
-        if isinstance(data, dict):
-            return data
-        problem = f"{path} is not a JSON object"
-    logger.warning("%s; the scorecard treats it as missing", problem, type="handbook", subtype="scorecard")
-    return None
+        return load(path)
+    except HandbookInputError as error:
+        logger.warning(
+            "%s; the scorecard treats it as missing", error.message, type="handbook", subtype="scorecard"
+        )
+        return None
 
 
-def measured_here(data: dict[str, Any] | None, profile: Profile) -> dict[str, Any] | None:
+def measured_here(data: Measurement | None, profile: Profile) -> Measurement | None:
     """Drop a measurement of another site: a book built for a second profile must not show the first's."""
-    if data is not None and data.get("site") not in (None, profile.site.short_name):
+    # The waiting times name no site: they are read from this site's own scheduler.
+    if data is not None and getattr(data, "site", None) not in (None, profile.site.short_name):
         return None
     return data
 
@@ -74,16 +73,24 @@ def optional_inputs(directive: SphinxDirective) -> dict[str, Path]:
 def gather_evidence(directive: SphinxDirective, profile: Profile) -> Evidence:
     """Read every input of the scorecard, noting each as a dependency of the page being read."""
     env = directive.env
-    data: dict[str, Any] = {}
-    for name, path in optional_inputs(directive).items():
+    inputs = optional_inputs(directive)
+    for path in inputs.values():
         if path.is_file():
             env.note_dependency(str(path))
         else:
             note_missing_input(env, path)
-        data[name] = measured_here(read_optional_json(path), profile)
     # The changelog criterion counts fragments: re-read this page when one is added.
     note_view(env, "scorecard")
     fragments = loaded_fragments(env.app)
     for fragment in fragments:
         env.note_dependency(str(changelog_dir(env.app) / fragment.filename))
-    return Evidence(profile=profile, fragments=fragments, pages=frozenset(env.found_docs), **data)
+    return Evidence(
+        profile=profile,
+        fragments=fragments,
+        pages=frozenset(env.found_docs),
+        examples_report=measured_here(
+            read_optional(inputs["examples_report"], load_examples_report), profile
+        ),
+        snapshot=measured_here(read_optional(inputs["snapshot"], load_snapshot), profile),
+        waiting_times=measured_here(read_optional(inputs["waiting_times"], load_waiting_times), profile),
+    )

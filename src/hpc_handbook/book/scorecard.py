@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
 from sphinx.application import Sphinx
 
@@ -91,17 +90,12 @@ def _all_partitions(evidence: Evidence) -> Finding:
     text += f" (not: {code_list(missing)})." if missing else "."
     rating = "yes" if not missing else "partly"
     source = "site profile"
-    partitions = (evidence.snapshot or {}).get("partitions")
-    if isinstance(partitions, dict):
-        up = [
-            name
-            for name, p in partitions.items()
-            if isinstance(p, dict) and str(p.get("state", "")).upper() == "UP"
-        ]
+    snapshot = evidence.snapshot
+    if snapshot is not None:
+        up = [name for name, p in snapshot.partitions.items() if p.state.upper() == "UP"]
         known = [p.name for p in profile.partitions]
         seen = [name for name in known if name in up]
-        taken = evidence.snapshot.get("taken", "an unknown date")  # type: ignore[union-attr]
-        text += f" The probe of {taken} saw {len(seen)} of {len(known)} up."
+        text += f" The probe of {snapshot.taken.isoformat()} saw {len(seen)} of {len(known)} up."
         source = "site profile and probe snapshot"
         if len(seen) < len(known):
             rating = "partly"
@@ -121,11 +115,8 @@ def _slurm_kernels(evidence: Evidence) -> Finding:
 
 
 def _median_wait(evidence: Evidence, partition: str) -> float | None:
-    entry: Any = ((evidence.waiting_times or {}).get("partitions") or {}).get(partition)
-    try:
-        return float(entry["all"]["median_s"])
-    except (TypeError, KeyError, ValueError):
-        return None
+    entry = evidence.waiting_times.partitions.get(partition) if evidence.waiting_times else None
+    return None if entry is None else entry.all.median_s
 
 
 def _duration(seconds: float) -> str:
@@ -146,10 +137,10 @@ def _quick(evidence: Evidence) -> Finding | str:
     measured = {name: wait for name, wait in waits.items() if wait is not None}
     if not measured:
         return "Not yet measured: the waiting-time statistics have no jobs on the partitions Jupyter uses."
-    period = (evidence.waiting_times.get("period") or {}) if isinstance(evidence.waiting_times, dict) else {}
+    period = evidence.waiting_times.period
     text = "Median queue wait: " + ", ".join(f"`{name}` {_duration(wait)}" for name, wait in measured.items())
-    if period.get("start") and period.get("end"):
-        text += f" (jobs from {str(period['start'])[:10]} to {str(period['end'])[:10]})"
+    if period.start and period.end:
+        text += f" (jobs from {period.start[:10]} to {period.end[:10]})"
     interactive_wait = measured.get(evidence.profile.interactive_partition.name, min(measured.values()))
     # A session that starts within minutes keeps a user at work; an hour sends them elsewhere.
     rating = "yes" if interactive_wait <= 5 * 60 else "partly" if interactive_wait <= 3600 else "no"
@@ -159,7 +150,7 @@ def _quick(evidence: Evidence) -> Finding | str:
 def _plan(evidence: Evidence) -> Finding | str:
     if evidence.waiting_times is None:
         return "Not yet measured: no waiting-time statistics are published yet."
-    jobs = evidence.waiting_times.get("total_jobs", "some")
+    jobs = evidence.waiting_times.total_jobs
     return Finding(
         "partly",
         f"Past waiting times per partition and job size are published ({jobs} jobs); there is no forecast.",
@@ -187,12 +178,11 @@ def _current(evidence: Evidence) -> Finding | str:
     report = evidence.examples_report
     if report is None:
         return "Not yet measured: no doc CI report (`nox -s examples` writes `_build/reports/examples.json`)."
-    summary: dict[str, Any] = report["summary"] if isinstance(report.get("summary"), dict) else {}
-    passed, failed, skipped = (int(summary.get(key, 0) or 0) for key in ("passed", "failed", "skipped"))
-    runs = passed + failed + skipped
+    passed, failed, skipped = report.summary.passed, report.summary.failed, report.summary.skipped
+    runs = report.summary.runs
     if runs == 0:
         return "Not yet measured: the last doc CI report has no example runs."
-    text = f"Doc CI run of {report.get('date', 'an unknown date')}: {passed} of {runs} example runs passed"
+    text = f"Doc CI run of {report.date}: {passed} of {runs} example runs passed"
     text += f", {failed} failed" if failed else ""
     text += f", {skipped} skipped (not verified at this site)" if skipped else ""
     rating = "yes" if failed == 0 and passed else "partly" if passed > failed else "no"
@@ -236,13 +226,12 @@ def _changes(evidence: Evidence) -> Finding:
 def _ready_kernels(evidence: Evidence) -> Finding:
     profile = evidence.profile
     text = f"{len(profile.kernels)} kernels ready to use, for {languages(profile)}."
-    kernels = (evidence.snapshot or {}).get("kernels")
-    if not isinstance(kernels, dict):
+    snapshot = evidence.snapshot
+    if snapshot is None:
         return _profile_finding("yes", text)
     names = [k.name for k in profile.kernels]
-    working = [n for n in names if isinstance(kernels.get(n), dict) and not kernels[n].get("error")]
-    taken = evidence.snapshot.get("taken", "an unknown date")  # type: ignore[union-attr]
-    text += f" The probe of {taken} started {len(working)} of {len(names)}."
+    working = [n for n in names if n in snapshot.kernels and not snapshot.kernels[n].error]
+    text += f" The probe of {snapshot.taken.isoformat()} started {len(working)} of {len(names)}."
     rating = "yes" if len(working) == len(names) else "partly" if working else "no"
     return Finding(rating, text, "site profile and probe snapshot")
 

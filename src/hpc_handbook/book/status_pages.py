@@ -20,31 +20,39 @@ from sphinx.util.docutils import SphinxDirective
 
 from hpc_handbook.book.generated import choice_argument
 from hpc_handbook.book.site_values import get_profile
-from hpc_handbook.book.tables import build_table, code, paragraph, read_data_json
+from hpc_handbook.book.tables import build_table, code, paragraph, read_data
+from hpc_handbook.data.snapshot import (
+    REGENERATE_COMMAND,
+    KernelEntry,
+    Snapshot,
+    load_snapshot,
+    slurm_duration_seconds,
+)
+from hpc_handbook.data.waiting_times import WaitingTimes, load_waiting_times
 
 #: Where the command that writes each file is named on the pages.
-PROBE_COMMAND = "nox -s probe"
+PROBE_COMMAND = REGENERATE_COMMAND
 WAITING_TIMES_COMMAND = "nox -s waiting-times"
 
 # --- System status ----------------------------------------------------------------------
 
 
-def _start_text(kernel: dict[str, Any]) -> str:
-    start = kernel.get("start", "unknown")
-    details = kernel.get("start_details") or {}
-    if start == "modules" and details.get("modules"):
-        return "from modules: " + ", ".join(map(str, details["modules"]))
+def _start_text(kernel: KernelEntry) -> str:
+    start, details = kernel.start, kernel.start_details
+    modules = details.get("modules")
+    if start == "modules" and modules:
+        return "from modules: " + ", ".join(map(str, modules if isinstance(modules, list) else [modules]))
     if start == "slurm":
         partition, walltime = details.get("partition"), details.get("walltime")
         text = f"in a Slurm job on {partition}" if partition else "in a Slurm job"
-        return f"{text}, for up to {_walltime(walltime)}" if walltime else text
+        return f"{text}, for up to {_walltime(str(walltime))}" if walltime else text
     return {"local": "on the login node", "unknown": "not stated"}.get(start, start)
 
 
-def _language(kernel: dict[str, Any]) -> str:
-    language = str(kernel.get("language", ""))
+def _language(kernel: KernelEntry) -> str:
+    language = kernel.language
     name = {"python": "Python", "r": "R", "bash": "Bash"}.get(language.lower(), language)
-    return f"{name} {kernel.get('language_version') or ''}".strip()
+    return f"{name} {kernel.language_version or ''}".strip()
 
 
 def _name_cell(name: str, subtitle: str = "") -> nodes.paragraph:
@@ -54,30 +62,28 @@ def _name_cell(name: str, subtitle: str = "") -> nodes.paragraph:
     return cell
 
 
-def kernels_table(snapshot: dict[str, Any]) -> nodes.table:
+def kernels_table(snapshot: Snapshot) -> nodes.table:
     """One row per kernelspec; a probe failure shows in the last column, so it cannot be missed."""
-    kernels = sorted(snapshot["kernels"].items())
-    failed = any(k.get("error") for _, k in kernels)
+    kernels = sorted(snapshot.kernels.items())
+    failed = any(k.error for _, k in kernels)
     rows = []
     for name, kernel in kernels:
-        packages = ", ".join(
-            f"{p} {v or '(missing)'}" for p, v in sorted((kernel.get("packages") or {}).items())
-        )
+        packages = ", ".join(f"{p} {v or '(missing)'}" for p, v in sorted(kernel.packages.items()))
         row: list[Any] = [
-            _name_cell(name, f"({kernel['display_name']})" if kernel.get("display_name") else ""),
-            _language(kernel) if not kernel.get("error") else "—",
+            _name_cell(name, f"({kernel.display_name})" if kernel.display_name else ""),
+            _language(kernel) if not kernel.error else "—",
             packages or "—",
             _start_text(kernel),
         ]
         if failed:
-            row.append(f"did not answer: {kernel['error']}" if kernel.get("error") else "answered")
+            row.append(f"did not answer: {kernel.error}" if kernel.error else "answered")
         rows.append(row)
     header = ["Kernel", "Language", "Key packages", "Runs", *(["Probe"] if failed else [])]
     return build_table(header, rows, classes=["handbook-status-kernels"])
 
 
-def fingerprints_table(snapshot: dict[str, Any]) -> nodes.table:
-    rows = [[code(name), code(k.get("fingerprint", ""))] for name, k in sorted(snapshot["kernels"].items())]
+def fingerprints_table(snapshot: Snapshot) -> nodes.table:
+    rows = [[code(name), code(k.fingerprint)] for name, k in sorted(snapshot.kernels.items())]
     return build_table(["Kernel", "Fingerprint"], rows, classes=["handbook-status-fingerprints"])
 
 
@@ -87,31 +93,29 @@ def _memory(mb: int | None) -> str:
     return f"{mb // 1024} GB" if mb % 1024 == 0 else f"{mb / 1024:.1f} GB"
 
 
-def _walltime(value: Any) -> str:
-    from hpc_handbook.probe import slurm_duration_seconds
-
+def _walltime(value: str) -> str:
     try:
-        seconds = slurm_duration_seconds(str(value))
+        seconds = slurm_duration_seconds(value)
     except ValueError:
-        return str(value)
+        return value
     if seconds is None:
         return "no limit"
     hours, rest = divmod(seconds, 3600)
     return f"{hours} h" if not rest else f"{hours} h {rest // 60} min"
 
 
-def partitions_table(snapshot: dict[str, Any]) -> nodes.table:
+def partitions_table(snapshot: Snapshot) -> nodes.table:
     rows = [
         [
-            _name_cell(name, "(default)" if p.get("default") else ""),
-            p.get("state", ""),
-            p.get("total_nodes", ""),
-            "no limit" if p.get("max_nodes") == "UNLIMITED" else p.get("max_nodes", ""),
-            _walltime(p.get("max_time", "")),
-            _memory(p.get("memory_per_node_mb")),
-            p.get("gpus_per_node", 0),
+            _name_cell(name, "(default)" if p.default else ""),
+            p.state,
+            p.total_nodes,
+            "no limit" if p.max_nodes == "UNLIMITED" else p.max_nodes,
+            _walltime(p.max_time),
+            _memory(p.memory_per_node_mb),
+            p.gpus_per_node,
         ]
-        for name, p in sorted(snapshot["partitions"].items())
+        for name, p in sorted(snapshot.partitions.items())
     ]
     header = [
         "Partition",
@@ -125,16 +129,15 @@ def partitions_table(snapshot: dict[str, Any]) -> nodes.table:
     return build_table(header, rows, classes=["handbook-status-partitions"])
 
 
-def modules_table(snapshot: dict[str, Any], relied_on: list[str]) -> nodes.table:
+def modules_table(snapshot: Snapshot, relied_on: list[str]) -> nodes.table:
     rows = []
-    for name, module in sorted(snapshot["modules"].get("available", {}).items()):
-        versions = module.get("versions", [])
-        used = [v for v in versions if f"{name}/{v}" in relied_on or name in relied_on]
+    for name, module in sorted(snapshot.modules.available.items()):
+        used = [v for v in module.versions if f"{name}/{v}" in relied_on or name in relied_on]
         rows.append(
             [
                 code(name),
-                ", ".join(versions),
-                module.get("default") or "—",
+                ", ".join(module.versions),
+                module.default or "—",
                 ", ".join(f"{name}/{v}" for v in used) or "—",
             ]
         )
@@ -142,19 +145,17 @@ def modules_table(snapshot: dict[str, Any], relied_on: list[str]) -> nodes.table
     return build_table(header, rows, classes=["handbook-status-modules"])
 
 
-def jupyter_table(snapshot: dict[str, Any]) -> nodes.table:
-    jupyter = snapshot.get("jupyter") or {}
-    rows: list[list[Any]] = [
-        [code(n), v, "package"] for n, v in sorted((jupyter.get("packages") or {}).items())
-    ]
-    for group, kind in (
-        ("server_extensions", "server extension"),
-        ("lab_extensions", "JupyterLab extension"),
+def jupyter_table(snapshot: Snapshot) -> nodes.table:
+    jupyter = snapshot.jupyter
+    rows: list[list[Any]] = [[code(n), v, "package"] for n, v in sorted(jupyter.packages.items())]
+    for extensions, kind in (
+        (jupyter.server_extensions, "server extension"),
+        (jupyter.lab_extensions, "JupyterLab extension"),
     ):
-        for name, info in sorted((jupyter.get(group) or {}).items()):
-            state = "" if info.get("enabled", True) else " (disabled)"
-            rows.append([code(name), info.get("version") or "—", kind + state])
-    versions = snapshot.get("versions") or {}
+        for name, info in sorted(extensions.items()):
+            state = "" if info.enabled else " (disabled)"
+            rows.append([code(name), info.version or "—", kind + state])
+    versions = {"slurm": snapshot.versions.slurm, "lmod": snapshot.versions.lmod}
     rows += [[code(tool), version, "scheduler" if tool == "slurm" else "module system"]
              for tool, version in sorted(versions.items()) if version]  # fmt: skip
     return build_table(["Component", "Version", "Kind"], rows, classes=["handbook-status-jupyter"])
@@ -171,8 +172,8 @@ class SystemStatusDirective(SphinxDirective):
         part = choice_argument(self, self.PARTS, subtype="status")
         if part is None:
             return []
-        snapshot = read_data_json(self, "handbook_snapshot", PROBE_COMMAND)
-        if snapshot is not None and snapshot.get("site") != get_profile(self.env.app).site.short_name:
+        snapshot = read_data(self, "handbook_snapshot", load_snapshot, PROBE_COMMAND)
+        if snapshot is not None and snapshot.site != get_profile(self.env.app).site.short_name:
             # Another site's snapshot would describe systems this site's readers do not have.
             snapshot = None
         if snapshot is None:
@@ -187,7 +188,7 @@ class SystemStatusDirective(SphinxDirective):
             note = nodes.note()
             note += paragraph(
                 "Generated from ", code(self.config.handbook_snapshot), " by ", code(PROBE_COMMAND),
-                f", which probed the site on {snapshot.get('taken', 'an unknown date')}. "
+                f", which probed the site on {snapshot.taken.isoformat()}. "
                 "Do not edit these tables: re-run the command and commit the snapshot.",
             )  # fmt: skip
             return [note]
@@ -207,54 +208,52 @@ class SystemStatusDirective(SphinxDirective):
 # --- Waiting times ------------------------------------------------------------------------
 
 
-def period_text(data: dict[str, Any]) -> str:
-    period = data.get("period") or {}
-    return f"{str(period.get('start', '?'))[:10]} to {str(period.get('end', '?'))[:10]}"
+def period_text(data: WaitingTimes) -> str:
+    return f"{data.period.start[:10]} to {data.period.end[:10]}"
 
 
-def _sources_text(data: dict[str, Any]) -> str:
+def _sources_text(data: WaitingTimes) -> str:
     names = {"jobcomp/filetxt": "the job-completion log", "sacct": "Slurm accounting"}
-    sources = [names.get(s, s) for s in data.get("sources") or []]
+    sources = [names.get(s, s) for s in data.sources]
     return " and ".join(sources) or "no records"
 
 
-def for_profile(data: dict[str, Any], partitions: list[str]) -> dict[str, Any]:
+def for_profile(data: WaitingTimes, partitions: list[str]) -> WaitingTimes:
     """Keep the profile's partitions, in its order, and count only their jobs.
 
     The handbook describes the partitions of its profile; records of any other partition
     (or of another centre, when the book is built for another profile) stay off the page.
     """
-    known = data.get("partitions") or {}
-    kept = {name: known[name] for name in partitions if name in known}
-    return {**data, "partitions": kept, "total_jobs": sum(entry["all"]["jobs"] for entry in kept.values())}
+    kept = {name: data.partitions[name] for name in partitions if name in data.partitions}
+    total = sum(entry.all.jobs for entry in kept.values())
+    return data.model_copy(update={"partitions": kept, "total_jobs": total})
 
 
 def _strong(text: str) -> nodes.paragraph:
     return paragraph(nodes.strong(text, text))
 
 
-def waiting_rows(data: dict[str, Any], partitions: list[str]) -> list[list[Any]]:
+def waiting_rows(data: WaitingTimes, partitions: list[str]) -> list[list[Any]]:
     """Table rows: one per partition and bucket, then a row for all the partition's jobs."""
     from hpc_handbook.waiting_times import format_seconds
 
     rows: list[list[Any]] = []
-    known = data.get("partitions") or {}
     for name in partitions:
-        entry = known.get(name)
+        entry = data.partitions.get(name)
         if entry is None:
             rows.append([name, "any", "any", "0", "no jobs in this period", "—"])
             continue
-        for bucket in entry.get("buckets", []):
+        for bucket in entry.buckets:
             rows.append(
                 [
-                    name, bucket["nodes"], bucket["walltime"], str(bucket["jobs"]),
-                    format_seconds(bucket["median_s"]), format_seconds(bucket["p90_s"]),
+                    name, bucket.nodes, bucket.walltime, str(bucket.jobs),
+                    format_seconds(bucket.median_s), format_seconds(bucket.p90_s),
                 ]
             )  # fmt: skip
-        overall = entry["all"]
+        overall = entry.all
         rows.append(
-            [_strong(name), _strong("any"), _strong("any"), _strong(str(overall["jobs"])),
-             _strong(format_seconds(overall["median_s"])), _strong(format_seconds(overall["p90_s"]))]
+            [_strong(name), _strong("any"), _strong("any"), _strong(str(overall.jobs)),
+             _strong(format_seconds(overall.median_s)), _strong(format_seconds(overall.p90_s))]
         )  # fmt: skip
     return rows
 
@@ -267,19 +266,21 @@ def _unit(largest: float) -> tuple[str, float]:
     return "hours", 3600.0
 
 
-def draw_waiting_times(data: dict[str, Any], target: Path) -> None:
+def draw_waiting_times(data: WaitingTimes, target: Path) -> None:
     """Draw median and 90th percentile waits per partition (in the data's order) and bucket into a PNG."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    labels, medians, p90s, counts = [], [], [], []
-    known = data.get("partitions") or {}
-    for name in known:
-        for bucket in known[name].get("buckets", []):
-            labels.append(f"{name} · {bucket['nodes']} · {bucket['walltime']}")
-            medians.append(bucket["median_s"])
-            p90s.append(bucket["p90_s"])
-            counts.append(bucket["jobs"])
+    labels: list[str] = []
+    medians: list[float] = []
+    p90s: list[float] = []
+    counts: list[int] = []
+    for name, entry in data.partitions.items():
+        for bucket in entry.buckets:
+            labels.append(f"{name} · {bucket.nodes} · {bucket.walltime}")
+            medians.append(bucket.median_s)
+            p90s.append(bucket.p90_s)
+            counts.append(bucket.jobs)
     unit, scale = _unit(max(p90s, default=0))
     height = 1.8 + 0.5 * max(len(labels), 1)
     figure = Figure(figsize=(8, height), dpi=120, layout="constrained")
@@ -300,7 +301,7 @@ def draw_waiting_times(data: dict[str, Any], target: Path) -> None:
     figure.legend(loc="outside lower center", ncols=2, fontsize=9, frameon=False)
     axes.set_title(
         f"Queue waiting time by partition and job size\n"
-        f"jobs that started {period_text(data)}, {data.get('total_jobs', 0)} jobs in all",
+        f"jobs that started {period_text(data)}, {data.total_jobs} jobs in all",
         fontsize=10,
     )
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -317,14 +318,13 @@ class WaitingTimesDirective(SphinxDirective):
         part = choice_argument(self, ("table", "plot", "period"), subtype="waiting_times")
         if part is None:
             return []
-        data = read_data_json(self, "handbook_waiting_times", WAITING_TIMES_COMMAND)
+        data = read_data(self, "handbook_waiting_times", load_waiting_times, WAITING_TIMES_COMMAND)
         if data is None:
             return [nodes.paragraph(text=f"No waiting times collected yet; run `{WAITING_TIMES_COMMAND}`.")]
         partitions = [p.name for p in get_profile(self.env.app).partitions]
         data = for_profile(data, partitions)
         summary = (
-            f"Jobs that started {period_text(data)}: {data.get('total_jobs', 0)} jobs, "
-            f"from {_sources_text(data)}."
+            f"Jobs that started {period_text(data)}: {data.total_jobs} jobs, from {_sources_text(data)}."
         )
         if part == "period":
             note = nodes.note()
@@ -335,18 +335,16 @@ class WaitingTimesDirective(SphinxDirective):
             return [note]
         if part == "table":
             header = ["Partition", "Nodes", "Requested walltime", "Jobs", "Median wait", "90% waited at most"]
-            title = (
-                f"Waiting times of jobs that started {period_text(data)} ({data.get('total_jobs', 0)} jobs)."
-            )
+            title = f"Waiting times of jobs that started {period_text(data)} ({data.total_jobs} jobs)."
             return [build_table(header, waiting_rows(data, partitions), classes=["handbook-waiting-times"],
                                 title=title)]  # fmt: skip
-        if not any(entry.get("buckets") for entry in data["partitions"].values()):
+        if not any(entry.buckets for entry in data.partitions.values()):
             return [
                 nodes.paragraph(text=f"No plot: no jobs of these partitions started {period_text(data)}.")
             ]
         return [self._figure(data, summary)]
 
-    def _figure(self, data: dict[str, Any], summary: str) -> nodes.figure:
+    def _figure(self, data: WaitingTimes, summary: str) -> nodes.figure:
         # Drawn beside the doctrees, outside the sources; Sphinx copies it into _images.
         target = Path(self.env.app.doctreedir).parent / "handbook-images" / "waiting-times.png"
         draw_waiting_times(data, target)

@@ -6,30 +6,40 @@ needs no escaping: it can never be read as markup.
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 from docutils import nodes
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
 from hpc_handbook.book.config import book_path
+from hpc_handbook.errors import HandbookInputError
 
 logger = logging.getLogger(__name__)
 
+Data = TypeVar("Data")
 
-def read_data_json(directive: SphinxDirective, config_name: str, command: str) -> dict[str, Any] | None:
-    """Read the data file a setting names, noted as a dependency; warn and give None if it is unreadable."""
+
+def read_data(
+    directive: SphinxDirective, config_name: str, load: Callable[[Path], Data | None], command: str
+) -> Data | None:
+    """Load the data file a setting names, noted as a dependency; warn and give None if missing or bad."""
     path = book_path(directive.env.app, config_name)
     directive.env.note_dependency(str(path))
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        logger.warning(
-            "cannot read %s (%s); run `%s`", path.name, exc, command, location=directive.get_location(),
-            type="handbook", subtype="status",
-        )  # fmt: skip
-        return None
+        data = load(path)
+    except HandbookInputError as error:
+        problem = error.message
+    else:
+        if data is not None:
+            return data
+        problem = f"cannot read {path.name} (no such file)"
+    logger.warning(
+        "%s; run `%s`", problem, command, location=directive.get_location(), type="handbook", subtype="status"
+    )
+    return None
 
 
 def _cell(value: Any) -> nodes.entry:

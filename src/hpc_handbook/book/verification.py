@@ -8,10 +8,11 @@ does not show outputs recorded elsewhere: it says "not verified at this site".
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from docutils import nodes
 from sphinx.application import Sphinx
@@ -19,63 +20,76 @@ from sphinx.util import logging
 
 from hpc_handbook.book.config import book_path
 from hpc_handbook.book.site_values import get_profile
+from hpc_handbook.data.examples_report import EXAMPLES_REPORT, ExamplesReport, load_examples_report
+from hpc_handbook.data.verification import VerificationRecord, verification_from_metadata
+from hpc_handbook.errors import HandbookInputError
 
 LOGGER = logging.getLogger(__name__)
-VERIFICATION_KEY = "handbook_verification"  # written by hpc_handbook.doc_ci.refresh
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """What an example page says about its outputs."""
+
+    result: Literal["passed", "failed", "skipped", "elsewhere", "unverified"]
+    reason: str = ""
+    date: str = ""
+    kernels: tuple[str, ...] = ()
+    #: Which run the verdict comes from, as the badge names it.
+    source: str = ""
 
 
 def verdict_for(
-    example: str, notebook_meta: dict[str, Any], report: dict[str, Any] | None, site: str
-) -> dict[str, Any]:
+    example: str, recorded: VerificationRecord | None, report: ExamplesReport | None, site: str
+) -> Verdict:
     """Combine the notebook's refresh record with the last report into one verdict for the page."""
-    recorded = notebook_meta.get(VERIFICATION_KEY) or {}
-    if report and report.get("site") == site:
-        rows = [r for r in report.get("results", []) if r.get("example") == example]
+    if report is not None and report.site == site:
+        rows = [r for r in report.results if r.example == example]
         if rows:
-            statuses = {r["status"] for r in rows}
-            result = "failed" if "failed" in statuses else "passed" if "passed" in statuses else "skipped"
-            reasons = [f"{r['kernel']}: {r['reason'].splitlines()[0]}" for r in rows if r.get("reason")]
-            return {
-                "date": report.get("date"),
-                "site": site,
-                "kernels": [r["kernel"] for r in rows],
-                "result": result,
-                "reason": "; ".join(reasons),
-                "source": "the last documentation test",
-            }
-    if recorded.get("site") == site:
-        return {**recorded, "source": "the refresh that recorded these outputs"}
-    if recorded:
-        return {"result": "elsewhere", "reason": "the outputs on this page were recorded at another site"}
-    return {"result": "unverified", "reason": "no run has recorded outputs for this example yet"}
+            statuses = {r.status for r in rows}
+            result: Literal["passed", "failed", "skipped"] = (
+                "failed" if "failed" in statuses else "passed" if "passed" in statuses else "skipped"
+            )
+            reasons = [f"{r.kernel}: {r.reason.splitlines()[0]}" for r in rows if r.reason]
+            return Verdict(
+                result=result,
+                reason="; ".join(reasons),
+                date=report.date,
+                kernels=tuple(r.kernel for r in rows),
+                source="the last documentation test",
+            )
+    if recorded is not None and recorded.site == site:
+        return Verdict(
+            result=recorded.result,
+            reason=recorded.reason or "",
+            date=recorded.date,
+            kernels=tuple(recorded.kernels),
+            source="the refresh that recorded these outputs",
+        )
+    if recorded is not None:
+        return Verdict("elsewhere", "the outputs on this page were recorded at another site")
+    return Verdict("unverified", "no run has recorded outputs for this example yet")
 
 
-def _badge(verdict: dict[str, Any], site: str) -> nodes.Element:
-    kernels = ", ".join(f"`{k}`" for k in verdict.get("kernels", []))
-    result = verdict["result"]
+def _badge(verdict: Verdict, site: str) -> nodes.Element:
+    kernels = ", ".join(f"`{k}`" for k in verdict.kernels)
+    result = verdict.result
     if result == "passed":
         title, kind = "Verified at this site", "tip"
         text = (
-            f"Verified on {verdict['date']} at {site} on kernel {kernels or 'unknown'}, "
-            f"by {verdict['source']}: passed."
+            f"Verified on {verdict.date} at {site} on kernel {kernels or 'unknown'}, "
+            f"by {verdict.source}: passed."
         )
     elif result == "failed":
         title, kind = "This example failed its last check", "warning"
         text = (
-            f"On {verdict['date']} at {site}, {verdict['source']} failed on kernel {kernels}: "
-            f"{verdict.get('reason', '')}. "
+            f"On {verdict.date} at {site}, {verdict.source} failed on kernel {kernels}: "
+            f"{verdict.reason}. "
             "What you see on the system may differ from the outputs below."
         )
     else:
         title, kind = "Not verified at this site", "warning"
-        reason = (verdict.get("reason") or "no reason recorded").removeprefix("not verified at this site: ")
+        reason = (verdict.reason or "no reason recorded").removeprefix("not verified at this site: ")
         text = f"Not verified at {site}: {reason}."
     admonition = nodes.admonition(classes=[kind, "handbook-verification", f"handbook-verification-{result}"])
     admonition += nodes.title(text=title)
@@ -84,6 +98,18 @@ def _badge(verdict: dict[str, Any], site: str) -> nodes.Element:
         paragraph += nodes.literal(text=part) if index % 2 else nodes.Text(part)
     admonition += paragraph
     return admonition
+
+
+def _read_notebook(path: Path) -> dict[str, Any]:
+    try:
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return notebook if isinstance(notebook, dict) else {}
+
+
+def _warn(error: HandbookInputError, docname: str) -> None:
+    LOGGER.warning("%s", error.message, type="handbook", subtype="verification", location=docname)
 
 
 def show_site_parameters(doctree: nodes.document, notebook: dict[str, Any], app: Sphinx) -> None:
@@ -116,7 +142,6 @@ def show_site_parameters(doctree: nodes.document, notebook: dict[str, Any], app:
 def name_this_sites_kernel(app: Sphinx, docname: str, notebook: dict[str, Any]) -> None:
     """Make the page name this build's kernel for the example, not the one it was recorded on."""
     from hpc_handbook.doc_ci.contract import resolve_kernels
-    from hpc_handbook.errors import HandbookInputError
 
     profile = get_profile(app)
     selectors = notebook.get("metadata", {}).get("handbook", {}).get("kernels", [])
@@ -141,17 +166,27 @@ def add_verification_badge(app: Sphinx, doctree: nodes.document) -> None:
     source = Path(env.doc2path(docname))
     if not docname.startswith("examples/") or source.suffix != ".ipynb":
         return
-    report_path = book_path(app, "handbook_reports_dir") / "examples.json"
+    report_path = book_path(app, "handbook_reports_dir") / EXAMPLES_REPORT
     env.note_dependency(str(source))
     if report_path.exists():
         env.note_dependency(str(report_path))
-    notebook = _read_json(source) or {}
-    notebook_meta = notebook.get("metadata", {})
+    notebook = _read_notebook(source)
+    metadata = notebook.get("metadata")
     show_site_parameters(doctree, notebook, app)
     name_this_sites_kernel(app, docname, notebook)
     site = get_profile(app).site.short_name
-    verdict = verdict_for(source.stem, notebook_meta, _read_json(report_path), site)
-    if verdict["result"] == "elsewhere":
+    try:
+        recorded = verification_from_metadata(metadata if isinstance(metadata, dict) else {}, file=source)
+    except HandbookInputError as error:
+        _warn(error, docname)
+        recorded = None
+    try:
+        report = load_examples_report(report_path)
+    except HandbookInputError as error:
+        _warn(error, docname)
+        report = None
+    verdict = verdict_for(source.stem, recorded, report, site)
+    if verdict.result == "elsewhere":
         # Outputs recorded at another site would tell this site's readers something untrue.
         for output in list(
             doctree.findall(

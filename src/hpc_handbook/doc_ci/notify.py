@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hpc_handbook.data.notify_state import NotifyState, load_notify_state, write_notify_state
 from hpc_handbook.doc_ci.execute import JobResult
 
 
@@ -62,10 +63,10 @@ def notify(
     timeout: float = 10.0,
 ) -> Notice:
     """Send or update the one message for this run; remember it in state_file for the next run."""
-    state = json.loads(state_file.read_text()) if state_file.exists() else {}
+    state = load_notify_state(state_file)
     signature = failure_signature(results)
     if not signature:
-        if not state.get("signature"):
+        if state is None or not state.signature:
             return Notice("none", None)
         _send(
             "POST",
@@ -75,19 +76,17 @@ def notify(
         )
         state_file.unlink()
         return Notice("recovered", None)
-    if state.get("signature") == signature and state.get("message_id"):
-        repeats = state.get("repeats", 1) + 1
+    if state is not None and state.signature == signature and state.message_id:
+        repeats = state.repeats + 1
         text = summary_text(results, site=site, report_url=report_url, repeats=repeats)
-        _send("PATCH", f"{webhook.rstrip('/')}/{state['message_id']}", {"text": text}, timeout)
-        notice = Notice("updated", state["message_id"])
+        _send("PATCH", f"{webhook.rstrip('/')}/{state.message_id}", {"text": text}, timeout)
+        notice = Notice("updated", state.message_id)
     else:
         repeats = 1
         text = summary_text(results, site=site, report_url=report_url, repeats=repeats)
         answer = _send("POST", webhook, {"text": text}, timeout)
         notice = Notice("created", str(answer.get("id")) if answer.get("id") is not None else None)
-    state_file.parent.mkdir(parents=True, exist_ok=True)
-    state_file.write_text(
-        json.dumps({"signature": signature, "message_id": notice.message_id, "repeats": repeats}, indent=2)
-        + "\n"
+    write_notify_state(
+        state_file, NotifyState(signature=signature, message_id=notice.message_id, repeats=repeats)
     )
     return notice

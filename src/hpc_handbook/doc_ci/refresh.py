@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import os
-import tempfile
 from pathlib import Path
 
 import nbformat
 
+from hpc_handbook.data.files import write_atomically
+from hpc_handbook.data.verification import VERIFICATION_KEY as VERIFICATION_KEY
+from hpc_handbook.data.verification import VerificationRecord
 from hpc_handbook.doc_ci.compare import cell_options, sanitize_outputs
 from hpc_handbook.doc_ci.contract import discover_examples
 from hpc_handbook.doc_ci.execute import JobResult
@@ -22,20 +23,12 @@ from hpc_handbook.doc_ci.runner import run_examples
 from hpc_handbook.doc_ci.sanitize import Sanitizer, load_sanitizer
 from hpc_handbook.profile import Profile
 
-#: Notebook metadata key for the last verification, read by the book's badges.
-VERIFICATION_KEY = "handbook_verification"
 
-
-def _write_atomically(path: Path, notebook: nbformat.NotebookNode) -> None:
+def _write_notebook(path: Path, notebook: nbformat.NotebookNode) -> None:
+    """Validate and write a notebook atomically: a failed refresh leaves the old one whole."""
     nbformat.validate(notebook)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".ipynb")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            nbformat.write(notebook, stream)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    text = nbformat.writes(notebook)
+    write_atomically(path, text if text.endswith("\n") else text + "\n")
 
 
 def refreshed_notebook(
@@ -83,12 +76,8 @@ def refreshed_notebook(
             if "execution_count" in output:
                 output["execution_count"] = count
         cell.execution_count = count
-    notebook.metadata[VERIFICATION_KEY] = {
-        "date": today,
-        "site": site,
-        "kernels": kernels,
-        "result": "passed",
-    }
+    record = VerificationRecord(date=today, site=site, kernels=kernels, result="passed")
+    notebook.metadata[VERIFICATION_KEY] = record.to_metadata()
     return notebook
 
 
@@ -109,14 +98,15 @@ def refresh_examples(
         executed = [r for r in results if r.status != "skipped"]
         if not executed:
             notebook = copy.deepcopy(example.notebook)
-            notebook.metadata[VERIFICATION_KEY] = {
-                "date": today,
-                "site": profile.site.short_name,
-                "kernels": [r.kernel for r in results],
-                "result": "skipped",
-                "reason": results[0].reason,
-            }
-            _write_atomically(example.path, notebook)
+            record = VerificationRecord(
+                date=today,
+                site=profile.site.short_name,
+                kernels=[r.kernel for r in results],
+                result="skipped",
+                reason=results[0].reason,
+            )
+            notebook.metadata[VERIFICATION_KEY] = record.to_metadata()
+            _write_notebook(example.path, notebook)
             continue
         broken = [r for r in executed if r.status == "failed" and not r.output_mismatch_only]
         if broken:
@@ -134,5 +124,5 @@ def refresh_examples(
             today=today,
             kernelspec=spec,
         )
-        _write_atomically(example.path, notebook)
+        _write_notebook(example.path, notebook)
     return run.results

@@ -6,26 +6,22 @@ Failures are grouped by owner, so each fix has someone who owns it.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import tempfile
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
+from hpc_handbook.data.examples_report import (
+    EXAMPLES_REPORT,
+    ExampleResult,
+    ExamplesReport,
+    Summary,
+    write_examples_report,
+)
+from hpc_handbook.data.files import write_atomically
 from hpc_handbook.doc_ci.execute import JobResult
 from hpc_handbook.profile import Profile
 
 REPORT_DIR = Path("_build/reports")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        stream.write(text)
-    os.replace(temporary, path)
 
 
 def page_url(profile: Profile, result: JobResult) -> str:
@@ -66,6 +62,26 @@ def summary_counts(results: list[JobResult]) -> dict[str, int]:
     for result in results:
         counts[result.status] += 1
     return counts
+
+
+def example_result(result: JobResult) -> ExampleResult:
+    """One verdict as the report for the book records it (without the executed notebook)."""
+    return ExampleResult(
+        example=result.example,
+        kernel=result.kernel,
+        status=result.status,
+        reason=result.reason,
+        cell=result.cell,
+        diff=result.diff,
+        page=result.page,
+        owner=result.owner,
+        audience=result.audience,
+        partition=result.partition,
+        seconds=round(result.seconds, 2),
+        startup_seconds=round(result.startup_seconds, 2),
+        busy_seconds=round(result.busy_seconds, 2),
+        output_mismatch_only=result.output_mismatch_only,
+    )
 
 
 def markdown_report(results: list[JobResult], *, profile: Profile, when: dt.datetime) -> str:
@@ -113,13 +129,13 @@ def markdown_report(results: list[JobResult], *, profile: Profile, when: dt.date
     return "\n".join(lines) + "\n"
 
 
-def json_report(results: list[JobResult], *, profile: Profile, when: dt.datetime) -> dict[str, Any]:
-    return {
-        "site": profile.site.short_name,
-        "date": when.strftime("%Y-%m-%d"),
-        "summary": summary_counts(results),
-        "results": [r.to_json() for r in sorted(results, key=lambda r: (r.example, r.kernel))],
-    }
+def json_report(results: list[JobResult], *, profile: Profile, when: dt.datetime) -> ExamplesReport:
+    return ExamplesReport(
+        site=profile.site.short_name,
+        date=when.strftime("%Y-%m-%d"),
+        summary=Summary(**summary_counts(results)),
+        results=[example_result(r) for r in sorted(results, key=lambda r: (r.example, r.kernel))],
+    )
 
 
 def write_reports(
@@ -129,11 +145,9 @@ def write_reports(
     paths = {
         "junit": directory / "examples.xml",
         "markdown": directory / "examples.md",
-        "json": directory / "examples.json",
+        "json": directory / EXAMPLES_REPORT,
     }
-    _atomic_write(paths["junit"], junit_xml(results, site=profile.site.short_name))
-    _atomic_write(paths["markdown"], markdown_report(results, profile=profile, when=when))
-    _atomic_write(
-        paths["json"], json.dumps(json_report(results, profile=profile, when=when), indent=2) + "\n"
-    )
+    write_atomically(paths["junit"], junit_xml(results, site=profile.site.short_name))
+    write_atomically(paths["markdown"], markdown_report(results, profile=profile, when=when))
+    write_examples_report(paths["json"], json_report(results, profile=profile, when=when))
     return paths
