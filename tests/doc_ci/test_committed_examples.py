@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from hpc_handbook.doc_ci.contract import discover_examples
@@ -18,9 +20,18 @@ pytestmark = [pytest.mark.site, pytest.mark.slow, pytest.mark.usefixtures("leave
 RUNS = 3
 
 
+def account_leftovers(user: str) -> tuple[str, str]:
+    """The account's Slurm jobs and processes: after a run through the hub, none may remain."""
+    jobs = subprocess.run(["squeue", "--noheader", f"--user={user}"], capture_output=True, text=True).stdout
+    processes = subprocess.run(["pgrep", "-a", "-u", user], capture_output=True, text=True).stdout
+    return jobs.strip(), processes.strip()
+
+
 def test_every_example_passes_or_is_skipped_with_its_reason_run_after_run(profile, tmp_path):
+    """Through the hub, as the doc CI's account in its own servers: as the book's readers run them."""
+    assert profile.hub is not None, "the default profile names the reference site's hub"
     for number in range(1, RUNS + 1):
-        run = run_examples(profile=profile, examples_dir=REPO / "examples")
+        run = run_examples(profile=profile, examples_dir=REPO / "examples", through_hub=True)
         paths = write_reports(run.results, profile=profile, directory=tmp_path / f"run-{number}")
         failures = "\n\n".join(f"{r.example} [{r.kernel}]: {r.reason}\n{r.diff}" for r in run.failed)
         assert not run.failed, (
@@ -30,6 +41,7 @@ def test_every_example_passes_or_is_skipped_with_its_reason_run_after_run(profil
         for result in run.results:
             if result.status == "skipped":
                 assert result.reason.startswith("not verified at this site: ")
+        assert account_leftovers(profile.hub.doc_ci_user) == ("", ""), f"run {number} left these behind"
 
 
 def test_every_example_has_reference_outputs_from_a_refresh(profile):

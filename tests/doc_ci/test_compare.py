@@ -109,3 +109,18 @@ def test_sanitize_turns_the_profiles_folders_back_into_their_names(monkeypatch):
         sanitize("cd /scratch/alice/run1 && ls /p/project/climate42/data")
         == "cd <scratch>/run1 && ls <project>/data"
     )
+
+
+def test_the_accounts_the_kernels_ran_as_are_sanitized_in_full_and_as_squeue_cuts_them():
+    sanitize = load_sanitizer(
+        REPO / "examples" / "sanitize.cfg",
+        homes=["/home/ci-account"],
+        users=["ci-account"],
+        filesystems={"scratch": "/scratch/$USER"},
+    )
+    row = "  32  batch first-jo ci-accou PD  0:00  1 (Priority)"
+    assert "ci-accou" not in sanitize(row) and "<user>" in sanitize(row)
+    assert sanitize("owner ci-account, files in /scratch/ci-account and /home/ci-account/x") == (
+        "owner <user>, files in <scratch> and <home>/x"
+    )
+    assert sanitize("ci-accountant") == "ci-accountant"  # another word that starts the same

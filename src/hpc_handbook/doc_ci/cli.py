@@ -36,6 +36,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--workers", type=int, default=None, help="examples in flight (default: 2 per core)"
     )
     examples.add_argument("--report-dir", default="_build/reports")
+    _add_direct_option(examples)
     examples.add_argument("--notify-webhook", help="send one summary per run to this webhook")
     examples.add_argument("--notify-state", default="_build/reports/notify-state.json")
     examples.add_argument("--report-url", help="link to the published report in the notification")
@@ -45,6 +46,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     refresh.add_argument("names", nargs="*", help="examples to refresh (default: all)")
     refresh.add_argument("--site", help="site profile (default: site.yml)")
     refresh.add_argument("--examples-dir", default="examples")
+    _add_direct_option(refresh)
     refresh.set_defaults(run=refresh_command)
 
     bench = subparsers.add_parser(
@@ -55,10 +57,20 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     bench.set_defaults(run=bench_command)
 
 
+def _add_direct_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--direct",
+        action="store_true",
+        help="start kernels directly on this machine, even when the profile names a hub "
+        "(default: through the hub, as the profile's doc-CI account, as users run them)",
+    )
+
+
 def run_examples_command(args: argparse.Namespace) -> int:
     from hpc_handbook.doc_ci.notify import notify
     from hpc_handbook.doc_ci.report import write_reports
     from hpc_handbook.doc_ci.runner import run_examples
+    from hpc_handbook.doc_ci.through_hub import HubRunError
 
     profile = load_profile(args.site)
     try:
@@ -68,7 +80,11 @@ def run_examples_command(args: argparse.Namespace) -> int:
             names=args.names or None,
             workers=args.workers,
             on_result=_print_result,
+            through_hub=profile.hub is not None and not args.direct,
         )
+    except HubRunError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: every kernel and Slurm job of this run was ended", file=sys.stderr)
         return 130
@@ -94,12 +110,19 @@ def run_examples_command(args: argparse.Namespace) -> int:
 
 def refresh_command(args: argparse.Namespace) -> int:
     from hpc_handbook.doc_ci.refresh import refresh_examples
+    from hpc_handbook.doc_ci.through_hub import HubRunError
 
     profile = load_profile(args.site)
     try:
         results = refresh_examples(
-            profile=profile, examples_dir=Path(args.examples_dir), names=args.names or None
+            profile=profile,
+            examples_dir=Path(args.examples_dir),
+            names=args.names or None,
+            through_hub=profile.hub is not None and not args.direct,
         )
+    except HubRunError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: no notebook was changed by the unfinished examples", file=sys.stderr)
         return 130

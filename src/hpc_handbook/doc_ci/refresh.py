@@ -82,11 +82,14 @@ def refreshed_notebook(
 
 
 def refresh_examples(
-    *, profile: Profile, examples_dir: Path, names: list[str] | None = None
+    *, profile: Profile, examples_dir: Path, names: list[str] | None = None, through_hub: bool = False
 ) -> list[JobResult]:
-    """Re-execute examples and write their new reference outputs; return the verdicts."""
+    """Re-execute examples and write their new reference outputs; return the verdicts.
+
+    `through_hub`: as the doc CI's account in its servers, so the outputs are what users see.
+    """
     examples = {e.name: e for e in discover_examples(examples_dir, profile, names)}
-    run = run_examples(profile=profile, examples_dir=examples_dir, names=names)
+    run = run_examples(profile=profile, examples_dir=examples_dir, names=names, through_hub=through_hub)
     # The run's own sanitizer also knows its temporary working folder.
     sanitize = run.sanitize or load_sanitizer(examples_dir / "sanitize.cfg")
     today = dt.date.today().isoformat()

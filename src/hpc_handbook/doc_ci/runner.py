@@ -20,6 +20,7 @@ from hpc_handbook.doc_ci import cleanup
 from hpc_handbook.doc_ci.contract import Example, discover_examples, site_parameters
 from hpc_handbook.doc_ci.execute import ExecutionContext, JobResult, execute_example
 from hpc_handbook.doc_ci.sanitize import Sanitizer, load_sanitizer
+from hpc_handbook.doc_ci.through_hub import HubRun, execute_in_server
 from hpc_handbook.login_environment import login_environment, new_home
 from hpc_handbook.profile import Profile
 from hpc_handbook.reference_site import site_jupyter_path as site_data_dir
@@ -148,14 +149,21 @@ def plan_jobs(
 
 
 async def _run_jobs(
-    jobs: list[Job], context: ExecutionContext, workers: int, on_result: Callable[[JobResult], None]
+    jobs: list[Job],
+    context: ExecutionContext,
+    workers: int,
+    on_result: Callable[[JobResult], None],
+    hub: HubRun | None = None,
 ) -> list[JobResult]:
     limit = asyncio.Semaphore(workers)
 
     async def one(index: int, job: Job) -> JobResult:
         async with limit:
             try:
-                result = await execute_example(job.example, job.kernel, context, job_index=index)
+                if hub is not None:
+                    result = await execute_in_server(job.example, job.kernel, context, hub, job_index=index)
+                else:
+                    result = await execute_example(job.example, job.kernel, context, job_index=index)
             except Exception as error:  # one broken example must not end the run
                 reason = f"the runner could not execute it: {type(error).__name__}: {error}"
                 result = JobResult.for_example(job.example, job.kernel, "failed", reason)
@@ -176,8 +184,13 @@ def run_examples(
     sanitize_rules: Path | None = None,
     on_result: Callable[[JobResult], None] = lambda result: None,
     capabilities: dict[str, str | None] | None = None,
+    through_hub: bool = False,
 ) -> RunResult:
-    """Execute the examples once per kernel and judge them; always leave no kernel or job behind."""
+    """Execute the examples once per kernel and judge them; always leave no kernel or job behind.
+
+    `through_hub` runs them as the profile's doc-CI account, in its servers on the site's hub
+    (HubRunError when the hub cannot be used); otherwise kernels start directly on this machine.
+    """
     examples = discover_examples(examples_dir, profile, names)
     capabilities = detect_capabilities(profile) if capabilities is None else capabilities
     jobs, skipped = plan_jobs(examples, capabilities)
@@ -189,6 +202,25 @@ def run_examples(
         return run
     run_id = cleanup.new_run_id()
     cleanup.end_run(None)  # what an earlier, killed run left behind
+    hub = HubRun.open(profile, run_id) if through_hub else None
+    try:
+        return _run_planned(run, jobs, profile, examples_dir, run_id, workers, sanitize_rules, on_result, hub)
+    finally:
+        if hub is not None:
+            hub.close()
+
+
+def _run_planned(
+    run: RunResult,
+    jobs: list[Job],
+    profile: Profile,
+    examples_dir: Path,
+    run_id: str,
+    workers: int | None,
+    sanitize_rules: Path | None,
+    on_result: Callable[[JobResult], None],
+    hub: HubRun | None,
+) -> RunResult:
     with (
         tempfile.TemporaryDirectory(prefix=cleanup.workroot_prefix(run_id)) as workroot,
         # Every run starts as a new account would: an empty home, the site's login environment.
@@ -200,9 +232,10 @@ def run_examples(
             run_id=run_id,
             sanitize=load_sanitizer(
                 sanitize_rules or examples_dir / "sanitize.cfg",
-                workdirs=[workroot],
+                workdirs=[workroot, *([hub.workroot] if hub else [])],
                 filesystems={f.name: f.path for f in profile.filesystems},
-                homes=[str(home)],
+                homes=[str(home), *([hub.home] if hub else [])],
+                users=[hub.user] if hub else [],
             ),
             environment={
                 **login_environment(home),
@@ -218,7 +251,7 @@ def run_examples(
         )
         run.sanitize = context.sanitize
         loop = asyncio.new_event_loop()
-        main = loop.create_task(_run_jobs(jobs, context, workers or default_workers(), on_result))
+        main = loop.create_task(_run_jobs(jobs, context, workers or default_workers(), on_result, hub))
         previous = {}
         for signum in (signal.SIGINT, signal.SIGTERM):
             try:

@@ -29,6 +29,9 @@ class Sanitizer:
         return text
 
 
+SQUEUE_USER_WIDTH = 8
+
+
 def filesystem_rules(path_patterns: dict[str, str], user: str) -> list[tuple[str, str]]:
     """Rules that turn this user's home, project and scratch folders back into `<home>`, `<scratch>`…"""
     rules = []
@@ -47,13 +50,18 @@ def machine_rules(
     workdirs: list[str] | None = None,
     filesystems: dict[str, str] | None = None,
     homes: list[str] | None = None,
+    users: list[str] | None = None,
 ) -> list[tuple[str, str]]:
     """Rules for what names this machine and user; longest first so a path wins over its parts.
 
-    `homes` are the home folders the kernels were given, besides this process's own.
+    `homes` are the home folders the kernels were given, besides this process's own, and
+    `users` the accounts they ran as (the doc CI's, through the hub), besides this process's.
     """
     user = os.environ.get("USER") or getpass.getuser()
-    rules_before: list[tuple[str, str]] = filesystem_rules(filesystems or {}, user) if user else []
+    all_users = [u for u in dict.fromkeys([*(users or []), user]) if u]
+    rules_before: list[tuple[str, str]] = [
+        rule for name in all_users for rule in filesystem_rules(filesystems or {}, name)
+    ]
     literal: dict[str, str] = {}
     for workdir in workdirs or []:
         literal[workdir] = "<workdir>"
@@ -67,8 +75,13 @@ def machine_rules(
     hostnames = {socket.gethostname(), socket.getfqdn(), socket.gethostname().split(".")[0]}
     for hostname in sorted((h for h in hostnames if h and h != "localhost"), key=len, reverse=True):
         rules.append((rf"\b{re.escape(hostname)}\b", "<host>"))
-    if user:
-        rules.append((rf"(?<![\w/.-]){re.escape(user)}(?![\w.-])", "<user>"))
+    for name in all_users:
+        rules.append((rf"(?<![\w/.-]){re.escape(name)}(?![\w.-])", "<user>"))
+    for name in all_users:
+        if len(name) > SQUEUE_USER_WIDTH:
+            # squeue's default format cuts user names to eight characters.
+            short = name[:SQUEUE_USER_WIDTH]
+            rules.append((rf"(?<![\w/.-]){re.escape(short)}(?![\w.-])", "<user>"))
     return rules
 
 
@@ -78,13 +91,14 @@ def load_sanitizer(
     workdirs: list[str] | None = None,
     filesystems: dict[str, str] | None = None,
     homes: list[str] | None = None,
+    users: list[str] | None = None,
 ) -> Sanitizer:
     """The committed rules plus this machine's; `filesystems` maps names to the profile's path patterns."""
     try:
         text = rules_file.read_text(encoding="utf-8")
     except OSError as exc:
         raise HandbookInputError(rules_file, "", f"cannot read the sanitize rules ({exc.strerror})") from None
-    rules = machine_rules(workdirs=workdirs, filesystems=filesystems, homes=homes)
+    rules = machine_rules(workdirs=workdirs, filesystems=filesystems, homes=homes, users=users)
     rules += get_sanitize_patterns(text)
     compiled = []
     for regex, replacement in rules:
