@@ -120,8 +120,9 @@ class HubClient:
         if response.status_code != 200:
             raise HubError(f"GET {self.url}{path}: HTTP {response.status_code}: {_message(response)}")
         with response:
-            for line in response.iter_lines(decode_unicode=True):
-                if line and line.startswith("data:"):
+            for raw in response.iter_lines():
+                line = raw.decode("utf-8", errors="replace")
+                if line.startswith("data:"):
                     event = json.loads(line[len("data:") :])
                     yield event
                     if event.get("ready") or event.get("failed"):

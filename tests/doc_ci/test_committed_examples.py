@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 
 import pytest
 
@@ -20,11 +21,17 @@ pytestmark = [pytest.mark.site, pytest.mark.slow, pytest.mark.usefixtures("leave
 RUNS = 3
 
 
-def account_leftovers(user: str) -> tuple[str, str]:
-    """The account's Slurm jobs and processes: after a run through the hub, none may remain."""
-    jobs = subprocess.run(["squeue", "--noheader", f"--user={user}"], capture_output=True, text=True).stdout
-    processes = subprocess.run(["pgrep", "-a", "-u", user], capture_output=True, text=True).stdout
-    return jobs.strip(), processes.strip()
+def account_leftovers(user: str, wait_s: float = 30) -> tuple[str, str]:
+    """The account's Slurm jobs and processes once they had `wait_s` to end: none may remain."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        jobs = subprocess.run(
+            ["squeue", "--noheader", f"--user={user}"], capture_output=True, text=True
+        ).stdout
+        processes = subprocess.run(["pgrep", "-a", "-u", user], capture_output=True, text=True).stdout
+        if not (jobs.strip() or processes.strip()) or time.monotonic() > deadline:
+            return jobs.strip(), processes.strip()
+        time.sleep(0.5)
 
 
 def test_every_example_passes_or_is_skipped_with_its_reason_run_after_run(profile, tmp_path):
