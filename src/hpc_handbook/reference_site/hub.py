@@ -184,14 +184,16 @@ def start_hub(profile: Profile, log: Log) -> None:
     HUB_LOG.parent.mkdir(parents=True, exist_ok=True)
     log(f"starting JupyterHub on {hub_url(profile)}")
     with open(HUB_LOG, "ab") as output:
-        subprocess.Popen(
-            [layout.bin / "jupyterhub", "-f", layout.config],
+        # `setsid --fork` detaches the hub the way slurmctld and munged detach themselves: nothing
+        # here is left holding a child it never waits for.
+        subprocess.run(
+            ["setsid", "--fork", layout.bin / "jupyterhub", "-f", layout.config],
+            check=True,
             cwd=HUB_STATE_DIR,
             env=hub_env(),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=output,
-            start_new_session=True,
         )
     try:
         wait_for(lambda: hub_answers(hub_url(profile)) is not None, timeout_s=90, what="JupyterHub to answer")
