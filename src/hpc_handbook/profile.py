@@ -213,8 +213,9 @@ class SelfAssessment(_Strict):
 
 #: A Unix account name as `useradd` takes it.
 UnixName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
-#: What a test account is for: the novice walks the getting-started pages, the doc CI runs examples.
-AccountPurpose = Literal["novice", "doc-ci"]
+#: What a test account is for: the novice walks the getting-started pages, the doc CI runs examples,
+#: load-test accounts log in at once for the service's load measurement.
+AccountPurpose = Literal["novice", "doc-ci", "load-test"]
 
 
 class SiteAccount(_Strict):
@@ -223,12 +224,34 @@ class SiteAccount(_Strict):
     project: Name = Field(description="The project whose folder ($PROJECT) the account shares.")
 
 
+class LoadTestAccounts(_Strict):
+    """Numbered accounts (`rcc-load01`, ...) for the load measurement, all in one project."""
+
+    count: int = Field(ge=1, le=99, description="How many accounts log in at once.")
+    name_prefix: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,28}$")]
+    project: Name
+
+    def members(self) -> list[SiteAccount]:
+        return [
+            SiteAccount(name=f"{self.name_prefix}{n:02d}", purpose="load-test", project=self.project)
+            for n in range(1, self.count + 1)
+        ]
+
+
 class ReferenceSiteSetup(_Strict):
     """What only the reference site needs: its test accounts and where its hub listens."""
 
     hub_port: int = Field(default=8000, ge=1024, le=65535, description="The hub's port on loopback.")
     hub_api_port: int = Field(default=8081, ge=1024, le=65535, description="The hub's own API port.")
     users: list[SiteAccount] = Field(default_factory=list)
+    load_test: LoadTestAccounts | None = Field(
+        default=None, description="Accounts that `nox -s bench` logs in at once to measure the hub under load."
+    )
+
+    @property
+    def accounts(self) -> list[SiteAccount]:
+        """The named accounts, then the numbered load-test ones."""
+        return [*self.users, *(self.load_test.members() if self.load_test else [])]
 
 
 class HubAccess(_Strict):
@@ -394,7 +417,7 @@ def _check_accounts(profile: Profile, file: Path) -> list[HandbookInputError]:
         return []
     errors = [
         HandbookInputError(file, "reference_site.users", f"duplicate name {name!r}; names must be unique")
-        for name in _duplicates([u.name for u in setup.users])
+        for name in _duplicates([u.name for u in setup.accounts])
     ]
     if setup.hub_port == setup.hub_api_port:
         errors.append(

@@ -25,7 +25,7 @@ ACCOUNT_COMMENT = "hpc-handbook reference site test account"
 
 
 def accounts(profile: Profile) -> list[SiteAccount]:
-    return list(profile.reference_site.users) if profile.reference_site else []
+    return profile.reference_site.accounts if profile.reference_site else []
 
 
 def account_by_purpose(profile: Profile, purpose: str) -> SiteAccount:
