@@ -55,6 +55,13 @@ CONFIG_VALUES = (
         help="Queue waiting-time statistics, relative to the book root; the waiting-times page shows them.",
     ),
     ConfigValue(
+        name="handbook_service_measurements",
+        default="book/data/service-measurements.json",
+        types=(str,),
+        help="The hub's spawn times and load run from `nox -s bench`, relative to the book root; "
+        "the scorecard's access criteria read them.",
+    ),
+    ConfigValue(
         name="handbook_changelog_dir",
         default="changelog",
         types=(str,),

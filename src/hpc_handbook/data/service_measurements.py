@@ -1,0 +1,61 @@
+"""How the hub performed when `nox -s bench` last measured it: spawn times and a load run.
+
+The bench writes it; the scorecard's access criteria read it instead of the administrators'
+self-assessment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from hpc_handbook.data.files import DataModel, read_json
+
+#: Where the bench writes the measurements, relative to the repository root.
+SERVICE_MEASUREMENTS = Path("book/data/service-measurements.json")
+DATA_FORMAT: Literal[1] = 1
+MEASURE_COMMAND = "hpc-handbook service-bench"
+_HINT = f"re-run `{MEASURE_COMMAND}` (part of `nox -s bench`)"
+
+
+class Spread(DataModel):
+    """Timings of repeated attempts: how many ran, how many succeeded, median and 95th percentile."""
+
+    attempts: int
+    succeeded: int
+    median_s: float | None
+    p95_s: float | None
+    #: Why the first failed attempt failed; None when none failed.
+    first_failure: str | None = None
+
+    @property
+    def success_rate(self) -> float:
+        return self.succeeded / self.attempts if self.attempts else 0.0
+
+
+class SpawnTimes(Spread):
+    """From the spawn request to a server that answers, on one place of the spawn form."""
+
+    place: str
+
+
+class ServiceMeasurements(DataModel):
+    format_version: Literal[1] = Field(default=DATA_FORMAT, alias="format")
+    generated_by: str = MEASURE_COMMAND
+    site: str
+    #: The day of the measurement, `YYYY-MM-DD`.
+    date: str
+    hub_version: str
+    #: One entry per place the spawn form offers that was measured: the login node first.
+    spawns: list[SpawnTimes]
+    #: Accounts that logged in at once, each starting a server and running one cell.
+    load_accounts: int
+    #: The load run: from logging in to the cell's output, for each account.
+    load: Spread
+
+
+def load_service_measurements(path: Path) -> ServiceMeasurements | None:
+    """Read the measurements; None when there is no such file."""
+    return read_json(path, ServiceMeasurements, hint=_HINT)
