@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from hpc_handbook.doc_ci.notify_settings import NotifySetup
 from hpc_handbook.errors import HandbookInputError, HandbookInputErrors
 
 #: The profile of the handbook's own reference site, at the repository root.
@@ -275,6 +276,8 @@ class Profile(_Strict):
     self_assessment: SelfAssessment = SelfAssessment()
     reference_site: ReferenceSiteSetup | None = None
     hub: HubAccess | None = None
+    #: Whom the doc CI tells about failures; its models live beside the notifier.
+    notify: NotifySetup = NotifySetup()
 
     @property
     def partitions(self) -> list[Partition]:
