@@ -18,6 +18,8 @@ SHARED_ENV = (Path(".nox") / "handbook", "test")
 LAB_ENV = (Path(".nox") / "handbook-lab", "test,lab")
 #: Part of the install stamp: a change of how environments are installed reinstalls them.
 INSTALL_VERSION = b"compileall"
+#: Everything `nox -s lint` checks with ruff: the tooling, its tests and the reference site's scripts.
+LINT_PATHS = ("src", "tests", "tools", "reference_site", "noxfile.py")
 
 
 def _uv() -> str | None:
@@ -85,12 +87,12 @@ def test(session: nox.Session) -> None:
 
 @shared_session()
 def lint(session: nox.Session) -> None:
-    """Check lint and formatting with ruff (`-- --types` adds mypy on src/)."""
+    """Check lint and formatting with ruff, and types on src/ with mypy."""
     bin_dir = _shared(session)
-    session.run(str(bin_dir / "ruff"), "check", "src", "tests", "tools", "noxfile.py", external=True)
-    session.run(str(bin_dir / "ruff"), "format", "--check", "src", "tests", "tools", external=True)
-    if "--types" in session.posargs:
-        session.run(str(bin_dir / "mypy"), "src", external=True)
+    session.run(str(bin_dir / "ruff"), "check", *LINT_PATHS, external=True)
+    session.run(str(bin_dir / "ruff"), "format", "--check", *LINT_PATHS, external=True)
+    # pyproject.toml's [tool.mypy] says which modules lack type hints.
+    session.run(str(bin_dir / "mypy"), "src", external=True)
 
 
 @shared_session()
@@ -125,8 +127,10 @@ def refresh(session: nox.Session) -> None:
 
 @shared_session()
 def bench(session: nox.Session) -> None:
-    """Measure the example runner against the naive pipeline, nbmake and nbval-lax, side by side."""
+    """Time the example runner against its peers, then the hub's spawns and a load run (`-- --count N`)."""
     _handbook(session, "bench", *session.posargs)
+    # The service's figures land in book/data/service-measurements.json, for the scorecard.
+    _handbook(session, "service-bench")
 
 
 @shared_session()

@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "hpc_handbook.drift",
     "hpc_handbook.waiting_times",
     "hpc_handbook.doc_ci.cli",
+    "hpc_handbook.reference_site.service_bench",
 ]
 
 

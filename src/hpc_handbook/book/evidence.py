@@ -1,6 +1,7 @@
 """What the scorecard measures from: the profile, the changelog, the pages, and optional measurements.
 
-The measurements (the doc CI's report, the probe's snapshot, the waiting-time statistics)
+The measurements (the doc CI's report, the probe's snapshot, the waiting-time statistics,
+the hub's spawn and load figures)
 may not exist yet. A page that reads one notes it as a dependency; one that finds it missing
 notes that too, so the file's arrival re-reads the page.
 """
@@ -20,6 +21,7 @@ from hpc_handbook.book.config import book_path
 from hpc_handbook.book.state import note_missing_input, note_view
 from hpc_handbook.changelog import Fragment
 from hpc_handbook.data.examples_report import EXAMPLES_REPORT, ExamplesReport, load_examples_report
+from hpc_handbook.data.service_measurements import ServiceMeasurements, load_service_measurements
 from hpc_handbook.data.snapshot import Snapshot, load_snapshot
 from hpc_handbook.data.waiting_times import WaitingTimes, load_waiting_times
 from hpc_handbook.errors import HandbookInputError
@@ -27,7 +29,7 @@ from hpc_handbook.profile import Profile
 
 logger = logging.getLogger(__name__)
 
-Measurement = TypeVar("Measurement", ExamplesReport, Snapshot, WaitingTimes)
+Measurement = TypeVar("Measurement", ExamplesReport, Snapshot, WaitingTimes, ServiceMeasurements)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +42,20 @@ class Evidence:
     examples_report: ExamplesReport | None = None
     snapshot: Snapshot | None = None
     waiting_times: WaitingTimes | None = None
+    service: ServiceMeasurements | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A rating, the evidence behind it in MyST inline text, and where the evidence came from."""
+
+    rating: str
+    evidence: str
+    source: str
+
+
+#: A measurement returns a Finding, or a sentence saying why it cannot measure yet.
+Measure = Callable[[Evidence], "Finding | str"]
 
 
 def read_optional(path: Path, load: Callable[[Path], Measurement | None]) -> Measurement | None:
@@ -67,6 +83,7 @@ def optional_inputs(directive: SphinxDirective) -> dict[str, Path]:
         "examples_report": book_path(app, "handbook_reports_dir") / EXAMPLES_REPORT,
         "snapshot": book_path(app, "handbook_snapshot"),
         "waiting_times": book_path(app, "handbook_waiting_times"),
+        "service": book_path(app, "handbook_service_measurements"),
     }
 
 
@@ -93,4 +110,5 @@ def gather_evidence(directive: SphinxDirective, profile: Profile) -> Evidence:
         ),
         snapshot=measured_here(read_optional(inputs["snapshot"], load_snapshot), profile),
         waiting_times=measured_here(read_optional(inputs["waiting_times"], load_waiting_times), profile),
+        service=measured_here(read_optional(inputs["service"], load_service_measurements), profile),
     )

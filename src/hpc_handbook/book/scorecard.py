@@ -9,14 +9,14 @@ otherwise it says so.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
 from sphinx.application import Sphinx
 
+from hpc_handbook.book.access_measures import ACCESS_MEASURES
 from hpc_handbook.book.changelog_pages import human_date
-from hpc_handbook.book.evidence import Evidence, gather_evidence
+from hpc_handbook.book.evidence import Evidence, Finding, Measure, gather_evidence
 from hpc_handbook.book.generated import (
     GeneratedMyST,
     choice_argument,
@@ -26,6 +26,7 @@ from hpc_handbook.book.generated import (
     wording,
 )
 from hpc_handbook.profile import Profile
+from hpc_handbook.waiting_times import format_seconds
 
 RATING_BADGES = {
     "yes": "{bdg-success}`Yes`",
@@ -34,19 +35,6 @@ RATING_BADGES = {
     "untested": "{bdg-dark-line}`Untested`",
     "unknown": "{bdg-light}`Not yet known`",
 }
-
-
-@dataclass(frozen=True)
-class Finding:
-    """A rating, the evidence behind it in MyST inline text, and where the evidence came from."""
-
-    rating: str
-    evidence: str
-    source: str
-
-
-#: A measurement returns a Finding, or a sentence saying why it cannot measure yet.
-Measure = Callable[[Evidence], "Finding | str"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,14 +107,6 @@ def _median_wait(evidence: Evidence, partition: str) -> float | None:
     return None if entry is None else entry.all.median_s
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def _quick(evidence: Evidence) -> Finding | str:
     if evidence.waiting_times is None:
         return (
@@ -138,7 +118,9 @@ def _quick(evidence: Evidence) -> Finding | str:
     if not measured:
         return "Not yet measured: the waiting-time statistics have no jobs on the partitions Jupyter uses."
     period = evidence.waiting_times.period
-    text = "Median queue wait: " + ", ".join(f"`{name}` {_duration(wait)}" for name, wait in measured.items())
+    text = "Median queue wait: " + ", ".join(
+        f"`{name}` {format_seconds(wait)}" for name, wait in measured.items()
+    )
     if period.start and period.end:
         text += f" (jobs from {period.start[:10]} to {period.end[:10]})"
     interactive_wait = measured.get(evidence.profile.interactive_partition.name, min(measured.values()))
@@ -268,6 +250,7 @@ def _portable(evidence: Evidence) -> Finding:
 
 #: The measure of each criterion that can be measured, by criterion id.
 MEASURES: dict[str, Measure] = {
+    **ACCESS_MEASURES,
     "resources-defaults": _defaults,
     "resources-all-partitions": _all_partitions,
     "resources-quick": _quick,

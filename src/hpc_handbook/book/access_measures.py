@@ -1,0 +1,72 @@
+"""The scorecard's access criteria, measured from the hub's spawn and load figures (`nox -s bench`)."""
+
+from __future__ import annotations
+
+from hpc_handbook.book.evidence import Evidence, Finding, Measure
+from hpc_handbook.data.service_measurements import ServiceMeasurements, Spread
+from hpc_handbook.waiting_times import format_seconds
+
+SOURCE = "service measurement"
+NOT_MEASURED = "Not yet measured: there are no spawn or load figures for the hub (`nox -s bench`)."
+#: A wait a user sits through at the log-in page before giving up, by the load run's 95th percentile.
+PATIENCE_S = 60
+
+
+def _when(measured: ServiceMeasurements) -> str:
+    return f"(JupyterHub {measured.hub_version}, measured {measured.date} with `nox -s bench`)"
+
+
+def _spawn_text(measured: ServiceMeasurements) -> str:
+    parts = []
+    for spawn in measured.spawns:
+        if spawn.median_s is None:
+            parts.append(f"on `{spawn.place}` none of {spawn.attempts} spawns succeeded")
+        else:
+            parts.append(
+                f"on `{spawn.place}` {format_seconds(spawn.median_s)} ({spawn.succeeded} of {spawn.attempts})"
+            )
+    return "Median time from the spawn request to a ready server: " + ", ".join(parts) + "."
+
+
+def _any_platform(evidence: Evidence) -> Finding | str:
+    measured = evidence.service
+    if measured is None:
+        return NOT_MEASURED
+    login = measured.spawns[0] if measured.spawns else None
+    if login is None or login.succeeded == 0:
+        return Finding("no", f"No server started through the hub's web pages {_when(measured)}.", SOURCE)
+    return Finding(
+        # Measured from the hub's own machine only: other systems and networks are not tried.
+        "partly",
+        f"Logging in and starting a server takes a web browser's requests alone. {_spawn_text(measured)} "
+        f"Measured only from the machine the hub runs on {_when(measured)}.",
+        SOURCE,
+    )
+
+
+def _load_rating(load: Spread) -> str:
+    if load.success_rate == 1 and load.p95_s is not None and load.p95_s <= PATIENCE_S:
+        return "yes"
+    return "partly" if load.success_rate >= 0.9 else "no"
+
+
+def _under_load(evidence: Evidence) -> Finding | str:
+    measured = evidence.service
+    if measured is None:
+        return NOT_MEASURED
+    load = measured.load
+    text = (
+        f"{measured.load_accounts} users logged in at once, each starting a server on the login node "
+        f"and running a cell: {load.succeeded} of {load.attempts} succeeded"
+    )
+    if load.p95_s is not None:
+        text += f", 95 % within {format_seconds(load.p95_s)}"
+    if load.first_failure:
+        text += f"; the first failure: {load.first_failure}"
+    return Finding(_load_rating(load), f"{text} {_when(measured)}.", SOURCE)
+
+
+ACCESS_MEASURES: dict[str, Measure] = {
+    "access-any-platform": _any_platform,
+    "access-under-load": _under_load,
+}

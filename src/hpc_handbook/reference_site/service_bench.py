@@ -1,0 +1,218 @@
+"""`nox -s bench`, the service's half: how fast the hub starts servers, and how it holds up under load.
+
+Everything goes through the hub's own login form and REST API, as a browser's requests do:
+first several spawns one after the other on each place of the spawn form (the login node
+and the partitions Jupyter reaches), then the load run, where every load-test account logs
+in, starts a server and runs a cell in a kernel at the same moment. The figures go to
+`book/data/service-measurements.json`, which the scorecard's access criteria read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hpc_handbook.data.files import write_json
+from hpc_handbook.data.service_measurements import (
+    SERVICE_MEASUREMENTS,
+    ServiceMeasurements,
+    SpawnTimes,
+    Spread,
+)
+from hpc_handbook.hub_client import HubClient, HubError
+from hpc_handbook.profile import Profile, SiteAccount, load_profile
+from hpc_handbook.reference_site.hub import hub_url
+from hpc_handbook.reference_site.spawn_options import LOGIN_NODE
+from hpc_handbook.reference_site.users import accounts, passwords
+from hpc_handbook.server_kernels import KernelError, run_once, stream_text
+
+#: The cell every load-test account runs, and what it must print.
+LOAD_CELL = "print(6 * 7)"
+LOAD_OUTPUT = "42"
+SPAWN_TIMEOUT_S = 240
+
+
+@dataclass(frozen=True)
+class Attempt:
+    seconds: float
+    failure: str | None = None
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The `share` quantile, interpolated between the measured values (the largest for a few)."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    position = share * (len(ordered) - 1)
+    below = int(position)
+    above = min(below + 1, len(ordered) - 1)
+    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
+
+
+def spread(attempts: list[Attempt]) -> Spread:
+    times = [a.seconds for a in attempts if a.failure is None]
+    failures = [a.failure for a in attempts if a.failure is not None]
+    return Spread(
+        attempts=len(attempts),
+        succeeded=len(times),
+        median_s=round(statistics.median(times), 2) if times else None,
+        p95_s=round(percentile(times, 0.95), 2) if times else None,
+        first_failure=failures[0] if failures else None,
+    )
+
+
+def spawn_options(profile: Profile, place: str) -> dict[str, Any]:
+    """What the spawn form sends for a place: the defaults a novice leaves as they are."""
+    if place == LOGIN_NODE:
+        return {"place": LOGIN_NODE}
+    return {"place": place, "walltime": "00:30:00", "cpus": 1, "nodes": 1}
+
+
+def _timed(step: Callable[[], None]) -> Attempt:
+    started = time.monotonic()
+    try:
+        step()
+    except (HubError, KernelError, TimeoutError) as error:
+        return Attempt(time.monotonic() - started, str(error) or type(error).__name__)
+    return Attempt(time.monotonic() - started)
+
+
+def _spawn_and_stop(url: str, account: SiteAccount, password: str, options: dict[str, Any]) -> Attempt:
+    """One spawn, timed from the request to a server that answers; the server is stopped after."""
+    client = HubClient.login(url, account.name, password)
+    try:
+        outcome = client.start_and_wait(account.name, "", options, timeout_s=SPAWN_TIMEOUT_S)
+        if not outcome.ready:
+            return Attempt(outcome.seconds, outcome.messages[-1] if outcome.messages else "never ready")
+        return Attempt(outcome.seconds)
+    finally:
+        client.stop(account.name)
+
+
+def _session(url: str, account: SiteAccount, password: str, kernel: str) -> None:
+    """What one user does: log in, start a server on the login node, run a cell, stop the server."""
+    client = HubClient.login(url, account.name, password)
+    try:
+        outcome = client.start_and_wait(account.name, "", {"place": LOGIN_NODE}, timeout_s=SPAWN_TIMEOUT_S)
+        if not outcome.ready:
+            raise HubError(outcome.messages[-1] if outcome.messages else "the server was never ready")
+        cell = asyncio.run(run_once(client, account.name, "", kernel, LOAD_CELL, timeout_s=SPAWN_TIMEOUT_S))
+        if stream_text(cell).strip() != LOAD_OUTPUT:
+            raise KernelError(f"the cell printed {stream_text(cell)!r}, expected {LOAD_OUTPUT!r}")
+    finally:
+        client.stop(account.name, wait_s=120)
+
+
+def measure_spawns(profile: Profile, account: SiteAccount, password: str, *, rounds: int) -> list[SpawnTimes]:
+    url = hub_url(profile)
+    places = [LOGIN_NODE, *(p.name for p in profile.jupyter_partitions)]
+    measured = []
+    for place in places:
+        options = spawn_options(profile, place)
+        attempts = []
+        for _ in range(rounds):
+            try:
+                attempts.append(_spawn_and_stop(url, account, password, options))
+            except HubError as error:
+                attempts.append(Attempt(0.0, str(error)))
+        figures = spread(attempts)
+        print(f"service-bench: spawn on {place}: {_describe(figures)}", flush=True)
+        measured.append(SpawnTimes(place=place, **figures.model_dump()))
+    return measured
+
+
+def measure_load(profile: Profile, load_accounts: list[SiteAccount], secrets: dict[str, str]) -> Spread:
+    url = hub_url(profile)
+    kernel = next(k.name for k in profile.kernels if k.language == "python" and k.start == "local")
+
+    def one(account: SiteAccount) -> Attempt:
+        return _timed(lambda: _session(url, account, secrets[account.name], kernel))
+
+    with ThreadPoolExecutor(max_workers=len(load_accounts)) as pool:
+        attempts = list(pool.map(one, load_accounts))
+    figures = spread(attempts)
+    print(f"service-bench: {len(load_accounts)} users at once: {_describe(figures)}", flush=True)
+    return figures
+
+
+def _describe(figures: Spread) -> str:
+    text = f"{figures.succeeded}/{figures.attempts} succeeded"
+    if figures.median_s is not None:
+        text += f", median {figures.median_s:.1f} s, 95th percentile {figures.p95_s:.1f} s"
+    if figures.first_failure:
+        text += f"; first failure: {figures.first_failure}"
+    return text
+
+
+def format_table(measured: ServiceMeasurements) -> str:
+    rows = [("Spawn, request to ready server", "Attempts", "Succeeded", "Median", "95th percentile")]
+    for spawn in measured.spawns:
+        rows.append((f"on {spawn.place}", *_cells(spawn)))
+    rows.append((f"load: {measured.load_accounts} users log in, spawn, run a cell", *_cells(measured.load)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def _cells(figures: Spread) -> tuple[str, str, str, str]:
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f} s"
+
+    return (str(figures.attempts), str(figures.succeeded), seconds(figures.median_s), seconds(figures.p95_s))
+
+
+def run_service_bench(profile: Profile, *, rounds: int, output: Path) -> int:
+    """Measure spawns and the load run, print the table and write the measurements file."""
+    load_accounts = [a for a in accounts(profile) if a.purpose == "load-test"]
+    if profile.reference_site is None or not load_accounts:
+        print("error: the profile declares no reference_site.load_test accounts", file=sys.stderr)
+        return 2
+    secrets = passwords(profile)
+    url = hub_url(profile)
+    try:
+        version = HubClient.login(url, load_accounts[0].name, secrets[load_accounts[0].name]).version()
+    except HubError as error:
+        print(f"error: {error} (is the site up? `nox -s site -- up`)", file=sys.stderr)
+        return 1
+    print(f"service-bench: JupyterHub {version} at {url}, {rounds} spawns per place", flush=True)
+    spawns = measure_spawns(profile, load_accounts[0], secrets[load_accounts[0].name], rounds=rounds)
+    measured = ServiceMeasurements(
+        site=profile.site.short_name,
+        date=dt.date.today().isoformat(),
+        hub_version=version,
+        spawns=spawns,
+        load_accounts=len(load_accounts),
+        load=measure_load(profile, load_accounts, secrets),
+    )
+    write_json(output, measured)
+    print(format_table(measured))
+    print(f"service-bench: wrote {output}")
+    return 0
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "service-bench",
+        help="time the hub's spawns on each place of the form and a load run of the load-test accounts",
+    )
+    parser.add_argument("--site", help="the site profile (default: $HANDBOOK_SITE or site.yml)")
+    parser.add_argument("--rounds", type=int, default=5, help="spawns per place (default: 5)")
+    parser.add_argument("--output", type=Path, default=SERVICE_MEASUREMENTS)
+    parser.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.rounds < 1:
+        print("error: --rounds: expected at least 1", file=sys.stderr)
+        return 2
+    return run_service_bench(load_profile(args.site), rounds=args.rounds, output=args.output)
