@@ -120,10 +120,11 @@ def show_site_parameters(doctree: nodes.document, notebook: dict[str, Any], app:
 
     values = site_parameters(get_profile(app))
     kernelspec = notebook.get("metadata", {}).get("kernelspec", {})
-    for cell in doctree.findall(
-        lambda n: isinstance(n, nodes.Element) and n.get("nb_element") == "cell_code"
-    ):
-        if "parameters" not in cell.get("cell_metadata", {}).get("tags", []):
+    for cell in doctree.findall(nodes.Element):
+        if cell.get("nb_element") != "cell_code":
+            continue
+        metadata: dict[str, Any] = cell.get("cell_metadata") or {}
+        if "parameters" not in metadata.get("tags", []):
             continue
         for block in cell.findall(nodes.literal_block):
             names = [

@@ -27,7 +27,7 @@ def new_run_id() -> str:
 
 def _is_stale(run_id: str) -> bool:
     match = RUN_ID_PATTERN.fullmatch(run_id)
-    return bool(match) and not is_running(int(match.group(1)))
+    return match is not None and not is_running(int(match.group(1)))
 
 
 def processes_of_run(run_id: str | None) -> list[int]:
@@ -60,7 +60,7 @@ def jobs_of_run(run_id: str | None) -> list[str]:
     for line in listing.stdout.splitlines():
         job_id, _, rest = line.strip().partition("|")
         comment, _, workdir = rest.partition("|")
-        owners = {comment.strip(), _run_of_workdir(workdir.strip())} - {None, ""}
+        owners = {owner for owner in (comment.strip(), _run_of_workdir(workdir.strip())) if owner}
         if (run_id is not None and run_id in owners) or (
             run_id is None and any(_is_stale(o) for o in owners)
         ):

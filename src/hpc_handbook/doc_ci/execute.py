@@ -26,7 +26,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from papermill.parameterize import parameterize_notebook
 
 from hpc_handbook.doc_ci.compare import Mismatch, cell_options, compare_cell
-from hpc_handbook.doc_ci.contract import Example
+from hpc_handbook.doc_ci.contract import Example, PartitionPlacement
 from hpc_handbook.doc_ci.sanitize import Sanitizer
 
 Status = Literal["passed", "failed", "skipped"]
@@ -178,8 +178,8 @@ async def execute_example(
     except NoSuchKernel:
         result.status, result.reason = "failed", f"kernel {kernel!r} is not installed on this site"
         return result
-    if example.partition is not None:
-        placement = example.meta.runs_on
+    placement = example.meta.runs_on
+    if example.partition is not None and isinstance(placement, PartitionPlacement):
         manager_class: type[AsyncKernelManager] = type(
             "PlacedKernelManager",
             (SlurmAllocatedKernelManager,),

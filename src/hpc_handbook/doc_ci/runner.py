@@ -130,10 +130,11 @@ def plan_jobs(
     """Every (example, kernel) to run, and a skip verdict for those the site cannot run."""
     jobs, skipped = [], []
     for example in examples:
+        # A capability the site has maps to None; one it lacks, or cannot detect, to the reason.
         missing = [
-            capabilities[c] if c in capabilities else f"{c}: this runner cannot detect it"
+            reason
             for c in example.meta.requires
-            if capabilities.get(c, "unknown") is not None
+            if (reason := capabilities.get(c, f"{c}: this runner cannot detect it")) is not None
         ]
         for selector, reason in example.missing_kernels:
             skipped.append(

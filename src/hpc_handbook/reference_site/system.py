@@ -192,10 +192,11 @@ def uv_binary() -> str | None:
 
 def _venv_commands(path: Path, packages: Sequence[str], python: Path) -> list[list[str | Path]]:
     """How to build the venv: uv where there is one (seconds), else venv and pip (minutes)."""
+    commands: list[list[str | Path]]
     uv = uv_binary()
     if uv is not None:
         # --seed puts pip into the venv, as `python -m venv` does: users run it there.
-        commands: list[list[str | Path]] = [[uv, "venv", "--quiet", "--seed", "--python", python, path]]
+        commands = [[uv, "venv", "--quiet", "--seed", "--python", python, path]]
         if packages:
             # Compiled now: kernels start faster, also where PYTHONDONTWRITEBYTECODE is set.
             python_in_venv = path / "bin" / "python"
@@ -205,7 +206,14 @@ def _venv_commands(path: Path, packages: Sequence[str], python: Path) -> list[li
         return commands
     commands = [[python, "-m", "venv", path]]
     if packages:
-        pip = [path / "bin" / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        pip: list[str | Path] = [
+            path / "bin" / "python",
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ]
         commands.append([*pip, *packages])
     return commands
 
