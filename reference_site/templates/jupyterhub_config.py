@@ -55,7 +55,8 @@ c.PAMAuthenticator.open_sessions = False
 c.JupyterHub.allow_named_servers = True
 c.JupyterHub.named_server_limit_per_user = settings["named_server_limit"]
 
-# The doc CI's service: it may start, use and stop its own account's servers, nothing else.
+# The doc CI's service: it may start, use and stop its own account's servers, and read the hub's
+# version and spawner for the probe (`read:hub`), nothing else.
 doc_ci = settings.get("doc_ci")
 if doc_ci:
     token = Path(doc_ci["token_file"]).read_text(encoding="utf-8").strip()
@@ -64,7 +65,12 @@ if doc_ci:
     c.JupyterHub.load_roles = [
         {
             "name": "doc-ci",
-            "scopes": [f"servers!user={user}", f"access:servers!user={user}", f"read:users!user={user}"],
+            "scopes": [
+                f"servers!user={user}",
+                f"access:servers!user={user}",
+                f"read:users!user={user}",
+                "read:hub",
+            ],
             "services": ["doc-ci"],
         }
     ]

@@ -30,6 +30,8 @@ from hpc_handbook.data.snapshot import (
     load_snapshot,
     slurm_duration_seconds,
 )
+from hpc_handbook.drift_findings import Drift as Drift
+from hpc_handbook.hub_drift import hub_drift
 from hpc_handbook.probe import probe_snapshot
 from hpc_handbook.profile import Profile, load_profile, walltime_hours
 
@@ -50,8 +52,9 @@ DRIFT_EXIT_CODE = 1
 #: Directives that render a table of each kind of component from the profile or the snapshot.
 DIRECTIVES = {
     "kernel": ("site-kernels",),
-    "partition": ("site-partitions", "waiting-times"),
+    "partition": ("site-partitions", "site-spawn-form", "waiting-times"),
     "module": ("site-modules",),
+    "hub": ("site-spawn-form",),
 }
 #: The status page shows versions from the committed snapshot, so version changes concern it too.
 SNAPSHOT_DIRECTIVES = ("system-status",)
@@ -130,21 +133,6 @@ def find_pages(
 
 
 # --- Drift --------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Drift:
-    """One mismatch between the handbook's claims and the site."""
-
-    kind: str  # kernel, partition or module
-    name: str
-    check: str  # a stable identifier of the check, e.g. "missing" or "MaxTime"
-    message: str
-    pages: tuple[str, ...] = ()
-    versions: bool = False  # found against the last snapshot, not against site.yml
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self) | {"pages": list(self.pages)}
 
 
 def _kernel_drift(profile: Profile, snapshot: Snapshot, baseline: Snapshot | None) -> list[Drift]:
@@ -313,6 +301,7 @@ def check_drift(
         *_kernel_drift(profile, snapshot, None if baseline is None else as_snapshot(baseline)),
         *_partition_drift(profile, snapshot),
         *_module_drift(profile, snapshot),
+        *hub_drift(profile, snapshot),
     ]
     if root is None:
         return found
@@ -326,6 +315,8 @@ def check_drift(
             subs = kernel_substitutions
         elif drift.kind == "partition":
             subs = substitutions.get(drift.name, ())
+        elif drift.kind == "hub":
+            subs = ("hub_link",)
         else:
             subs = module_substitutions
         pages = find_pages(

@@ -136,3 +136,14 @@ def test_a_broken_measurements_file_names_the_field(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace('"load_accounts"', '"load_acounts"'))
     with pytest.raises(HandbookInputError, match="load_acounts"):
         load_service_measurements(path)
+
+
+def test_the_probe_reads_the_places_and_fields_of_the_form_the_hub_shows(profile) -> None:
+    from hpc_handbook.hub_probe import parse_spawn_form
+    from hpc_handbook.reference_site.spawn_options import form_html
+
+    places = spawn_places(profile)
+    labels, offered = parse_spawn_form(f"<html><form>{form_html(places)}</form></html>")
+    assert list(offered) == [p.key for p in places]
+    assert offered[LOGIN_NODE] == places[0].label
+    assert labels[0] == "Where your server runs" and "Walltime (HH:MM:SS)" in labels and len(labels) == 5

@@ -50,6 +50,24 @@ class PartitionsTable(ProfileTableDirective):
         return header, rows
 
 
+class SpawnFormTable(ProfileTableDirective):
+    """The spawn form's "where your server runs" choices, with the limits the form enforces."""
+
+    def rows(self, profile: Profile) -> tuple[list[str], list[list[str]]]:
+        header = ["Where your server runs", "Walltime", "Nodes", "While you wait"]
+        rows = [["The login node", "until you stop it", "—", "nothing: it starts at once"]]
+        rows += [
+            [
+                f"Partition `{partition.name}`",
+                f"up to {partition.limits.max_walltime}",
+                f"up to {partition.limits.max_nodes}",
+                "the hub shows a waiting page until Slurm starts the job",
+            ]
+            for partition in profile.jupyter_partitions
+        ]
+        return header, rows
+
+
 class KernelsTable(ProfileTableDirective):
     def rows(self, profile: Profile) -> tuple[list[str], list[list[str]]]:
         how = {"local": "on the login node", "modules": "from modules", "slurm": "in a Slurm job"}
@@ -122,6 +140,7 @@ class NewKernelExample(GeneratedMyST):
 def setup_profile_tables(app: Sphinx) -> None:
     app.add_directive("site-new-kernel-example", NewKernelExample)
     app.add_directive("site-partitions", PartitionsTable)
+    app.add_directive("site-spawn-form", SpawnFormTable)
     app.add_directive("site-kernels", KernelsTable)
     app.add_directive("site-filesystems", FilesystemsTable)
     app.add_directive("site-modules", ModulesTable)

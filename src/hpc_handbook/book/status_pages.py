@@ -161,12 +161,26 @@ def jupyter_table(snapshot: Snapshot) -> nodes.table:
     return build_table(["Component", "Version", "Kind"], rows, classes=["handbook-status-jupyter"])
 
 
+def hub_table(snapshot: Snapshot) -> nodes.table | nodes.paragraph:
+    hub = snapshot.hub
+    if hub is None:
+        return nodes.paragraph(text="The probe did not ask a hub: the site profile names none.")
+    if hub.version is None:
+        return nodes.paragraph(text=f"The hub did not answer the probe: {hub.error}")
+    rows: list[list[Any]] = [[code("jupyterhub"), hub.version, "hub"]]
+    if hub.spawner:
+        rows.append([code(hub.spawner), hub.spawner_version or "—", "spawner"])
+    rows += [[label, "—", "spawn form field"] for label in hub.form_fields]
+    rows += [[label, code(value), "spawn form: a place to run"] for value, label in hub.form_places.items()]
+    return build_table(["Component", "Version or value", "Kind"], rows, classes=["handbook-status-hub"])
+
+
 class SystemStatusDirective(SphinxDirective):
-    """Render one part of the committed snapshot: `taken`, `kernels`, `partitions`, `modules` or `jupyter`."""
+    """Render one part of the committed snapshot, as named in `PARTS`."""
 
     required_arguments = 1
     has_content = False
-    PARTS = ("taken", "kernels", "fingerprints", "partitions", "modules", "jupyter")
+    PARTS = ("taken", "kernels", "fingerprints", "partitions", "modules", "jupyter", "hub")
 
     def run(self) -> list[nodes.Node]:
         part = choice_argument(self, self.PARTS, subtype="status")
@@ -202,6 +216,8 @@ class SystemStatusDirective(SphinxDirective):
             profile = get_profile(self.env.app)
             relied_on = list(profile.modules.relied_on) + [m for k in profile.kernels for m in k.modules]
             return [modules_table(snapshot, relied_on)]
+        if part == "hub":
+            return [hub_table(snapshot)]
         return [jupyter_table(snapshot)]
 
 

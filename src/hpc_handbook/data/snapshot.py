@@ -90,6 +90,24 @@ class Versions(DataModel):
     lmod: str | None = None
 
 
+class HubService(DataModel):
+    """The hub as it answers its API and its spawn form: what users meet before any kernel."""
+
+    url: str
+    version: str | None = None
+    #: The spawner class and its package's version, as the hub's `/info` reports them.
+    spawner: str | None = None
+    spawner_version: str | None = None
+    #: The spawn form's "where your server runs" choices: value -> label, in the form's order.
+    form_places: dict[str, str] = Field(default_factory=dict)
+    #: The labels of the form's fields, in order.
+    form_fields: list[str] = Field(default_factory=list)
+    #: The kernels a user's server on the login node lists: what JupyterLab's Launcher shows.
+    server_kernels: list[str] | None = None
+    #: Why the hub could not be asked; None when it answered.
+    error: str | None = None
+
+
 class Snapshot(DataModel):
     """The whole snapshot of one site."""
 
@@ -101,6 +119,8 @@ class Snapshot(DataModel):
     modules: Modules
     jupyter: Jupyter = Field(default_factory=Jupyter)
     versions: Versions = Field(default_factory=Versions)
+    #: None for a site whose profile names no hub.
+    hub: HubService | None = None
 
 
 def as_snapshot(value: Snapshot | Mapping[str, Any], *, file: str | Path = "snapshot") -> Snapshot:

@@ -1,0 +1,112 @@
+"""The probe's view of the hub: its version, its spawner, and the spawn form users are shown.
+
+It asks as the doc CI's account (the profile's `hub:` section), through the hub's REST API and
+the same spawn page a browser gets, so a renamed partition or an upgraded hub shows up here
+exactly as users meet it.
+"""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from urllib.parse import quote
+
+from hpc_handbook.data.snapshot import HubService
+from hpc_handbook.hub_client import HubClient, HubError
+from hpc_handbook.profile import HubAccess
+
+#: The form field whose options are the places a server can run.
+PLACE_FIELD = "place"
+#: The named server the probe starts on the login node to see the kernels users see.
+PROBE_SERVER = "doc-ci-probe"
+
+
+class SpawnFormParser(HTMLParser):
+    """Collect the form's field labels and the options of its place selector."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.labels: list[str] = []
+        self.places: dict[str, str] = {}
+        self._in_label = False
+        self._in_place_select = False
+        self._option: str | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == "label":
+            self._in_label, self._text = True, []
+        elif tag == "select" and attributes.get("name") == PLACE_FIELD:
+            self._in_place_select = True
+        elif tag == "option" and self._in_place_select:
+            self._option, self._text = attributes.get("value") or "", []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "label" and self._in_label:
+            self.labels.append(" ".join("".join(self._text).split()))
+            self._in_label = False
+        elif tag == "option" and self._option is not None:
+            self.places[self._option] = " ".join("".join(self._text).split())
+            self._option = None
+        elif tag == "select":
+            self._in_place_select = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_label or self._option is not None:
+            self._text.append(data)
+
+
+def parse_spawn_form(page: str) -> tuple[list[str], dict[str, str]]:
+    """The field labels and the place choices of a spawn page's form."""
+    parser = SpawnFormParser()
+    parser.feed(page)
+    return parser.labels, parser.places
+
+
+def probe_hub(access: HubAccess) -> HubService:
+    """Ask the hub as the doc CI's account; a hub that does not answer is recorded with the reason."""
+    url = str(access.url).rstrip("/")
+    try:
+        token = access.token_file.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        return HubService(url=url, error=f"cannot read the hub token {access.token_file} ({error.strerror})")
+    client = HubClient.with_token(url, token)
+    try:
+        info = client.api("GET", "/info")
+        spawn_page = client.session.get(
+            f"{url}/hub/spawn/{quote(access.doc_ci_user)}", timeout=client.timeout_s, allow_redirects=False
+        )
+    except HubError as error:
+        return HubService(url=url, error=str(error))
+    spawner = info.get("spawner") or {}
+    service = HubService(
+        url=url,
+        version=info.get("version"),
+        spawner=spawner.get("class"),
+        spawner_version=spawner.get("version"),
+    )
+    if spawn_page.status_code != 200:
+        return service.model_copy(
+            update={"error": f"the spawn page answered HTTP {spawn_page.status_code}, not the form"}
+        )
+    labels, places = parse_spawn_form(spawn_page.text)
+    service = service.model_copy(update={"form_fields": labels, "form_places": places})
+    try:
+        # The form's first place is its default, where a new user's server starts.
+        options = {PLACE_FIELD: next(iter(places))} if places else {}
+        kernels = server_kernel_names(client, access.doc_ci_user, options)
+    except HubError as error:
+        return service.model_copy(update={"error": f"the probe's server did not list kernels: {error}"})
+    return service.model_copy(update={"server_kernels": kernels})
+
+
+def server_kernel_names(client: HubClient, user: str, options: dict[str, str]) -> list[str]:
+    """Start a server as the user where the form's defaults put it, list its kernelspecs, stop it."""
+    try:
+        outcome = client.start_and_wait(user, PROBE_SERVER, options, timeout_s=120)
+        if not outcome.ready:
+            raise HubError(outcome.messages[-1] if outcome.messages else "the server was never ready")
+        specs = client.server_api(user, PROBE_SERVER, "/kernelspecs")
+        return sorted(specs.get("kernelspecs") or {})
+    finally:
+        client.stop(user, PROBE_SERVER)
