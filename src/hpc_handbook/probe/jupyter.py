@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hpc_handbook.kernelspecs import site_jupyter_environment
-from hpc_handbook.probe.commands import run_command
+from hpc_handbook.probe.tools import run_command
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hpc_handbook.probe.commands import run_command
+from hpc_handbook.probe.tools import run_command
 
 
 def modules_from_lmod_json(text: str) -> dict[str, dict[str, Any]]:

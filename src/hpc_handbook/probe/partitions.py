@@ -6,7 +6,7 @@ import re
 import shutil
 from typing import Any
 
-from hpc_handbook.probe.commands import run_command
+from hpc_handbook.probe.tools import run_command
 from hpc_handbook.slurm import parse_scontrol_oneliner
 
 
