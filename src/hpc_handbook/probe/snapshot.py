@@ -1,7 +1,7 @@
 """Assemble the snapshot from each part the probe records.
 
 Each part of the site has its own module with one `probe_<part>` function; a new part
-(say, the hub) adds its module and one entry here and in the snapshot's model.
+adds its module and one entry here and in the snapshot's model.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Any
 
 from hpc_handbook.data.snapshot import SNAPSHOT_FORMAT, Snapshot
+from hpc_handbook.probe.hub import probe_hub
 from hpc_handbook.probe.jupyter import probe_jupyter
 from hpc_handbook.probe.kernels import probe_kernels
 from hpc_handbook.probe.modules import probe_modules
@@ -38,6 +39,7 @@ def probe_snapshot(
             "modules": modules,
             "jupyter": probe_jupyter(jupyter),
             "versions": {"slurm": slurm_version, "lmod": lmod_version},
+            "hub": None if profile.hub is None else probe_hub(profile.hub),
         }
     )
 
