@@ -285,6 +285,7 @@ def snapshot(taken: str = "2026-11-25") -> dict:
         "modules": {"available": {}, "error": None},
         "jupyter": {"packages": {}, "lab_extensions": {}, "server_extensions": {}},
         "versions": {"slurm": "22.05.8", "lmod": "8.6.19"},
+        "hub": None,
     }
 
 
