@@ -28,11 +28,10 @@ from papermill.parameterize import parameterize_notebook
 from hpc_handbook.doc_ci.compare import Mismatch, cell_options, compare_cell
 from hpc_handbook.doc_ci.contract import Example, PartitionPlacement
 from hpc_handbook.doc_ci.sanitize import Sanitizer
+from hpc_handbook.slurm import KERNEL_JOB_COMMENT_ENV
 
 Status = Literal["passed", "failed", "skipped"]
 RUN_ID_ENV = "HANDBOOK_RUN_ID"
-#: The Slurm-backed kernel launcher tags its job with this comment, so a run can sweep it.
-KERNEL_JOB_COMMENT_ENV = "HANDBOOK_KERNEL_JOB_COMMENT"
 JOB_NAME_PREFIX = "handbook-ci"
 KERNEL_STARTUP_TIMEOUT = 120
 

@@ -21,10 +21,9 @@ from hpc_handbook.doc_ci.contract import Example, discover_examples, site_parame
 from hpc_handbook.doc_ci.execute import ExecutionContext, JobResult, execute_example
 from hpc_handbook.doc_ci.sanitize import Sanitizer, load_sanitizer
 from hpc_handbook.doc_ci.through_hub import HubRun, execute_in_server
+from hpc_handbook.kernelspecs import SITE_JUPYTER_DATA_DIR, site_kernel_spec_manager
 from hpc_handbook.login_environment import login_environment, new_home
 from hpc_handbook.profile import Profile
-from hpc_handbook.reference_site import site_jupyter_path as site_data_dir
-from hpc_handbook.reference_site import site_kernel_spec_manager
 
 #: Downloads the examples' installs share between runs (the one thing a run does not start anew).
 DOWNLOAD_CACHE = Path.home() / ".cache" / "hpc-handbook"
@@ -36,7 +35,7 @@ def default_workers() -> int:
 
 def site_jupyter_path() -> list[str]:
     """Where the site's kernelspecs live, for tools that take a JUPYTER_PATH."""
-    return [site_data_dir()]
+    return [SITE_JUPYTER_DATA_DIR]
 
 
 def _command_works(*command: str) -> bool:

@@ -11,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+# Kept importable from here: the site's tests know it as the reference site's.
+from hpc_handbook.kernelspecs import site_kernel_spec_manager as site_kernel_spec_manager
 from hpc_handbook.profile import Kernel, Profile
 from hpc_handbook.reference_site.lmod import module_path, plan_modules
 from hpc_handbook.reference_site.paths import (
@@ -42,13 +44,6 @@ def site_jupyter_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     existing = [p for p in result.get("JUPYTER_PATH", "").split(os.pathsep) if p and p != site_jupyter_path()]
     result["JUPYTER_PATH"] = os.pathsep.join([site_jupyter_path(), *existing])
     return result
-
-
-def site_kernel_spec_manager() -> Any:
-    """A jupyter_client KernelSpecManager that sees only the site's kernelspecs."""
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    return KernelSpecManager(kernel_dirs=[str(KERNELSPEC_DIR)])
 
 
 def modules_kernel_launcher(kernel: Kernel, profile: Profile) -> str:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hpc_handbook.kernelspecs import SITE_JUPYTER_DATA_DIR
 from hpc_handbook.profile import Profile
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ SLURM_CONF = Path("/etc/slurm/slurm.conf")
 #: One line per finished job (JobCompType=jobcomp/filetxt); `sacct -c` reads it too.
 JOBCOMP_LOG = SITE_LOG_DIR / "jobcomp.log"
 #: The system-wide Jupyter data dir; the site's kernelspecs are under kernels/.
-SITE_JUPYTER_DIR = Path("/usr/local/share/jupyter")
+SITE_JUPYTER_DIR = Path(SITE_JUPYTER_DATA_DIR)
 KERNELSPEC_DIR = SITE_JUPYTER_DIR / "kernels"
 #: Puts the module tree on MODULEPATH for login shells (sorts after Debian's lmod.sh).
 PROFILE_D_SCRIPT = Path("/etc/profile.d/z-hpc-handbook-modules.sh")

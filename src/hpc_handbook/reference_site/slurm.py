@@ -34,11 +34,10 @@ from hpc_handbook.reference_site.system import (
     wait_for,
     write_if_changed,
 )
+from hpc_handbook.slurm import KERNEL_JOB_COMMENT_ENV as KERNEL_JOB_COMMENT_ENV
 
 #: Every kernel job's name starts with this, so kernels are told apart from other jobs.
 KERNEL_JOB_PREFIX = "jupyter-kernel-"
-#: When set, a kernel job's Slurm comment; a test runner sweeps its own jobs by it.
-KERNEL_JOB_COMMENT_ENV = "HANDBOOK_KERNEL_JOB_COMMENT"
 #: The node declares more CPUs than the hardware has (SlurmdParameters=config_overrides)
 #: so that many one-CPU kernel jobs run at once on a small machine.
 NODE_CPUS = 16
