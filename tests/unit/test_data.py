@@ -12,7 +12,7 @@ import pytest
 
 from hpc_handbook.data.examples_report import ExampleResult, ExamplesReport, Summary, load_examples_report
 from hpc_handbook.data.files import DataModel, require, write_atomically, write_json
-from hpc_handbook.data.notify_state import NotifyState, load_notify_state, write_notify_state
+from hpc_handbook.data.notify_state import ChatState, NotifyState, load_notify_state, write_notify_state
 from hpc_handbook.data.verification import VERIFICATION_KEY, load_verification, verification_from_metadata
 from hpc_handbook.errors import HandbookInputError, HandbookInputErrors
 
@@ -52,9 +52,10 @@ def test_a_write_keeps_the_files_permissions(tmp_path: Path) -> None:
 
 def test_models_are_written_with_sorted_keys_and_their_format(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
-    write_json(path, NotifyState(signature="abc", message_id="7", repeats=2))
+    write_json(path, NotifyState(chat=ChatState(signature="abc", repeats=2)))
     assert path.read_text() == (
-        '{\n  "format": 1,\n  "message_id": "7",\n  "repeats": 2,\n  "signature": "abc"\n}\n'
+        '{\n  "chat": {\n    "last_sent": null,\n    "repeats": 2,\n    "signature": "abc"\n  },\n'
+        '  "email": {},\n  "format": 2\n}\n'
     )
 
 
@@ -121,8 +122,8 @@ def test_text_that_is_not_json_is_bad_input(tmp_path: Path) -> None:
     with pytest.raises(HandbookInputError) as error:
         load_notify_state(path)
     assert error.value.where == "line 1"
-    write_notify_state(path, NotifyState(signature="abc"))
-    assert load_notify_state(path) == NotifyState(signature="abc")
+    write_notify_state(path, NotifyState(chat=ChatState(signature="abc")))
+    assert load_notify_state(path) == NotifyState(chat=ChatState(signature="abc"))
 
 
 def test_the_verification_record_of_a_notebook(tmp_path: Path) -> None:

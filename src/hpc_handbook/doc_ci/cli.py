@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hpc_handbook.doc_ci.notify_settings import add_notify_options, resolve_channels
 from hpc_handbook.profile import load_profile
 
 if TYPE_CHECKING:
@@ -37,9 +38,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     examples.add_argument("--report-dir", default="_build/reports")
     _add_direct_option(examples)
-    examples.add_argument("--notify-webhook", help="send one summary per run to this webhook")
-    examples.add_argument("--notify-state", default="_build/reports/notify-state.json")
-    examples.add_argument("--report-url", help="link to the published report in the notification")
+    add_notify_options(examples)
     examples.set_defaults(run=run_examples_command)
 
     refresh = subparsers.add_parser("refresh", help="re-execute examples and write their reference outputs")
@@ -67,12 +66,16 @@ def _add_direct_option(parser: argparse.ArgumentParser) -> None:
 
 
 def run_examples_command(args: argparse.Namespace) -> int:
-    from hpc_handbook.doc_ci.notify import notify
+    from hpc_handbook.doc_ci.notify import notify_after_run
     from hpc_handbook.doc_ci.report import write_reports
     from hpc_handbook.doc_ci.runner import run_examples
     from hpc_handbook.doc_ci.through_hub import HubRunError
 
     profile = load_profile(args.site)
+    # Bad notification settings stop the run before it starts, not after an hour of examples.
+    channels = resolve_channels(
+        args, setup=profile.notify, profile_file=args.site or "site.yml", support_email=profile.support.email
+    )
     try:
         run = run_examples(
             profile=profile,
@@ -95,16 +98,8 @@ def run_examples_command(args: argparse.Namespace) -> int:
         f"{failed} failed, {sum(r.status == 'skipped' for r in run.results)} skipped"
     )
     print(f"report: {paths['markdown']} (JUnit XML: {paths['junit']})")
-    if args.notify_webhook:
-        report_url = args.report_url or paths["markdown"].resolve().as_uri()
-        notice = notify(
-            run.results,
-            webhook=args.notify_webhook,
-            state_file=Path(args.notify_state),
-            site=profile.site.short_name,
-            report_url=report_url,
-        )
-        print(f"notification: {notice.action}")
+    # A notifier that fails says why on stderr; the exit code stays the examples'.
+    notify_after_run(run.results, channels=channels, profile=profile, report=paths["markdown"])
     return 1 if failed else 0
 
 
