@@ -1,17 +1,11 @@
-"""The site profile (`site.yml`): its schema, loading and validation.
-
-One profile drives the book's site values and the reference site's Slurm
-partitions, modulefiles and kernelspecs, so both describe the same centre.
-"""
+"""The site profile's schema: one pydantic model per section of `site.yml`, and what they derive."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import yaml
 from pydantic import (
@@ -20,13 +14,10 @@ from pydantic import (
     Field,
     HttpUrl,
     StringConstraints,
-    ValidationError,
     model_validator,
 )
-from pydantic_core import ErrorDetails
 
 from hpc_handbook.doc_ci.notify_settings import NotifySetup
-from hpc_handbook.errors import HandbookInputError, HandbookInputErrors
 
 #: The profile of the handbook's own reference site, at the repository root.
 DEFAULT_PROFILE = Path("site.yml")
@@ -158,7 +149,7 @@ class JupyterSetup(_Strict):
 #: Where the service scorecard's criteria are declared, once, with their wording: in the four
 #: groups of the white paper the handbook follows (accessibility, HPC resources, documentation,
 #: customization). `self_assessment` answers name one of them; the scorecard page words each one.
-SCORECARD_FILE = Path(__file__).parent / "book" / "data" / "scorecard.yml"
+SCORECARD_FILE = Path(__file__).parent.parent / "book" / "data" / "scorecard.yml"
 
 
 def _criterion_ids(path: Path) -> tuple[str, ...]:
@@ -329,173 +320,6 @@ class Profile(_Strict):
         return next(
             (p for p in reachable if p.default), reachable[0] if reachable else self.interactive_partition
         )
-
-
-def _duplicates(names: list[str]) -> list[str]:
-    return sorted(name for name, count in Counter(names).items() if count > 1)
-
-
-def _cross_check(profile: Profile, file: Path) -> list[HandbookInputError]:
-    """Check what one model cannot: unique names and references between sections."""
-    errors: list[HandbookInputError] = []
-    for where, names in (
-        ("systems", [s.name for s in profile.systems]),
-        ("systems[].partitions", [p.name for p in profile.partitions]),
-        ("kernels", [k.name for k in profile.kernels]),
-        ("filesystems", [f.name for f in profile.filesystems]),
-    ):
-        for name in _duplicates(names):
-            errors.append(HandbookInputError(file, where, f"duplicate name {name!r}; names must be unique"))
-    partitions = {p.name: p for p in profile.partitions}
-    for index, kernel in enumerate(profile.kernels):
-        if kernel.partition is None:
-            continue
-        where = f"kernels[{index}].partition"
-        if kernel.partition not in partitions:
-            known = ", ".join(sorted(partitions))
-            errors.append(
-                HandbookInputError(
-                    file, where, f"unknown partition {kernel.partition!r}; expected one of: {known}"
-                )
-            )
-        elif not partitions[kernel.partition].jupyter:
-            errors.append(
-                HandbookInputError(
-                    file,
-                    where,
-                    f"partition {kernel.partition!r} is marked 'jupyter: false'; "
-                    "a kernel can only run on a partition Jupyter can reach",
-                )
-            )
-    claimed: dict[str, str] = {}
-    for index, kernel in enumerate(profile.kernels):
-        if kernel.role is None:
-            continue
-        where = f"kernels[{index}].role"
-        if not kernel_fits_role(kernel, kernel.role):
-            errors.append(
-                HandbookInputError(
-                    file,
-                    where,
-                    f"kernel {kernel.name!r} cannot play {kernel.role!r}: that role needs "
-                    f"{KERNEL_ROLES[kernel.role]}",
-                )
-            )
-        elif kernel.role in claimed:
-            errors.append(
-                HandbookInputError(
-                    file,
-                    where,
-                    f"role {kernel.role!r} is already claimed by kernel {claimed[kernel.role]!r}; "
-                    "one kernel per role",
-                )
-            )
-        else:
-            claimed[kernel.role] = kernel.name
-    missing_roles = [role for role in FILESYSTEM_ROLES if role not in {f.name for f in profile.filesystems}]
-    if missing_roles:
-        errors.append(
-            HandbookInputError(
-                file,
-                "filesystems",
-                f"expected filesystems named {', '.join(FILESYSTEM_ROLES)} (the pages explain each); "
-                f"missing: {', '.join(missing_roles)}",
-            )
-        )
-    if not profile.jupyter_partitions:
-        errors.append(
-            HandbookInputError(
-                file, "systems[].partitions", "expected at least one partition with jupyter: true"
-            )
-        )
-    errors += _check_accounts(profile, file)
-    defaults = [p.name for p in profile.partitions if p.default]
-    if len(defaults) > 1:
-        errors.append(
-            HandbookInputError(
-                file, "systems[].partitions[].default", f"only one default partition allowed, got {defaults}"
-            )
-        )
-    return errors
-
-
-def _check_accounts(profile: Profile, file: Path) -> list[HandbookInputError]:
-    """The reference site's accounts: unique names, the ports apart, the doc CI's account among them."""
-    setup = profile.reference_site
-    if setup is None:
-        return []
-    errors = [
-        HandbookInputError(file, "reference_site.users", f"duplicate name {name!r}; names must be unique")
-        for name in _duplicates([u.name for u in setup.accounts])
-    ]
-    if setup.hub_port == setup.hub_api_port:
-        errors.append(
-            HandbookInputError(file, "reference_site.hub_api_port", "expected a port other than hub_port")
-        )
-    if profile.hub is not None and profile.hub.doc_ci_user not in {u.name for u in setup.users}:
-        known = ", ".join(u.name for u in setup.users) or "none"
-        errors.append(
-            HandbookInputError(
-                file,
-                "hub.doc_ci_user",
-                f"unknown account {profile.hub.doc_ci_user!r}; expected one of reference_site.users: {known}",
-            )
-        )
-    return errors
-
-
-def _key_path(loc: tuple[Any, ...]) -> str:
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path
-
-
-def _describe(error: ErrorDetails) -> str:
-    kind = error["type"]
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "extra_forbidden":
-        return "unknown key; check its spelling against the schema"
-    got = error.get("input")
-    shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
-    return f"expected {error['msg'].removeprefix('Value error, ').lower()}, got {shown}"
-
-
-def parse_profile(data: Any, *, file: str | Path) -> Profile:
-    """Validate already-parsed profile data; raise HandbookInputError naming each bad key."""
-    file = Path(file)
-    if not isinstance(data, dict):
-        raise HandbookInputError(file, "", f"expected a mapping at the top level, got {type(data).__name__}")
-    try:
-        profile = Profile.model_validate(data)
-    except ValidationError as exc:
-        errors = [
-            HandbookInputError(file, _key_path(tuple(error["loc"])), _describe(error))
-            for error in exc.errors()
-        ]
-        raise HandbookInputErrors(errors) from None
-    errors = _cross_check(profile, file)
-    if errors:
-        raise HandbookInputErrors(errors)
-    return profile
-
-
-def load_profile(path: str | Path | None = None) -> Profile:
-    """Load and validate a site profile; the default is $HANDBOOK_SITE, then ./site.yml."""
-    file = Path(path or os.environ.get(PROFILE_ENV_VAR) or DEFAULT_PROFILE)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise HandbookInputError(file, "", f"cannot read the site profile ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise HandbookInputError(file, where, f"expected valid YAML: {problem}") from None
-    return parse_profile(data, file=file)
 
 
 def walltime_hours(walltime: str) -> float:

@@ -1,0 +1,155 @@
+"""Check what one model of the profile cannot: unique names and references between sections."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from hpc_handbook.errors import HandbookInputError
+from hpc_handbook.profile.models import FILESYSTEM_ROLES, KERNEL_ROLES, Profile, kernel_fits_role
+
+
+def _duplicates(names: list[str]) -> list[str]:
+    return sorted(name for name, count in Counter(names).items() if count > 1)
+
+
+def cross_check(profile: Profile, file: Path) -> list[HandbookInputError]:
+    """Check what one model cannot: unique names and references between sections."""
+    return [
+        *_check_names(profile, file),
+        *_check_kernel_partitions(profile, file),
+        *_check_kernel_roles(profile, file),
+        *_check_filesystems_and_partitions(profile, file),
+        *_check_accounts(profile, file),
+        *_check_default_partition(profile, file),
+    ]
+
+
+def _check_names(profile: Profile, file: Path) -> list[HandbookInputError]:
+    """Names of systems, partitions, kernels and filesystems are unique within their kind."""
+    errors: list[HandbookInputError] = []
+    for where, names in (
+        ("systems", [s.name for s in profile.systems]),
+        ("systems[].partitions", [p.name for p in profile.partitions]),
+        ("kernels", [k.name for k in profile.kernels]),
+        ("filesystems", [f.name for f in profile.filesystems]),
+    ):
+        for name in _duplicates(names):
+            errors.append(HandbookInputError(file, where, f"duplicate name {name!r}; names must be unique"))
+    return errors
+
+
+def _check_kernel_partitions(profile: Profile, file: Path) -> list[HandbookInputError]:
+    """A kernel's partition exists and is one Jupyter can reach."""
+    errors: list[HandbookInputError] = []
+    partitions = {p.name: p for p in profile.partitions}
+    for index, kernel in enumerate(profile.kernels):
+        if kernel.partition is None:
+            continue
+        where = f"kernels[{index}].partition"
+        if kernel.partition not in partitions:
+            known = ", ".join(sorted(partitions))
+            errors.append(
+                HandbookInputError(
+                    file, where, f"unknown partition {kernel.partition!r}; expected one of: {known}"
+                )
+            )
+        elif not partitions[kernel.partition].jupyter:
+            errors.append(
+                HandbookInputError(
+                    file,
+                    where,
+                    f"partition {kernel.partition!r} is marked 'jupyter: false'; "
+                    "a kernel can only run on a partition Jupyter can reach",
+                )
+            )
+    return errors
+
+
+def _check_kernel_roles(profile: Profile, file: Path) -> list[HandbookInputError]:
+    """A kernel claims only a role it can play, and each role is claimed once."""
+    errors: list[HandbookInputError] = []
+    claimed: dict[str, str] = {}
+    for index, kernel in enumerate(profile.kernels):
+        if kernel.role is None:
+            continue
+        where = f"kernels[{index}].role"
+        if not kernel_fits_role(kernel, kernel.role):
+            errors.append(
+                HandbookInputError(
+                    file,
+                    where,
+                    f"kernel {kernel.name!r} cannot play {kernel.role!r}: that role needs "
+                    f"{KERNEL_ROLES[kernel.role]}",
+                )
+            )
+        elif kernel.role in claimed:
+            errors.append(
+                HandbookInputError(
+                    file,
+                    where,
+                    f"role {kernel.role!r} is already claimed by kernel {claimed[kernel.role]!r}; "
+                    "one kernel per role",
+                )
+            )
+        else:
+            claimed[kernel.role] = kernel.name
+    return errors
+
+
+def _check_filesystems_and_partitions(profile: Profile, file: Path) -> list[HandbookInputError]:
+    """The filesystems the pages explain exist, and Jupyter can reach at least one partition."""
+    errors: list[HandbookInputError] = []
+    missing_roles = [role for role in FILESYSTEM_ROLES if role not in {f.name for f in profile.filesystems}]
+    if missing_roles:
+        errors.append(
+            HandbookInputError(
+                file,
+                "filesystems",
+                f"expected filesystems named {', '.join(FILESYSTEM_ROLES)} (the pages explain each); "
+                f"missing: {', '.join(missing_roles)}",
+            )
+        )
+    if not profile.jupyter_partitions:
+        errors.append(
+            HandbookInputError(
+                file, "systems[].partitions", "expected at least one partition with jupyter: true"
+            )
+        )
+    return errors
+
+
+def _check_default_partition(profile: Profile, file: Path) -> list[HandbookInputError]:
+    defaults = [p.name for p in profile.partitions if p.default]
+    if len(defaults) <= 1:
+        return []
+    return [
+        HandbookInputError(
+            file, "systems[].partitions[].default", f"only one default partition allowed, got {defaults}"
+        )
+    ]
+
+
+def _check_accounts(profile: Profile, file: Path) -> list[HandbookInputError]:
+    """The reference site's accounts: unique names, the ports apart, the doc CI's account among them."""
+    setup = profile.reference_site
+    if setup is None:
+        return []
+    errors = [
+        HandbookInputError(file, "reference_site.users", f"duplicate name {name!r}; names must be unique")
+        for name in _duplicates([u.name for u in setup.accounts])
+    ]
+    if setup.hub_port == setup.hub_api_port:
+        errors.append(
+            HandbookInputError(file, "reference_site.hub_api_port", "expected a port other than hub_port")
+        )
+    if profile.hub is not None and profile.hub.doc_ci_user not in {u.name for u in setup.users}:
+        known = ", ".join(u.name for u in setup.users) or "none"
+        errors.append(
+            HandbookInputError(
+                file,
+                "hub.doc_ci_user",
+                f"unknown account {profile.hub.doc_ci_user!r}; expected one of reference_site.users: {known}",
+            )
+        )
+    return errors
