@@ -6,9 +6,10 @@ slurmd) schedules real jobs, Lmod loads real modulefiles that change the environ
 and the kernelspecs start real Jupyter kernels, some inside Slurm jobs.
 
 One module per part: `paths` (where the site lives), `system` (commands, files,
-processes), `slurm`, `lmod`, `kernels`, `lifecycle` (`up`, `down`, `reset`), `checks`
-(`site status` and the smoke tests) and `cli`. The pure generators (profile in, text
-out) are unit-tested with any profile; everything else changes the machine.
+processes), `slurm` (its configuration and daemons), `slurm_jobs`, `lmod`, `kernels`,
+`lifecycle` (`up`, `down`, `reset`), `checks` (`site status` and the smoke tests) and `cli`.
+The pure generators (profile in, text out) are unit-tested with any profile;
+everything else changes the machine.
 Tools outside the reference site never import it: they work on real sites too.
 """
 
@@ -47,14 +48,11 @@ from hpc_handbook.reference_site.paths import (
 )
 from hpc_handbook.reference_site.slurm import (
     KERNEL_JOB_COMMENT_ENV,
-    KERNEL_JOB_PREFIX,
     NODE_CPUS,
-    SlurmJob,
-    cancel_jobs,
     parse_slurm_partitions,
     slurm_conf,
-    slurm_jobs,
 )
+from hpc_handbook.reference_site.slurm_jobs import KERNEL_JOB_PREFIX, SlurmJob, cancel_jobs, slurm_jobs
 
 __all__ = [
     "JOBCOMP_LOG",

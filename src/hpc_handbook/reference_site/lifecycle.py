@@ -25,7 +25,8 @@ from hpc_handbook.reference_site.paths import (
     ReferenceSiteError,
     site_layout,
 )
-from hpc_handbook.reference_site.slurm import cancel_jobs, ensure_munge, slurm_jobs, start_slurm
+from hpc_handbook.reference_site.slurm import ensure_munge, start_slurm
+from hpc_handbook.reference_site.slurm_jobs import cancel_jobs, slurm_jobs
 from hpc_handbook.reference_site.system import (
     Log,
     base_python,
