@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -132,6 +133,25 @@ def _prepare(
     return notebook, origins
 
 
+def code_cells(notebook: nbformat.NotebookNode) -> Iterator[tuple[int, Any, int]]:
+    """Each code cell in order: its position, the cell, and the execution count it gets."""
+    code = (item for item in enumerate(notebook.cells) if item[1].cell_type == "code")
+    for execution_count, (position, cell) in enumerate(code, start=1):
+        yield position, cell, execution_count
+
+
+def seconds_left(deadline: float) -> float:
+    """The seconds until the example's deadline; TimeoutError once it has passed."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError
+    return remaining
+
+
+def timed_out(example: Example, cell: int | None) -> str:
+    return f"timed out after {example.meta.timeout} s (the example's timeout) in cell {cell}"
+
+
 def _kernel_log_tail(log_path: Path, sanitize: Sanitizer, lines: int = 8) -> str:
     try:
         text = log_path.read_text(encoding="utf-8", errors="replace")
@@ -241,15 +261,9 @@ async def execute_example(
             client.kc = kernel_client
             client.reset_execution_trackers()
             deadline = started + example.meta.timeout + result.startup_seconds
-            execution_count = 0
-            for position, cell in enumerate(notebook.cells):
-                if cell.cell_type != "code":
-                    continue
+            for position, cell, execution_count in code_cells(notebook):
                 current_cell = origins[position]
-                execution_count += 1
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError
+                remaining = seconds_left(deadline)
                 await asyncio.wait_for(
                     client.async_execute_cell(cell, position, execution_count=execution_count),
                     timeout=remaining,
@@ -258,16 +272,12 @@ async def execute_example(
             result.busy_seconds = time.monotonic() - started
     except (TimeoutError, CellTimeoutError):
         result.status, result.cell = "failed", current_cell
-        result.reason = (
-            f"timed out after {example.meta.timeout} s (the example's timeout) in cell {current_cell}"
-        )
+        result.reason = timed_out(example, current_cell)
     except DeadKernelError:
         if deadline is not None and time.monotonic() >= deadline:
             # Cancelling nbclient at the deadline can surface as a dead kernel: it is the timeout.
             result.status, result.cell = "failed", current_cell
-            result.reason = (
-                f"timed out after {example.meta.timeout} s (the example's timeout) in cell {current_cell}"
-            )
+            result.reason = timed_out(example, current_cell)
             return result
         result.status, result.cell = "failed", current_cell
         result.reason = f"the kernel died while running cell {current_cell}"

@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from hpc_handbook.doc_ci.contract import Example
-from hpc_handbook.doc_ci.execute import ExecutionContext, JobResult, _prepare, judge_outputs
+from hpc_handbook.doc_ci.execute import (
+    ExecutionContext,
+    JobResult,
+    _prepare,
+    code_cells,
+    judge_outputs,
+    seconds_left,
+    timed_out,
+)
 from hpc_handbook.hub_client import HubClient, HubError
 from hpc_handbook.profile import HubAccess, Profile
 from hpc_handbook.server_kernels import KernelError, ServerKernel
@@ -220,15 +228,9 @@ async def execute_in_server(
             return result
         result.startup_seconds = time.monotonic() - started
         deadline = started + example.meta.timeout + result.startup_seconds
-        execution_count = 0
-        for position, cell in enumerate(notebook.cells):
-            if cell.cell_type != "code":
-                continue
+        for position, cell, execution_count in code_cells(notebook):
             current_cell = origins[position]
-            execution_count += 1
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError
+            remaining = seconds_left(deadline)
             run = await kernel.run(cell.source, timeout_s=remaining)
             cell.outputs = run.outputs
             cell.execution_count = execution_count
@@ -240,9 +242,7 @@ async def execute_in_server(
         result.busy_seconds = time.monotonic() - started
     except TimeoutError:
         result.status, result.cell = "failed", current_cell
-        result.reason = (
-            f"timed out after {example.meta.timeout} s (the example's timeout) in cell {current_cell}"
-        )
+        result.reason = timed_out(example, current_cell)
     except KernelError as error:
         result.status, result.cell = "failed", current_cell
         result.reason = f"the kernel stopped answering in cell {current_cell}: {error}"

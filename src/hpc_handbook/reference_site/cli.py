@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+from collections.abc import Callable
 
 from hpc_handbook.profile import load_profile
 from hpc_handbook.reference_site.checks import check_site, show_status
@@ -37,44 +39,43 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     reset_action.set_defaults(run=_run_reset)
 
 
-def _report(error: ReferenceSiteError) -> int:
-    print(f"error: {error}", file=sys.stderr)
-    return 1
+def _reported(action: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Run an action; a site that cannot be built or checked gives one message and exit code 1."""
+
+    @functools.wraps(action)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return action(args)
+        except ReferenceSiteError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+
+    return run
 
 
+@_reported
 def _run_up(args: argparse.Namespace) -> int:
-    profile = load_profile(args.site)
-    try:
-        up(profile)
-    except ReferenceSiteError as error:
-        return _report(error)
+    up(load_profile(args.site))
     return 0
 
 
+@_reported
 def _run_reset(args: argparse.Namespace) -> int:
-    profile = load_profile(args.site)
-    try:
-        reset(profile, force=args.force)
-    except ReferenceSiteError as error:
-        return _report(error)
+    reset(load_profile(args.site), force=args.force)
     return 0
 
 
+@_reported
 def _run_down(args: argparse.Namespace) -> int:
     if args.site:
         load_profile(args.site)  # a bad --site is still reported as bad input
-    try:
-        down()
-    except ReferenceSiteError as error:
-        return _report(error)
+    down()
     return 0
 
 
+@_reported
 def _run_status(args: argparse.Namespace) -> int:
     profile = load_profile(args.site)
-    try:
-        checks = check_site(profile)
-    except ReferenceSiteError as error:
-        return _report(error)
+    checks = check_site(profile)
     show_status(profile, checks)
     return 0 if all(c.ok for c in checks) else 1
