@@ -284,7 +284,7 @@ def groups() -> dict[str, str]:
 def evaluate(criterion: Criterion, evidence: Evidence) -> Finding:
     """Rate one criterion: a measurement if there is one, else the self-assessment, else say so."""
     assessment = evidence.profile.self_assessment
-    answer = assessment.answers.get(criterion.id)  # type: ignore[call-overload]
+    answer = assessment.answers.get(criterion.id)
     measured = criterion.measure(evidence) if criterion.measure else None
     if isinstance(measured, Finding):
         if answer is not None:
