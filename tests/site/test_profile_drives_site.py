@@ -1,4 +1,4 @@
-"""The reference site is generated from the profile: rename a partition, and Slurm follows."""
+"""The reference site follows the profile: rename a partition, and Slurm and the spawn form follow."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import pytest
 import yaml
 
 from hpc_handbook import reference_site
+from hpc_handbook.hub_client import HubClient
+from hpc_handbook.probe.hub import parse_spawn_form
 from hpc_handbook.profile import Profile, load_profile
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,16 +24,29 @@ def partitions_in_sinfo() -> set[str]:
     return set(listing.stdout.split())
 
 
-def test_renamed_partition_appears_in_sinfo(site: Profile, tmp_path: Path) -> None:
+def places_on_the_spawn_form(profile: Profile) -> dict[str, str]:
+    """The spawn form's place choices, as the hub renders the form for the doc CI's account."""
+    assert profile.hub is not None
+    client = HubClient.with_token(str(profile.hub.url), profile.hub.token_file.read_text().strip())
+    page = client.session.get(f"{client.url}/hub/spawn/{profile.hub.doc_ci_user}", timeout=30)
+    assert page.status_code == 200, page.text[:300]
+    return parse_spawn_form(page.text)[1]
+
+
+def test_renamed_partition_appears_in_sinfo_and_on_the_spawn_form(site: Profile, tmp_path: Path) -> None:
     data = yaml.safe_load((REPO / "site.yml").read_text())
-    old = data["systems"][0]["partitions"][2]["name"]  # one no kernel runs on, so kernels stay valid
-    data["systems"][0]["partitions"][2]["name"] = f"{old}2"
+    partition = data["systems"][0]["partitions"][2]  # one no kernel runs on, so kernels stay valid
+    old = partition["name"]
+    assert old not in places_on_the_spawn_form(site)  # Jupyter does not reach it yet
+    partition["name"], partition["jupyter"] = f"{old}2", True
     renamed = tmp_path / "site.yml"
     renamed.write_text(yaml.safe_dump(data, sort_keys=False))
     try:
         reference_site.up(load_profile(renamed), log=lambda message: None)
         assert f"{old}2" in partitions_in_sinfo()
         assert old not in partitions_in_sinfo()
+        assert f"{old}2" in places_on_the_spawn_form(site)
     finally:
         reference_site.up(site, log=lambda message: None)
     assert old in partitions_in_sinfo()
+    assert f"{old}2" not in places_on_the_spawn_form(site)
