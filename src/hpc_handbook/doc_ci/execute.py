@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import IO, Any, ClassVar, Literal
 
 import nbformat
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
@@ -75,6 +75,10 @@ class JobResult:
             partition=fields.pop("partition", example.partition),
             **fields,
         )
+
+    def fail(self, reason: str, *, cell: int | None = None) -> None:
+        """Make this a failure, with its reason and the cell it happened in (None: before the first)."""
+        self.status, self.reason, self.cell = "failed", reason, cell
 
     def to_json(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "notebook"}
@@ -179,6 +183,149 @@ async def _stop_kernel(km: AsyncKernelManager, client_channels: Any) -> None:
             pass
 
 
+def _make_workdir(example: Example, workroot: Path) -> Path:
+    """A fresh working directory for one run, with a copy of the examples' assets."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"{example.name}-", dir=workroot))
+    assets = example.path.parent / "assets"
+    if assets.is_dir():
+        shutil.copytree(assets, workdir / "assets")
+    return workdir
+
+
+def _kernel_manager(
+    example: Example, kernel: str, context: ExecutionContext, *, job_name: str
+) -> AsyncKernelManager:
+    """The kernel's manager: inside an allocation for an example placed on a partition."""
+    placement = example.meta.runs_on
+    if example.partition is None or not isinstance(placement, PartitionPlacement):
+        return AsyncKernelManager(kernel_name=kernel, kernel_spec_manager=context.specs)
+    manager_class: type[AsyncKernelManager] = type(
+        "PlacedKernelManager",
+        (SlurmAllocatedKernelManager,),
+        {
+            "srun_arguments": [
+                f"--partition={example.partition}",
+                "--nodes=1",
+                "--ntasks=1",
+                f"--cpus-per-task={placement.cpus}",
+                f"--time={placement.walltime}",
+                f"--job-name={job_name}",
+                f"--comment={context.run_id}",
+                "--quiet",
+            ]
+        },
+    )
+    return manager_class(kernel_name=kernel, kernel_spec_manager=context.specs)
+
+
+def _kernel_environment(example: Example, context: ExecutionContext) -> dict[str, str]:
+    return {
+        **context.environment,
+        RUN_ID_ENV: context.run_id,
+        KERNEL_JOB_COMMENT_ENV: context.run_id,
+        "HANDBOOK_EXAMPLE": example.name,
+    }
+
+
+def _with_kernel_output(reason: str, log_path: Path, sanitize: Sanitizer) -> str:
+    """The reason, followed by the last lines the kernel wrote, if it wrote any."""
+    detail = _kernel_log_tail(log_path, sanitize)
+    return f"{reason}\nkernel output:\n{detail}" if detail else reason
+
+
+def _error_summary(error: CellExecutionError, sanitize: Sanitizer) -> str:
+    """The last line of a cell's error (its exception and message), sanitized."""
+    text = str(error).strip()
+    return sanitize(text.splitlines()[-1] if text else type(error).__name__)
+
+
+def _notebook_client(
+    notebook: nbformat.NotebookNode, km: AsyncKernelManager, *, kernel: str, workdir: Path
+) -> NotebookClient:
+    return NotebookClient(
+        notebook,
+        km=km,
+        # The example's deadline is the one timeout; nbclient's per-cell one would race it.
+        timeout=None,
+        startup_timeout=KERNEL_STARTUP_TIMEOUT,
+        kernel_name=kernel,
+        resources={"metadata": {"path": str(workdir)}},
+    )
+
+
+@dataclass
+class _KernelRun:
+    """One kernel's run of an example, and how far it got: what a failure's verdict names."""
+
+    km: AsyncKernelManager
+    client: NotebookClient
+    workdir: Path
+    started: float
+    kernel_client: Any = None
+    #: The original index of the cell running now; None before the first cell.
+    cell: int | None = None
+    deadline: float | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / ".kernel.log"
+
+    def past_deadline(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+
+async def _start_kernel(
+    run: _KernelRun, context: ExecutionContext, env: dict[str, str], log: IO[bytes]
+) -> None:
+    """Start the kernel and wait until it answers; the client is kept on `run` so it is always stopped."""
+    context.kernel_starts += 1
+    await asyncio.wait_for(
+        run.km.start_kernel(cwd=str(run.workdir), env=env, stdout=log, stderr=log),
+        timeout=KERNEL_STARTUP_TIMEOUT,
+    )
+    run.kernel_client = run.km.client()
+    run.kernel_client.start_channels()
+    await asyncio.wait_for(
+        run.kernel_client.wait_for_ready(timeout=KERNEL_STARTUP_TIMEOUT), KERNEL_STARTUP_TIMEOUT + 5
+    )
+
+
+async def _run_cells(
+    example: Example,
+    kernel: str,
+    context: ExecutionContext,
+    *,
+    run: _KernelRun,
+    notebook: nbformat.NotebookNode,
+    origins: list[int | None],
+    result: JobResult,
+) -> bool:
+    """Start the kernel and run every code cell before the deadline; False when the kernel did not start.
+
+    A cell that fails or runs out of time raises; `run.cell` names it.
+    """
+    with open(run.log_path, "wb") as log:
+        try:
+            await _start_kernel(run, context, _kernel_environment(example, context), log)
+        except Exception as error:
+            reason = f"kernel {kernel!r} failed to start: {type(error).__name__}: {error}".strip()
+            result.fail(_with_kernel_output(reason, run.log_path, context.sanitize))
+            return False
+        result.startup_seconds = time.monotonic() - run.started
+        run.client.kc = run.kernel_client
+        run.client.reset_execution_trackers()
+        run.deadline = run.started + example.meta.timeout + result.startup_seconds
+        for position, cell, execution_count in code_cells(notebook):
+            run.cell = origins[position]
+            remaining = seconds_left(run.deadline)
+            await asyncio.wait_for(
+                run.client.async_execute_cell(cell, position, execution_count=execution_count),
+                timeout=remaining,
+            )
+        result.busy_seconds = time.monotonic() - run.started
+    return True
+
+
 async def execute_example(
     example: Example, kernel: str, context: ExecutionContext, *, job_index: int
 ) -> JobResult:
@@ -186,130 +333,60 @@ async def execute_example(
     result = JobResult.for_example(example, kernel, "passed")
     started = time.monotonic()
     notebook, origins = _prepare(example, kernel, context)
-    workdir = Path(tempfile.mkdtemp(prefix=f"{example.name}-", dir=context.workroot))
-    assets = example.path.parent / "assets"
-    if assets.is_dir():
-        shutil.copytree(assets, workdir / "assets")
-    log_path = workdir / ".kernel.log"
+    workdir = _make_workdir(example, context.workroot)
     job_name = f"{JOB_NAME_PREFIX}-{job_index}-{context.run_id.split(':')[-1]}"
     try:
         context.specs.get_kernel_spec(kernel)
     except NoSuchKernel:
-        result.status, result.reason = "failed", f"kernel {kernel!r} is not installed on this site"
+        result.fail(f"kernel {kernel!r} is not installed on this site")
         return result
-    placement = example.meta.runs_on
-    if example.partition is not None and isinstance(placement, PartitionPlacement):
-        manager_class: type[AsyncKernelManager] = type(
-            "PlacedKernelManager",
-            (SlurmAllocatedKernelManager,),
-            {
-                "srun_arguments": [
-                    f"--partition={example.partition}",
-                    "--nodes=1",
-                    "--ntasks=1",
-                    f"--cpus-per-task={placement.cpus}",
-                    f"--time={placement.walltime}",
-                    f"--job-name={job_name}",
-                    f"--comment={context.run_id}",
-                    "--quiet",
-                ]
-            },
-        )
-    else:
-        manager_class = AsyncKernelManager
-    km = manager_class(kernel_name=kernel, kernel_spec_manager=context.specs)
-    client = NotebookClient(
-        notebook,
-        km=km,
-        # The example's deadline below is the one timeout; nbclient's per-cell one would race it.
-        timeout=None,
-        startup_timeout=KERNEL_STARTUP_TIMEOUT,
-        kernel_name=kernel,
-        resources={"metadata": {"path": str(workdir)}},
-    )
-    env = {
-        **context.environment,
-        RUN_ID_ENV: context.run_id,
-        KERNEL_JOB_COMMENT_ENV: context.run_id,
-        "HANDBOOK_EXAMPLE": example.name,
-    }
-    current_cell: int | None = None
-    kernel_client = None
+    km = _kernel_manager(example, kernel, context, job_name=job_name)
+    run = _KernelRun(km, _notebook_client(notebook, km, kernel=kernel, workdir=workdir), workdir, started)
     completed = False
-    deadline: float | None = None
     try:
-        with open(log_path, "wb") as log:
-            try:
-                context.kernel_starts += 1
-                await asyncio.wait_for(
-                    km.start_kernel(cwd=str(workdir), env=env, stdout=log, stderr=log),
-                    timeout=KERNEL_STARTUP_TIMEOUT,
-                )
-                kernel_client = km.client()
-                kernel_client.start_channels()
-                await asyncio.wait_for(
-                    kernel_client.wait_for_ready(timeout=KERNEL_STARTUP_TIMEOUT), KERNEL_STARTUP_TIMEOUT + 5
-                )
-            except Exception as error:
-                detail = _kernel_log_tail(log_path, context.sanitize)
-                result.status = "failed"
-                result.reason = f"kernel {kernel!r} failed to start: {type(error).__name__}: {error}".strip()
-                if detail:
-                    result.reason += f"\nkernel output:\n{detail}"
-                return result
-            result.startup_seconds = time.monotonic() - started
-            client.kc = kernel_client
-            client.reset_execution_trackers()
-            deadline = started + example.meta.timeout + result.startup_seconds
-            for position, cell, execution_count in code_cells(notebook):
-                current_cell = origins[position]
-                remaining = seconds_left(deadline)
-                await asyncio.wait_for(
-                    client.async_execute_cell(cell, position, execution_count=execution_count),
-                    timeout=remaining,
-                )
-            completed = True
-            result.busy_seconds = time.monotonic() - started
-    except (TimeoutError, CellTimeoutError):
-        result.status, result.cell = "failed", current_cell
-        result.reason = timed_out(example, current_cell)
-    except DeadKernelError:
-        if deadline is not None and time.monotonic() >= deadline:
-            # Cancelling nbclient at the deadline can surface as a dead kernel: it is the timeout.
-            result.status, result.cell = "failed", current_cell
-            result.reason = timed_out(example, current_cell)
-            return result
-        result.status, result.cell = "failed", current_cell
-        result.reason = f"the kernel died while running cell {current_cell}"
-        detail = _kernel_log_tail(log_path, context.sanitize)
-        if detail:
-            result.reason += f"\nkernel output:\n{detail}"
-    except CellExecutionError as error:
-        result.status, result.cell = "failed", current_cell
-        summary = context.sanitize(
-            str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        completed = await _run_cells(
+            example, kernel, context, run=run, notebook=notebook, origins=origins, result=result
         )
-        result.reason = f"cell {current_cell} raised an error: {summary}"
+        if not completed:
+            return result
+    except (TimeoutError, CellTimeoutError):
+        result.fail(timed_out(example, run.cell), cell=run.cell)
+    except DeadKernelError:
+        if run.past_deadline():
+            # Cancelling nbclient at the deadline can surface as a dead kernel: it is the timeout.
+            result.fail(timed_out(example, run.cell), cell=run.cell)
+            return result
+        died = f"the kernel died while running cell {run.cell}"
+        result.fail(_with_kernel_output(died, run.log_path, context.sanitize), cell=run.cell)
+    except CellExecutionError as error:
+        summary = _error_summary(error, context.sanitize)
+        result.fail(f"cell {run.cell} raised an error: {summary}", cell=run.cell)
     finally:
-        await _stop_kernel(km, kernel_client)
+        await _stop_kernel(run.km, run.kernel_client)
         if example.partition is not None:
             # Ending the srun client does not end the kernel it started: cancel the job itself.
             await asyncio.to_thread(cancel_jobs_named, job_name)
         result.seconds = time.monotonic() - started
         shutil.rmtree(workdir, ignore_errors=True)
     result.notebook = notebook
-    if not completed:
-        return result
-    mismatch = judge_outputs(example, notebook, origins, context.sanitize)
-    if mismatch is not None:
-        result.status, result.cell, result.reason, result.diff = (
-            "failed",
-            mismatch.cell_index,
-            f"cell {mismatch.cell_index}: {mismatch.summary}",
-            mismatch.diff,
-        )
-        result.output_mismatch_only = True
+    if completed:
+        judge(result, example, notebook, origins, context.sanitize)
     return result
+
+
+def judge(
+    result: JobResult,
+    example: Example,
+    executed: nbformat.NotebookNode,
+    origins: list[int | None],
+    sanitize: Sanitizer,
+) -> None:
+    """Compare a completed run's outputs with the reference; record the first mismatch as the failure."""
+    mismatch = judge_outputs(example, executed, origins, sanitize)
+    if mismatch is not None:
+        result.fail(f"cell {mismatch.cell_index}: {mismatch.summary}", cell=mismatch.cell_index)
+        result.diff = mismatch.diff
+        result.output_mismatch_only = True
 
 
 def judge_outputs(
