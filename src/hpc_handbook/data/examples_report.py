@@ -34,7 +34,9 @@ class ExampleResult(DataModel):
     partition: str | None = None
     seconds: float = 0.0
     startup_seconds: float = 0.0
+    #: Kernel start plus cell execution, without shutdown: what the bench's lower bound sums.
     busy_seconds: float = 0.0
+    #: True when everything ran and only the outputs differ (refresh may then overwrite them).
     output_mismatch_only: bool = False
 
 

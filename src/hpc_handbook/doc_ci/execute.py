@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, ClassVar, Literal
+from typing import IO, Any, ClassVar
 
 import nbformat
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
@@ -25,39 +25,25 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from papermill.parameterize import parameterize_notebook
+from pydantic import ConfigDict, Field
 
+from hpc_handbook.data.examples_report import ExampleResult, Status
 from hpc_handbook.doc_ci.compare import Mismatch, cell_options, compare_cell
 from hpc_handbook.doc_ci.contract import Example, PartitionPlacement
 from hpc_handbook.doc_ci.sanitize import Sanitizer
 from hpc_handbook.slurm import KERNEL_JOB_COMMENT_ENV
 
-Status = Literal["passed", "failed", "skipped"]
 RUN_ID_ENV = "HANDBOOK_RUN_ID"
 JOB_NAME_PREFIX = "handbook-ci"
 KERNEL_STARTUP_TIMEOUT = 120
 
 
-@dataclass
-class JobResult:
-    """The verdict for one example on one kernel."""
+class JobResult(ExampleResult):
+    """The verdict for one example on one kernel, with the notebook it executed (never in the report)."""
 
-    example: str
-    kernel: str
-    status: Status
-    reason: str = ""
-    cell: int | None = None
-    diff: str = ""
-    page: str = ""
-    owner: str = ""
-    audience: str = ""
-    partition: str | None = None
-    seconds: float = 0.0
-    startup_seconds: float = 0.0
-    #: Kernel start plus cell execution, without shutdown: what the bench's lower bound sums.
-    busy_seconds: float = 0.0
-    #: True when everything ran and only the outputs differ (refresh may then overwrite them).
-    output_mismatch_only: bool = False
-    notebook: nbformat.NotebookNode | None = field(default=None, repr=False)
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    notebook: nbformat.NotebookNode | None = Field(default=None, exclude=True, repr=False)
 
     @classmethod
     def for_example(
@@ -79,13 +65,6 @@ class JobResult:
     def fail(self, reason: str, *, cell: int | None = None) -> None:
         """Make this a failure, with its reason and the cell it happened in (None: before the first)."""
         self.status, self.reason, self.cell = "failed", reason, cell
-
-    def to_json(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.__dict__.items() if k != "notebook"}
-        data["seconds"] = round(self.seconds, 2)
-        data["startup_seconds"] = round(self.startup_seconds, 2)
-        data["busy_seconds"] = round(self.busy_seconds, 2)
-        return data
 
 
 class SlurmAllocatedKernelManager(AsyncKernelManager):

@@ -64,24 +64,14 @@ def summary_counts(results: list[JobResult]) -> dict[str, int]:
     return counts
 
 
+#: The durations the report records to a hundredth of a second.
+_ROUNDED = ("seconds", "startup_seconds", "busy_seconds")
+
+
 def example_result(result: JobResult) -> ExampleResult:
     """One verdict as the report for the book records it (without the executed notebook)."""
-    return ExampleResult(
-        example=result.example,
-        kernel=result.kernel,
-        status=result.status,
-        reason=result.reason,
-        cell=result.cell,
-        diff=result.diff,
-        page=result.page,
-        owner=result.owner,
-        audience=result.audience,
-        partition=result.partition,
-        seconds=round(result.seconds, 2),
-        startup_seconds=round(result.startup_seconds, 2),
-        busy_seconds=round(result.busy_seconds, 2),
-        output_mismatch_only=result.output_mismatch_only,
-    )
+    rounded = {name: round(getattr(result, name), 2) for name in _ROUNDED}
+    return ExampleResult.model_validate({**result.model_dump(), **rounded})
 
 
 def markdown_report(results: list[JobResult], *, profile: Profile, when: dt.datetime) -> str:
