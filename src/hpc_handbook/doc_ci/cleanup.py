@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
-import time
 
 from hpc_handbook.doc_ci.execute import RUN_ID_ENV
 from hpc_handbook.processes import is_running, processes_tagged, terminate
+from hpc_handbook.slurm import cancel_jobs, list_jobs, wait_until_gone
 
 RUN_ID_PATTERN = re.compile(r"handbook-ci:(\d+)-[0-9a-f]{8}")
 WORKDIR_PATTERN = re.compile(r"handbook-run-(\d+-[0-9a-f]{8})-")
@@ -51,20 +49,13 @@ def jobs_of_run(run_id: str | None) -> list[str]:
     environment variable for the comment, but it was submitted from the example's working
     folder, which lies in the run's own temporary folder.
     """
-    if shutil.which("squeue") is None:
-        return []
-    listing = subprocess.run(
-        ["squeue", "--noheader", "--format=%i|%k|%Z"], capture_output=True, text=True, timeout=30, check=False
-    )
     jobs = []
-    for line in listing.stdout.splitlines():
-        job_id, _, rest = line.strip().partition("|")
-        comment, _, workdir = rest.partition("|")
-        owners = {owner for owner in (comment.strip(), _run_of_workdir(workdir.strip())) if owner}
+    for job in list_jobs(check=False, timeout=30):
+        owners = {owner for owner in (job.comment, _run_of_workdir(job.workdir)) if owner}
         if (run_id is not None and run_id in owners) or (
             run_id is None and any(_is_stale(o) for o in owners)
         ):
-            jobs.append(job_id)
+            jobs.append(job.job_id)
     return jobs
 
 
@@ -75,20 +66,10 @@ def workroot_prefix(run_id: str) -> str:
 def end_run(run_id: str | None, *, grace: float = 3.0) -> tuple[list[str], list[int]]:
     """Cancel the run's jobs and end its kernel processes; return what was ended."""
     jobs = jobs_of_run(run_id)
-    if jobs:
-        subprocess.run(["scancel", "--quiet", *jobs], check=False, timeout=30)
+    cancel_jobs(jobs, timeout=30)
     pids = processes_of_run(run_id)
     terminate(pids, grace=grace)
     if jobs:
         # Wait until Slurm has really ended them, so "after the run, squeue is empty" holds.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and set(jobs) & set(_all_job_ids()):
-            time.sleep(0.5)
+        wait_until_gone(jobs, timeout=30)
     return jobs, pids
-
-
-def _all_job_ids() -> list[str]:
-    listing = subprocess.run(
-        ["squeue", "--noheader", "--format=%i"], capture_output=True, text=True, check=False
-    )
-    return listing.stdout.split()

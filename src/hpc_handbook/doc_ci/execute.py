@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from hpc_handbook.data.examples_report import ExampleResult, Status
 from hpc_handbook.doc_ci.compare import Mismatch, cell_options, compare_cell
 from hpc_handbook.doc_ci.contract import Example, PartitionPlacement
 from hpc_handbook.doc_ci.sanitize import Sanitizer
-from hpc_handbook.slurm import KERNEL_JOB_COMMENT_ENV
+from hpc_handbook.slurm import KERNEL_JOB_COMMENT_ENV, cancel_jobs_named
 
 RUN_ID_ENV = "HANDBOOK_RUN_ID"
 JOB_NAME_PREFIX = "handbook-ci"
@@ -74,11 +73,6 @@ class SlurmAllocatedKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         return ["srun", *self.srun_arguments, *super().format_kernel_cmd(extra_arguments)]
-
-
-def cancel_jobs_named(name: str) -> None:
-    if shutil.which("scancel"):
-        subprocess.run(["scancel", "--quiet", f"--name={name}"], check=False, timeout=30, capture_output=True)
 
 
 @dataclass

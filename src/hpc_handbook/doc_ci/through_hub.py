@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import shutil
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +29,7 @@ from hpc_handbook.doc_ci.execute import (
 from hpc_handbook.hub_client import HubClient, HubError
 from hpc_handbook.profile import HubAccess, Profile
 from hpc_handbook.server_kernels import KernelError, ServerKernel
+from hpc_handbook.slurm import cancel_jobs_of_user
 
 LOGIN_NODE = "login"
 SERVER_PREFIX = "doc-ci-"
@@ -146,9 +145,8 @@ class HubRun:
                 self.client.stop(self.user, name)
             except HubError:
                 pass  # never started, or the hub is gone: the sweep below still ends its job
-        if shutil.which("scancel"):
-            # The account is the doc CI's own: none of its jobs outlives the run (kernels' jobs too).
-            subprocess.run(["scancel", "--quiet", f"--user={self.user}"], check=False, timeout=30)
+        # The account is the doc CI's own: none of its jobs outlives the run (kernels' jobs too).
+        cancel_jobs_of_user(self.user)
 
 
 def _contents_path(*parts: str) -> str:

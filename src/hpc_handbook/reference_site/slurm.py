@@ -33,6 +33,7 @@ from hpc_handbook.reference_site.system import (
     write_if_changed,
 )
 from hpc_handbook.slurm import KERNEL_JOB_COMMENT_ENV as KERNEL_JOB_COMMENT_ENV
+from hpc_handbook.slurm import parse_scontrol_oneliner
 
 #: The node declares more CPUs than the hardware has (SlurmdParameters=config_overrides)
 #: so that many one-CPU kernel jobs run at once on a small machine.
@@ -220,8 +221,7 @@ def running_partitions() -> dict[str, dict[str, str]]:
     """Each partition as slurmctld runs it now, from `scontrol show partition --oneliner`."""
     result = run(["scontrol", "show", "partition", "--oneliner"], check=False, timeout=20)
     partitions = {}
-    for line in result.stdout.splitlines():
-        settings = dict(item.split("=", 1) for item in line.split() if "=" in item)
+    for settings in parse_scontrol_oneliner(result.stdout):
         if "PartitionName" in settings:
             partitions[settings.pop("PartitionName")] = settings
     return partitions
