@@ -41,7 +41,7 @@ from hpc_handbook.reference_site.system import (
 )
 from hpc_handbook.reference_site.users import SECRETS_DIR, ensure_accounts, remove_accounts
 
-BASE_APT_PACKAGES = ("slurm-wlm", "munge", "lmod")
+BASE_APT_PACKAGES = ("slurm-wlm", "munge", "lmod", "chromium")  # chromium: for the browser tests
 
 
 def apt_packages(profile: Profile) -> list[str]:
