@@ -116,16 +116,21 @@ def parse_json(text: str, model: type[Model], *, file: str | Path, hint: str = "
     return validate_data(data, model, file=file, hint=hint)
 
 
-def read_json(path: Path, model: type[Model], *, hint: str = "") -> Model | None:
-    """Read a data file as `model`; None when it does not exist, HandbookInputError when it is bad."""
+def read_data_text(path: Path) -> str | None:
+    """A data file's text; None when it does not exist, HandbookInputError when it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise HandbookInputError(path, "", f"cannot read the file ({reason})") from None
-    return parse_json(text, model, file=path, hint=hint)
+
+
+def read_json(path: Path, model: type[Model], *, hint: str = "") -> Model | None:
+    """Read a data file as `model`; None when it does not exist, HandbookInputError when it is bad."""
+    text = read_data_text(path)
+    return None if text is None else parse_json(text, model, file=path, hint=hint)
 
 
 def require(value: Model | None, path: Path, *, what: str) -> Model:

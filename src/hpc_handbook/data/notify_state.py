@@ -13,8 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from hpc_handbook.data.files import DataModel, parse_json, write_json
-from hpc_handbook.errors import HandbookInputError
+from hpc_handbook.data.files import DataModel, parse_json, read_data_text, write_json
 
 STATE_FORMAT: Literal[2] = 2
 _HINT = "delete {name} to start afresh"
@@ -58,13 +57,9 @@ class _StateFormat1(DataModel):
 
 def load_notify_state(path: Path) -> NotifyState | None:
     """The state the last run left; None before the first notification."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    text = read_data_text(path)
+    if text is None:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise HandbookInputError(path, "", f"cannot read the file ({reason})") from None
     hint = _HINT.format(name=path.name)
     try:
         version = json.loads(text).get("format")
