@@ -24,6 +24,7 @@ from hpc_handbook.data.files import require
 from hpc_handbook.data.snapshot import (
     DEFAULT_SNAPSHOT,
     REGENERATE_COMMAND,
+    KernelEntry,
     Snapshot,
     as_snapshot,
     baseline_snapshot,
@@ -33,7 +34,7 @@ from hpc_handbook.data.snapshot import (
 from hpc_handbook.drift_findings import Drift as Drift
 from hpc_handbook.hub_drift import hub_drift
 from hpc_handbook.probe import probe_snapshot
-from hpc_handbook.profile import Profile, load_profile, walltime_hours
+from hpc_handbook.profile import Kernel, Profile, load_profile, walltime_hours
 
 # Kept importable from here for the callers that knew them as the drift check's.
 from hpc_handbook.system_changes import ComponentChange as ComponentChange
@@ -135,6 +136,70 @@ def find_pages(
 # --- Drift --------------------------------------------------------------------------------
 
 
+def _kernel_against_profile(kernel: Kernel, entry: KernelEntry) -> list[Drift]:
+    """What differs between a kernel at the site and the kernel site.yml declares."""
+    found = []
+    if entry.error:
+        found.append(Drift("kernel", kernel.name, "broken", f"installed, but {entry.error}"))
+    if entry.language.lower() != kernel.language.lower():
+        found.append(
+            Drift(
+                "kernel",
+                kernel.name,
+                "language",
+                f"language is {entry.language!r} at the site, site.yml says {kernel.language!r}",
+            )
+        )
+    # A kernelspec without handbook metadata cannot say how it starts; only a stated mismatch counts.
+    if entry.start != "unknown" and entry.start != kernel.start:
+        found.append(
+            Drift(
+                "kernel",
+                kernel.name,
+                "start",
+                f"starts {entry.start!r} at the site, site.yml says {kernel.start!r}",
+            )
+        )
+    if not entry.error:
+        for package in kernel.packages:
+            if entry.packages.get(package) is None:
+                found.append(
+                    Drift("kernel", kernel.name, f"package {package}", f"package {package} is not installed")
+                )
+    return found
+
+
+def _kernel_versions_since(name: str, old: KernelEntry, entry: KernelEntry) -> list[Drift]:
+    """The language and package versions of a kernel that changed since the committed snapshot."""
+    found = []
+    if old.language_version != entry.language_version:
+        found.append(
+            Drift(
+                "kernel",
+                name,
+                "language version",
+                f"{language_label(entry.language)} {old.language_version} → "
+                f"{entry.language_version} since the committed snapshot",
+                versions=True,
+            )
+        )
+    old_packages, new_packages = old.packages, entry.packages
+    for package in sorted(set(old_packages) & set(new_packages)):
+        # A package that is gone is reported against the profile; here only real version changes count.
+        before, after = old_packages[package], new_packages[package]
+        if before is not None and after is not None and before != after:
+            found.append(
+                Drift(
+                    "kernel",
+                    name,
+                    f"version {package}",
+                    f"{package} {before} → {after} since the committed snapshot",
+                    versions=True,
+                )
+            )
+    return found
+
+
 def _kernel_drift(profile: Profile, snapshot: Snapshot, baseline: Snapshot | None) -> list[Drift]:
     found = []
     old_kernels = baseline.kernels if baseline is not None else {}
@@ -145,63 +210,10 @@ def _kernel_drift(profile: Profile, snapshot: Snapshot, baseline: Snapshot | Non
                 Drift("kernel", kernel.name, "missing", "in site.yml, but no such kernelspec at the site")
             )
             continue
-        if entry.error:
-            found.append(Drift("kernel", kernel.name, "broken", f"installed, but {entry.error}"))
-        if entry.language.lower() != kernel.language.lower():
-            found.append(
-                Drift(
-                    "kernel",
-                    kernel.name,
-                    "language",
-                    f"language is {entry.language!r} at the site, site.yml says {kernel.language!r}",
-                )
-            )
-        # A kernelspec without handbook metadata cannot say how it starts; only a stated mismatch counts.
-        if entry.start != "unknown" and entry.start != kernel.start:
-            found.append(
-                Drift(
-                    "kernel",
-                    kernel.name,
-                    "start",
-                    f"starts {entry.start!r} at the site, site.yml says {kernel.start!r}",
-                )
-            )
-        if not entry.error:
-            for package in kernel.packages:
-                if entry.packages.get(package) is None:
-                    found.append(
-                        Drift(
-                            "kernel", kernel.name, f"package {package}", f"package {package} is not installed"
-                        )
-                    )
+        found += _kernel_against_profile(kernel, entry)
         old = old_kernels.get(kernel.name)
-        if old is None or old.error or entry.error:
-            continue
-        if old.language_version != entry.language_version:
-            found.append(
-                Drift(
-                    "kernel",
-                    kernel.name,
-                    "language version",
-                    f"{language_label(entry.language)} {old.language_version} → "
-                    f"{entry.language_version} since the committed snapshot",
-                    versions=True,
-                )
-            )
-        old_packages, new_packages = old.packages, entry.packages
-        for package in sorted(set(old_packages) & set(new_packages)):
-            # A package that is gone was reported above; here only real version changes count.
-            before, after = old_packages[package], new_packages[package]
-            if before is not None and after is not None and before != after:
-                found.append(
-                    Drift(
-                        "kernel",
-                        kernel.name,
-                        f"version {package}",
-                        f"{package} {before} → {after} since the committed snapshot",
-                        versions=True,
-                    )
-                )
+        if old is not None and not old.error and not entry.error:
+            found += _kernel_versions_since(kernel.name, old, entry)
     return found
 
 

@@ -214,8 +214,8 @@ def resolve_partition(requested: str, profile: Profile, file: Path, where: str) 
     return requested
 
 
-def load_example(path: Path, profile: Profile) -> Example:
-    """Read and check one example against the contract; raise HandbookInputError on any violation."""
+def _read_contract(path: Path) -> tuple[nbformat.NotebookNode, ExampleMeta]:
+    """The notebook and its `metadata.handbook` contract, checked field by field."""
     try:
         notebook = nbformat.read(path, as_version=4)
     except Exception as exc:  # nbformat raises several unrelated types for broken JSON
@@ -224,7 +224,7 @@ def load_example(path: Path, profile: Profile) -> Example:
     if not isinstance(raw, dict):
         raise HandbookInputError(path, "metadata.handbook", "expected the example contract (a mapping)")
     try:
-        meta = ExampleMeta.model_validate(raw)
+        return notebook, ExampleMeta.model_validate(raw)
     except ValidationError as exc:
         error = exc.errors()[0]
         field = ".".join(str(p) for p in ("metadata", "handbook", *error["loc"]))
@@ -234,24 +234,36 @@ def load_example(path: Path, profile: Profile) -> Example:
             else (f"expected {error['msg'].lower()}, got {error.get('input')!r}")
         )
         raise HandbookInputError(path, field, problem) from None
-    kernels, missing_kernels = resolve_kernels(meta.kernels, profile, path)
-    name = None
-    if meta.runs_on != "login":
-        partitions = {p.name: p for p in profile.partitions}
-        where = "metadata.handbook.runs_on.partition"
-        name = resolve_partition(meta.runs_on.partition, profile, path, where)
-        if name not in partitions:
-            expected = ", ".join([*PARTITION_ROLES, *partitions])
-            raise HandbookInputError(path, where, f"unknown partition {name!r}; expected one of {expected}")
-        if not partitions[name].jupyter:
-            raise HandbookInputError(path, where, f"partition {name!r} is not reachable from Jupyter")
-        for kernel_name in kernels:
-            if profile.kernel(kernel_name).start == "slurm":
-                raise HandbookInputError(
-                    path,
-                    "metadata.handbook.kernels",
-                    f"kernel {kernel_name!r} already runs in its own Slurm job",
-                )
+
+
+def _placed_partition(
+    meta: ExampleMeta, kernels: tuple[str, ...], profile: Profile, path: Path
+) -> str | None:
+    """The partition the example's `runs_on` names, checked against the profile; None on the login node."""
+    if meta.runs_on == "login":
+        return None
+    partitions = {p.name: p for p in profile.partitions}
+    where = "metadata.handbook.runs_on.partition"
+    name = resolve_partition(meta.runs_on.partition, profile, path, where)
+    if name not in partitions:
+        expected = ", ".join([*PARTITION_ROLES, *partitions])
+        raise HandbookInputError(path, where, f"unknown partition {name!r}; expected one of {expected}")
+    if not partitions[name].jupyter:
+        raise HandbookInputError(path, where, f"partition {name!r} is not reachable from Jupyter")
+    for kernel_name in kernels:
+        if profile.kernel(kernel_name).start == "slurm":
+            raise HandbookInputError(
+                path,
+                "metadata.handbook.kernels",
+                f"kernel {kernel_name!r} already runs in its own Slurm job",
+            )
+    return name
+
+
+def _parameter_names(
+    notebook: nbformat.NotebookNode, kernels: tuple[str, ...], profile: Profile, path: Path
+) -> tuple[str, ...]:
+    """The names the `parameters` cell assigns, each a site parameter, in every kernel's language."""
     languages = {profile.kernel(k).language for k in kernels}
     index, cell = _parameters_cell(notebook, path)
     known = site_parameters(profile)
@@ -265,14 +277,22 @@ def load_example(path: Path, profile: Profile) -> Example:
                 f"cell {index} (parameters)",
                 f"unknown site parameter {unknown[0]!r}; expected one of {', '.join(sorted(known))}",
             )
+    return tuple(names)
+
+
+def load_example(path: Path, profile: Profile) -> Example:
+    """Read and check one example against the contract; raise HandbookInputError on any violation."""
+    notebook, meta = _read_contract(path)
+    kernels, missing_kernels = resolve_kernels(meta.kernels, profile, path)
+    partition = _placed_partition(meta, kernels, profile, path)
     return Example(
         path=path,
         notebook=notebook,
         meta=meta,
         kernels=kernels,
-        parameter_names=tuple(names),
+        parameter_names=_parameter_names(notebook, kernels, profile, path),
         missing_kernels=missing_kernels,
-        partition=name,
+        partition=partition,
     )
 
 

@@ -210,6 +210,70 @@ def run_examples(
             hub.close()
 
 
+def _execution_context(
+    profile: Profile,
+    examples_dir: Path,
+    run_id: str,
+    sanitize_rules: Path | None,
+    hub: HubRun | None,
+    *,
+    workroot: str,
+    home: Path,
+) -> ExecutionContext:
+    return ExecutionContext(
+        run_id=run_id,
+        sanitize=load_sanitizer(
+            sanitize_rules or examples_dir / "sanitize.cfg",
+            workdirs=[workroot, *([hub.workroot] if hub else [])],
+            filesystems={f.name: f.path for f in profile.filesystems},
+            homes=[str(home), *([hub.home] if hub else [])],
+            users=[hub.user] if hub else [],
+        ),
+        environment={
+            **login_environment(home),
+            # Only the download cache outlives the run: installs take seconds, not minutes,
+            # and pip prints nothing different for a cached wheel.
+            "PIP_CACHE_DIR": str(DOWNLOAD_CACHE / "pip"),
+        },
+        parameters=site_parameters(profile),
+        # Only the site's kernelspecs, so a virtual environment's own python3 never shadows the site's.
+        specs=site_kernel_spec_manager(),
+        languages={k.name: k.language for k in profile.kernels},
+        workroot=Path(workroot),
+    )
+
+
+def _run_in_loop(
+    run: RunResult,
+    jobs: list[Job],
+    context: ExecutionContext,
+    workers: int | None,
+    on_result: Callable[[JobResult], None],
+    hub: HubRun | None,
+) -> None:
+    """Run the jobs in a new event loop that Ctrl-C or SIGTERM cancels, then end what the run left."""
+    loop = asyncio.new_event_loop()
+    main = loop.create_task(_run_jobs(jobs, context, workers or default_workers(), on_result, hub))
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, main.cancel)
+            previous[signum] = True
+        except (RuntimeError, ValueError):  # not the main thread: the caller handles signals
+            pass
+    try:
+        run.results.extend(loop.run_until_complete(main))
+        run.executions = context.kernel_starts
+    except asyncio.CancelledError:
+        run.interrupted = True
+    finally:
+        for signum in previous:
+            loop.remove_signal_handler(signum)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+        cleanup.end_run(context.run_id)
+
+
 def _run_planned(
     run: RunResult,
     jobs: list[Job],
@@ -228,48 +292,11 @@ def _run_planned(
         tempfile.TemporaryDirectory(prefix="hb-home-") as home_root,
     ):
         home = new_home(Path(home_root))
-        context = ExecutionContext(
-            run_id=run_id,
-            sanitize=load_sanitizer(
-                sanitize_rules or examples_dir / "sanitize.cfg",
-                workdirs=[workroot, *([hub.workroot] if hub else [])],
-                filesystems={f.name: f.path for f in profile.filesystems},
-                homes=[str(home), *([hub.home] if hub else [])],
-                users=[hub.user] if hub else [],
-            ),
-            environment={
-                **login_environment(home),
-                # Only the download cache outlives the run: installs take seconds, not minutes,
-                # and pip prints nothing different for a cached wheel.
-                "PIP_CACHE_DIR": str(DOWNLOAD_CACHE / "pip"),
-            },
-            parameters=site_parameters(profile),
-            # Only the site's kernelspecs, so a virtual environment's own python3 never shadows the site's.
-            specs=site_kernel_spec_manager(),
-            languages={k.name: k.language for k in profile.kernels},
-            workroot=Path(workroot),
+        context = _execution_context(
+            profile, examples_dir, run_id, sanitize_rules, hub, workroot=workroot, home=home
         )
         run.sanitize = context.sanitize
-        loop = asyncio.new_event_loop()
-        main = loop.create_task(_run_jobs(jobs, context, workers or default_workers(), on_result, hub))
-        previous = {}
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(signum, main.cancel)
-                previous[signum] = True
-            except (RuntimeError, ValueError):  # not the main thread: the caller handles signals
-                pass
-        try:
-            run.results.extend(loop.run_until_complete(main))
-            run.executions = context.kernel_starts
-        except asyncio.CancelledError:
-            run.interrupted = True
-        finally:
-            for signum in previous:
-                loop.remove_signal_handler(signum)
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-            cleanup.end_run(run_id)
+        _run_in_loop(run, jobs, context, workers, on_result, hub)
     if run.interrupted:
         raise KeyboardInterrupt
     return run

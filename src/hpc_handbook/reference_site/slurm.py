@@ -9,7 +9,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from hpc_handbook.profile import Profile
+from hpc_handbook.profile import Partition, Profile
 from hpc_handbook.reference_site.paths import (
     GENERATED_NOTE,
     JOBCOMP_LOG,
@@ -103,19 +103,24 @@ def slurm_conf(profile: Profile, *, node_name: str) -> str:
         "",
     ]
     for partition in profile.partitions:
-        limits = partition.limits
-        notes = [partition.purpose]
-        if not partition.jupyter:
-            notes.append("Not reachable from Jupyter (jupyter: false in the profile).")
-        if limits.gpus_per_node:
-            notes.append(f"gpus_per_node={limits.gpus_per_node} is not replicated: the site has no GPUs.")
-        lines += [f"# {note}" for note in notes]
-        lines.append(
-            f"PartitionName={partition.name} Nodes=ALL Default={'YES' if partition.default else 'NO'} "
-            f"MaxTime={limits.max_walltime} MaxNodes={limits.max_nodes} "
-            f"MaxMemPerNode={_megabytes(limits.memory_per_node_gb)} State=UP"
-        )
+        lines += _partition_lines(partition)
     return "\n".join(lines) + "\n"
+
+
+def _partition_lines(partition: Partition) -> list[str]:
+    """One partition's line of slurm.conf, after comments saying what of the profile it leaves out."""
+    limits = partition.limits
+    notes = [partition.purpose]
+    if not partition.jupyter:
+        notes.append("Not reachable from Jupyter (jupyter: false in the profile).")
+    if limits.gpus_per_node:
+        notes.append(f"gpus_per_node={limits.gpus_per_node} is not replicated: the site has no GPUs.")
+    return [
+        *(f"# {note}" for note in notes),
+        f"PartitionName={partition.name} Nodes=ALL Default={'YES' if partition.default else 'NO'} "
+        f"MaxTime={limits.max_walltime} MaxNodes={limits.max_nodes} "
+        f"MaxMemPerNode={_megabytes(limits.memory_per_node_gb)} State=UP",
+    ]
 
 
 def parse_slurm_partitions(conf_text: str) -> dict[str, dict[str, str]]:
