@@ -27,8 +27,8 @@ from hpc_handbook.data.snapshot import (
     KernelEntry,
     Snapshot,
     as_snapshot,
-    baseline_snapshot,
     load_snapshot,
+    named_or_baseline,
     slurm_duration_seconds,
 )
 from hpc_handbook.drift_findings import Drift as Drift
@@ -370,12 +370,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.site)
     root = Path(args.root)
-    baseline: Snapshot | None
-    if args.baseline:
-        path = Path(args.baseline)
-        baseline = require(load_snapshot(path), path, what="a snapshot to compare versions with")
-    else:
-        baseline = baseline_snapshot(root / DEFAULT_SNAPSHOT)
+    baseline = named_or_baseline(
+        args.baseline, root / DEFAULT_SNAPSHOT, what="a snapshot to compare versions with"
+    )
     if args.snapshot:
         path = Path(args.snapshot)
         snapshot = require(load_snapshot(path), path, what="a snapshot to check")

@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hpc_handbook.changelog import (
     AUDIENCES,
@@ -36,6 +36,9 @@ from hpc_handbook.data.snapshot import (
     slurm_duration_seconds,
 )
 from hpc_handbook.profile import Profile
+
+#: A snapshot's entry for one kernel or partition.
+Entry = TypeVar("Entry", KernelEntry, PartitionEntry)
 
 
 def memory_text(mb: int) -> str:
@@ -151,10 +154,10 @@ def _kernel_audiences(profile: Profile | None, name: str) -> tuple[Audience, ...
     return _all_audiences("expert")
 
 
-def _kernel_changes(
-    old: Mapping[str, KernelEntry], new: Mapping[str, KernelEntry], profile: Profile | None
-) -> list[ComponentChange]:
-    changes = []
+def _changed_entries(
+    old: Mapping[str, Entry], new: Mapping[str, Entry], items_of: Callable[[Entry, Entry], list[Item]]
+) -> Iterator[tuple[str, list[Item]]]:
+    """Each name whose entry changed, with its items: that it came or went, or what `items_of` lists."""
     for name in sorted(set(old) | set(new)):
         before, after = old.get(name), new.get(name)
         if before == after:
@@ -162,27 +165,34 @@ def _kernel_changes(
         if before is None or after is None:
             items = [Item("", None if before is None else PRESENT, None if after is None else PRESENT)]
         else:
-            items = []
-            if before.display_name != after.display_name:
-                items.append(Item("name", before.display_name or None, after.display_name or None))
-            if before.start != after.start:
-                items.append(Item("start", before.start, after.start))
-            # A kernel that did not answer has no versions; that is an incident, not a change.
-            if not before.error and not after.error:
-                language = language_label(after.language)
-                items += _dict_items({language: before.language_version}, {language: after.language_version})
-                items += _dict_items(before.packages, after.packages)
+            items = items_of(before, after)
         if items:
-            changes.append(
-                ComponentChange(
-                    "kernel",
-                    f"kernel/{name}",
-                    f"{name} kernel",
-                    tuple(items),
-                    _kernel_audiences(profile, name),
-                )
-            )
-    return changes
+            yield name, items
+
+
+def _kernel_items(before: KernelEntry, after: KernelEntry) -> list[Item]:
+    items = []
+    if before.display_name != after.display_name:
+        items.append(Item("name", before.display_name or None, after.display_name or None))
+    if before.start != after.start:
+        items.append(Item("start", before.start, after.start))
+    # A kernel that did not answer has no versions; that is an incident, not a change.
+    if not before.error and not after.error:
+        language = language_label(after.language)
+        items += _dict_items({language: before.language_version}, {language: after.language_version})
+        items += _dict_items(before.packages, after.packages)
+    return items
+
+
+def _kernel_changes(
+    old: Mapping[str, KernelEntry], new: Mapping[str, KernelEntry], profile: Profile | None
+) -> list[ComponentChange]:
+    return [
+        ComponentChange(
+            "kernel", f"kernel/{name}", f"{name} kernel", tuple(items), _kernel_audiences(profile, name)
+        )
+        for name, items in _changed_entries(old, new, _kernel_items)
+    ]
 
 
 def _hours_minutes_seconds(value: str) -> str:
@@ -214,27 +224,19 @@ def _partition_values(entry: PartitionEntry) -> dict[str, Any]:
     return {label: values[label] for label in _PARTITION_VALUES}
 
 
+def _partition_items(before: PartitionEntry, after: PartitionEntry) -> list[Item]:
+    items = _dict_items(_partition_values(before), _partition_values(after))
+    return sorted(items, key=lambda i: _PARTITION_VALUES.index(i.label))
+
+
 def _partition_changes(
     old: Mapping[str, PartitionEntry], new: Mapping[str, PartitionEntry]
 ) -> list[ComponentChange]:
-    changes = []
-    for name in sorted(set(old) | set(new)):
-        before, after = old.get(name), new.get(name)
-        if before == after:
-            continue
-        if before is None or after is None:
-            items = [Item("", None if before is None else PRESENT, None if after is None else PRESENT)]
-        else:
-            items = _dict_items(_partition_values(before), _partition_values(after))
-            items.sort(key=lambda i: _PARTITION_VALUES.index(i.label))
-        if items:
-            audiences = _all_audiences("novice", "expert")
-            changes.append(
-                ComponentChange(
-                    "partition", f"partition/{name}", f"{name} partition", tuple(items), audiences
-                )
-            )
-    return changes
+    audiences = _all_audiences("novice", "expert")
+    return [
+        ComponentChange("partition", f"partition/{name}", f"{name} partition", tuple(items), audiences)
+        for name, items in _changed_entries(old, new, _partition_items)
+    ]
 
 
 def _module_changes(old: Mapping[str, ModuleEntry], new: Mapping[str, ModuleEntry]) -> list[ComponentChange]:

@@ -16,7 +16,15 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from hpc_handbook.data.files import DataModel, dump_json, parse_json, read_json, validate_data, write_json
+from hpc_handbook.data.files import (
+    DataModel,
+    dump_json,
+    parse_json,
+    read_json,
+    require,
+    validate_data,
+    write_json,
+)
 
 #: Where the committed snapshot lives, relative to the repository root.
 DEFAULT_SNAPSHOT = Path("book/data/snapshot.json")
@@ -180,6 +188,14 @@ def baseline_snapshot(path: Path) -> Snapshot | None:
     if committed is None:
         return load_snapshot(path)
     return committed
+
+
+def named_or_baseline(named: str | None, default: Path, *, what: str) -> Snapshot | None:
+    """The snapshot the user named (bad input if it does not exist), else the baseline at `default`."""
+    if not named:
+        return baseline_snapshot(default)
+    path = Path(named)
+    return require(load_snapshot(path), path, what=what)
 
 
 def slurm_duration_seconds(value: str) -> int | None:

@@ -22,7 +22,7 @@ from hpc_handbook.doc_ci.execute import (
     JobResult,
     _prepare,
     code_cells,
-    judge_outputs,
+    judge,
     seconds_left,
     timed_out,
 )
@@ -211,7 +211,7 @@ async def execute_in_server(
         server = await hub.server_for(place)
         folder = await _make_workdir(hub, server, example, job_index)
     except HubError as error:
-        result.status, result.reason = "failed", str(error)
+        result.fail(str(error))
         return result
     kernel = ServerKernel(hub.client, hub.user, server, kernel_name)
     current_cell: int | None = None
@@ -221,8 +221,7 @@ async def execute_in_server(
         try:
             await asyncio.wait_for(kernel.start(path=folder), timeout=120)
         except (KernelError, HubError, TimeoutError, OSError) as error:
-            result.status = "failed"
-            result.reason = f"kernel {kernel_name!r} failed to start in the {place} server: {error}".strip()
+            result.fail(f"kernel {kernel_name!r} failed to start in the {place} server: {error}".strip())
             return result
         result.startup_seconds = time.monotonic() - started
         deadline = started + example.meta.timeout + result.startup_seconds
@@ -233,27 +232,21 @@ async def execute_in_server(
             cell.outputs = run.outputs
             cell.execution_count = execution_count
             if run.status == "error" and "raises-exception" not in cell.metadata.get("tags", []):
-                result.status, result.cell = "failed", current_cell
-                result.reason = f"cell {current_cell} raised an error: {context.sanitize(run.error)}"
+                result.fail(
+                    f"cell {current_cell} raised an error: {context.sanitize(run.error)}", cell=current_cell
+                )
                 return result
         completed = True
         result.busy_seconds = time.monotonic() - started
     except TimeoutError:
-        result.status, result.cell = "failed", current_cell
-        result.reason = timed_out(example, current_cell)
+        result.fail(timed_out(example, current_cell), cell=current_cell)
     except KernelError as error:
-        result.status, result.cell = "failed", current_cell
-        result.reason = f"the kernel stopped answering in cell {current_cell}: {error}"
+        result.fail(f"the kernel stopped answering in cell {current_cell}: {error}", cell=current_cell)
     finally:
         await kernel.shutdown()
         await _remove_workdir(hub, server, folder)
         result.seconds = time.monotonic() - started
     result.notebook = notebook
-    if not completed:
-        return result
-    mismatch = judge_outputs(example, notebook, origins, context.sanitize)
-    if mismatch is not None:
-        result.status, result.cell = "failed", mismatch.cell_index
-        result.reason, result.diff = f"cell {mismatch.cell_index}: {mismatch.summary}", mismatch.diff
-        result.output_mismatch_only = True
+    if completed:
+        judge(result, example, notebook, origins, context.sanitize)
     return result

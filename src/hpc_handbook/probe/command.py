@@ -6,14 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from hpc_handbook.data.files import require
-from hpc_handbook.data.snapshot import (
-    DEFAULT_SNAPSHOT,
-    Snapshot,
-    baseline_snapshot,
-    load_snapshot,
-    write_snapshot,
-)
+from hpc_handbook.data.snapshot import DEFAULT_SNAPSHOT, named_or_baseline, write_snapshot
 from hpc_handbook.probe.snapshot import probe_snapshot
 from hpc_handbook.profile import load_profile
 from hpc_handbook.system_changes import snapshot_changes, write_change_fragments
@@ -44,12 +37,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.site)
     output = Path(args.output)
-    previous: Snapshot | None
-    if args.previous:
-        path = Path(args.previous)
-        previous = require(load_snapshot(path), path, what="a snapshot to compare with")
-    else:
-        previous = baseline_snapshot(output)
+    previous = named_or_baseline(args.previous, output, what="a snapshot to compare with")
     snapshot = probe_snapshot(profile, kernel_timeout=args.kernel_timeout, jupyter=args.jupyter_python)
     write_snapshot(output, snapshot)
     failed = sorted(name for name, kernel in snapshot.kernels.items() if kernel.error)
