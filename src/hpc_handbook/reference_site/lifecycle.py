@@ -41,12 +41,14 @@ from hpc_handbook.reference_site.system import (
 )
 from hpc_handbook.reference_site.users import SECRETS_DIR, ensure_accounts, remove_accounts
 
-BASE_APT_PACKAGES = ("slurm-wlm", "munge", "lmod", "chromium")  # chromium: for the browser tests
+BASE_APT_PACKAGES = ("slurm-wlm", "munge", "lmod")
+#: What the test suite drives against the site: a real browser, and rsync for gitlab-ci-local.
+TEST_TOOL_APT_PACKAGES = ("chromium", "rsync")
 
 
 def apt_packages(profile: Profile) -> list[str]:
-    """Debian packages the site needs: Slurm, munge, Lmod, and R's kernel where the profile has one."""
-    packages = list(BASE_APT_PACKAGES)
+    """Debian packages the site needs: Slurm, munge, Lmod, R's kernel where a kernel is R, test tools."""
+    packages = [*BASE_APT_PACKAGES, *TEST_TOOL_APT_PACKAGES]
     if profile.reference_site is not None:
         packages += HUB_APT_PACKAGES
     for kernel in profile.kernels:
