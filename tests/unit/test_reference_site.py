@@ -379,3 +379,14 @@ def test_partition_drift_names_only_what_differs():
     running = {"batch": {"Nodes": "node1", "MaxTime": "1-00:00:00", "State": "DOWN", "MaxNodes": "4"}}
     assert partition_drift(wanted, running) == {"batch": {"State": "UP"}}
     assert partition_drift(wanted, {}) == {"batch": {"MaxTime": "24:00:00", "State": "UP", "MaxNodes": "4"}}
+
+
+def test_srun_ports_lie_outside_the_ephemeral_ports_the_hub_and_kernels_pick(profile: Profile) -> None:
+    text = site.slurm_conf(profile, node_name="node1")
+    (line,) = [line for line in text.splitlines() if line.startswith("SrunPortRange=")]
+    low, high = (int(port) for port in line.removeprefix("SrunPortRange=").split("-"))
+    ephemeral_low, ephemeral_high = (
+        int(port) for port in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    )
+    assert low <= high < 65536
+    assert high < ephemeral_low or low > ephemeral_high

@@ -57,6 +57,10 @@ def node_real_memory_mb(profile: Profile) -> int:
     return partitions + NODE_CPUS * DEF_MEM_PER_CPU_MB
 
 
+#: Above Linux's default ephemeral ports (32768-60999), below the top of the port space.
+SRUN_PORT_RANGE = "61000-62999"
+
+
 def slurm_conf(profile: Profile, *, node_name: str) -> str:
     """slurm.conf for a one-node cluster with the profile's partitions and limits."""
     lines = [
@@ -97,6 +101,9 @@ def slurm_conf(profile: Profile, *, node_name: str) -> str:
         "MinJobAge=2",
         "KillWait=5",
         "InactiveLimit=0",
+        "# srun listens on ports outside the kernel's ephemeral range (ip_local_port_range): a port that",
+        "# the hub or a Jupyter kernel picks at random is never one srun waits on for its job's output.",
+        f"SrunPortRange={SRUN_PORT_RANGE}",
         "",
         f"NodeName={node_name} NodeAddr=127.0.0.1 CPUs={NODE_CPUS} Sockets=1 CoresPerSocket={NODE_CPUS} "
         f"ThreadsPerCore=1 RealMemory={node_real_memory_mb(profile)} State=UNKNOWN",
