@@ -87,7 +87,9 @@ c.Spawner.default_url = "/lab"
 # Since JupyterHub 5.2 PATH is not kept from the hub's environment: the servers get the site's.
 c.Spawner.environment = {"PATH": settings["path"]}
 c.Spawner.start_timeout = settings["start_timeout_s"]
-c.Spawner.http_timeout = 60
+# A login node where many servers start at once can take minutes to answer: a server still
+# starting is given as long as a queued one, not abandoned after JupyterHub's default 30 s.
+c.Spawner.http_timeout = settings["start_timeout_s"]
 
 
 class HandbookSlurmSpawner(SlurmSpawner):
