@@ -86,6 +86,11 @@ class HubClient:
             raise HubError(f"{method} {self.url}{path}: HTTP {response.status_code}: {_message(response)}")
         return response
 
+    def page(self, path: str) -> str:
+        """A page of the hub's web interface as this session sees it (a log-in redirect is an error)."""
+        response = self._request("GET", path, allow_redirects=False)
+        return response.text
+
     def api(self, method: str, path: str, *, expect: tuple[int, ...] = (200,), **kwargs: Any) -> Any:
         response = self._request(method, f"/hub/api{path}", expect=expect, **kwargs)
         return response.json() if response.content else None

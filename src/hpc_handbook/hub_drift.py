@@ -22,7 +22,7 @@ def hub_drift(profile: Profile, snapshot: Snapshot) -> list[Drift]:
             "site.yml says Jupyter reaches it, but the hub's spawn form does not offer it",
         )
         for partition in profile.jupyter_partitions
-        if hub.form_places and partition.name not in hub.form_places
+        if hub.form_places and partition.name not in {place.value for place in hub.form_places}
     ]
     if hub.server_kernels is None:
         if hub.error:

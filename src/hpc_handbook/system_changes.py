@@ -27,6 +27,7 @@ from hpc_handbook.changelog import (
     write_fragment,
 )
 from hpc_handbook.data.snapshot import (
+    HubService,
     Jupyter,
     KernelEntry,
     ModuleEntry,
@@ -273,6 +274,26 @@ def _jupyter_versions(jupyter: Jupyter) -> dict[str, str]:
     return versions
 
 
+def _hub_values(hub: HubService) -> dict[str, str]:
+    """What users meet at the hub, as comparable values: versions, form places, listed kernels."""
+    values = {"JupyterHub": hub.version or "", "spawner": hub.spawner or ""}
+    values |= {f"spawn form place {label}": PRESENT for label in (place.label for place in hub.form_places)}
+    values |= {f"kernel {name} in users' servers": PRESENT for name in hub.server_kernels or ()}
+    return {key: value for key, value in values.items() if value}
+
+
+def _hub_changes(before: HubService | None, after: HubService | None) -> list[ComponentChange]:
+    # A hub that did not answer either time has nothing to compare; its absence is drift, not news.
+    if before is None or after is None or before.version is None or after.version is None:
+        return []
+    items = _dict_items(_hub_values(before), _hub_values(after))
+    if not items:
+        return []
+    return [
+        ComponentChange("hub", "hub/jupyterhub", "The hub", tuple(items), _all_audiences("novice", "expert"))
+    ]
+
+
 def _key_part(name: str) -> str:
     return re.sub(r"[^a-z0-9_./-]+", "-", name.lower()).strip("-./") or "unnamed"
 
@@ -286,6 +307,7 @@ def snapshot_changes(
         *_kernel_changes(before.kernels, after.kernels, profile),
         *_partition_changes(before.partitions, after.partitions),
         *_module_changes(before.modules.available, after.modules.available),
+        *_hub_changes(before.hub, after.hub),
     ]
     jupyter = _dict_items(_jupyter_versions(before.jupyter), _jupyter_versions(after.jupyter))
     if jupyter:

@@ -13,6 +13,8 @@ import pytest
 from hpc_handbook.changelog import load_fragments, parse_fragment
 from hpc_handbook.cli import main
 from hpc_handbook.data.snapshot import (
+    FormPlace,
+    HubService,
     Jupyter,
     KernelEntry,
     ModuleEntry,
@@ -88,6 +90,17 @@ def matching_snapshot(profile: Profile) -> Snapshot:
         modules=Modules(available=available),
         jupyter=Jupyter(packages={"jupyterlab": "4.2.5"}),
         versions=Versions(slurm="22.05.8", lmod="8.6.19"),
+        hub=HubService(
+            url="http://127.0.0.1:8000",
+            version="5.5.4",
+            spawner="HandbookSpawner",
+            form_places=[
+                FormPlace(value="login", label="Login node"),
+                *(FormPlace(value=p.name, label=f"Partition {p.name}") for p in profile.jupyter_partitions),
+            ],
+            form_fields=["Where your server runs", "Walltime (HH:MM:SS)"],
+            server_kernels=sorted(k.name for k in profile.kernels),
+        ),
     )
 
 
@@ -473,3 +486,36 @@ def test_merging_keeps_the_first_old_and_the_last_new_value() -> None:
     earlier = [Item("numpy", "1", "2"), Item("scipy", "1", "2")]
     later = [Item("numpy", "2", "3"), Item("scipy", "2", "1"), Item("pandas", None, "2")]
     assert merge_items(earlier, later) == [Item("numpy", "1", "3"), Item("pandas", None, "2")]
+
+
+def test_a_hub_matching_the_profile_is_no_drift_and_its_upgrade_is_a_fragment(
+    profile: Profile, tmp_path: Path
+) -> None:
+    old, new = changed(profile, lambda s: setattr(s.hub, "version", "5.6.0"))
+    assert check_drift(profile, new) == []
+    [path] = write_change_fragments(tmp_path, snapshot_changes(old, new, profile=profile), date=TODAY)
+    fragment = parse_fragment(path)
+    assert fragment.meta.key == "hub/jupyterhub"
+    assert fragment.meta.audiences == ["novice", "expert", "admin"]
+    assert fragment.text == "The hub: JupyterHub 5.5.4 → 5.6.0."
+
+
+def test_a_partition_missing_from_the_spawn_form_and_a_kernel_users_lost_are_drift(profile: Profile) -> None:
+    def change(s: Snapshot) -> None:
+        assert s.hub is not None and s.hub.server_kernels is not None
+        s.hub.form_places = [p for p in s.hub.form_places if p.value != "batch"]
+        s.hub.server_kernels.remove("bash")
+
+    _, new = changed(profile, change)
+    found = {(d.kind, d.name, d.check) for d in check_drift(profile, new)}
+    assert found == {("partition", "batch", "spawn-form"), ("kernel", "bash", "server")}
+    pages = {d.name: d.pages for d in check_drift(profile, new, root=REPO)}
+    assert "book/start/log-in.md" in pages["batch"]
+
+
+def test_a_hub_that_did_not_answer_the_probe_is_drift_not_a_change(profile: Profile) -> None:
+    old, new = changed(
+        profile, lambda s: setattr(s, "hub", HubService(url="http://127.0.0.1:8000", error="down"))
+    )
+    assert [(d.kind, d.check) for d in check_drift(profile, new)] == [("hub", "answer")]
+    assert snapshot_changes(old, new, profile=profile) == []

@@ -171,7 +171,10 @@ def hub_table(snapshot: Snapshot) -> nodes.table | nodes.paragraph:
     if hub.spawner:
         rows.append([code(hub.spawner), hub.spawner_version or "—", "spawner"])
     rows += [[label, "—", "spawn form field"] for label in hub.form_fields]
-    rows += [[label, code(value), "spawn form: a place to run"] for value, label in hub.form_places.items()]
+    rows += [
+        [label, code(value), "spawn form: a place to run"]
+        for value, label in ((p.value, p.label) for p in hub.form_places)
+    ]
     return build_table(["Component", "Version or value", "Kind"], rows, classes=["handbook-status-hub"])
 
 

@@ -98,6 +98,13 @@ class Versions(DataModel):
     lmod: str | None = None
 
 
+class FormPlace(DataModel):
+    """One choice of the spawn form's "where your server runs" field."""
+
+    value: str
+    label: str
+
+
 class HubService(DataModel):
     """The hub as it answers its API and its spawn form: what users meet before any kernel."""
 
@@ -106,8 +113,8 @@ class HubService(DataModel):
     #: The spawner class and its package's version, as the hub's `/info` reports them.
     spawner: str | None = None
     spawner_version: str | None = None
-    #: The spawn form's "where your server runs" choices: value -> label, in the form's order.
-    form_places: dict[str, str] = Field(default_factory=dict)
+    #: The spawn form's "where your server runs" choices, in the form's order: the first is its default.
+    form_places: list[FormPlace] = Field(default_factory=list)
     #: The labels of the form's fields, in order.
     form_fields: list[str] = Field(default_factory=list)
     #: The kernels a user's server on the login node lists: what JupyterLab's Launcher shows.

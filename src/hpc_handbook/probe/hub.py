@@ -8,9 +8,8 @@ exactly as users meet it.
 from __future__ import annotations
 
 from html.parser import HTMLParser
-from urllib.parse import quote
 
-from hpc_handbook.data.snapshot import HubService
+from hpc_handbook.data.snapshot import FormPlace, HubService
 from hpc_handbook.hub_client import HubClient, HubError
 from hpc_handbook.profile import HubAccess
 
@@ -63,6 +62,22 @@ def parse_spawn_form(page: str) -> tuple[list[str], dict[str, str]]:
     return parser.labels, parser.places
 
 
+def read_spawn_form(access: HubAccess) -> tuple[list[str], dict[str, str]]:
+    """The form's field labels and places, as the hub shows them to the account after logging in.
+
+    The hub shows its spawn form only to a logged-in browser, never to an API token, so this
+    logs in through the login form with the account's password; HubError says why it could not.
+    """
+    if access.password_file is None:
+        raise HubError("hub.password_file is not set, and the hub shows its spawn form only after a log-in")
+    try:
+        password = access.password_file.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise HubError(f"cannot read {access.password_file} ({error.strerror})") from None
+    browser = HubClient.login(str(access.url), access.doc_ci_user, password)
+    return parse_spawn_form(browser.page("/hub/spawn"))
+
+
 def probe_hub(access: HubAccess) -> HubService:
     """Ask the hub as the doc CI's account; a hub that does not answer is recorded with the reason."""
     url = str(access.url).rstrip("/")
@@ -73,9 +88,6 @@ def probe_hub(access: HubAccess) -> HubService:
     client = HubClient.with_token(url, token)
     try:
         info = client.api("GET", "/info")
-        spawn_page = client.session.get(
-            f"{url}/hub/spawn/{quote(access.doc_ci_user)}", timeout=client.timeout_s, allow_redirects=False
-        )
     except HubError as error:
         return HubService(url=url, error=str(error))
     spawner = info.get("spawner") or {}
@@ -85,12 +97,12 @@ def probe_hub(access: HubAccess) -> HubService:
         spawner=spawner.get("class"),
         spawner_version=spawner.get("version"),
     )
-    if spawn_page.status_code != 200:
-        return service.model_copy(
-            update={"error": f"the spawn page answered HTTP {spawn_page.status_code}, not the form"}
-        )
-    labels, places = parse_spawn_form(spawn_page.text)
-    service = service.model_copy(update={"form_fields": labels, "form_places": places})
+    try:
+        labels, places = read_spawn_form(access)
+    except HubError as error:
+        return service.model_copy(update={"error": f"the spawn form could not be read: {error}"})
+    offered = [FormPlace(value=value, label=label) for value, label in places.items()]
+    service = service.model_copy(update={"form_fields": labels, "form_places": offered})
     try:
         # The form's first place is its default, where a new user's server starts.
         options = {PLACE_FIELD: next(iter(places))} if places else {}

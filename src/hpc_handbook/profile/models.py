@@ -258,6 +258,11 @@ class HubAccess(_Strict):
     url: HttpUrl = Field(description="The hub's address as the doc CI reaches it.")
     doc_ci_user: UnixName = Field(description="The account whose servers and kernels run the examples.")
     token_file: Path = Field(description="A file (readable by the doc CI only) holding the API token.")
+    password_file: Path | None = Field(
+        default=None,
+        description="A file (readable by the doc CI only) with the account's password. The hub shows "
+        "its spawn form only to a logged-in browser, never to a token: the probe logs in to read it.",
+    )
 
 
 class Profile(_Strict):

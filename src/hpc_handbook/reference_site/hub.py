@@ -38,7 +38,7 @@ from hpc_handbook.reference_site.system import (
     wait_for,
     write_if_changed,
 )
-from hpc_handbook.reference_site.users import SECRETS_DIR, accounts
+from hpc_handbook.reference_site.users import SECRETS_DIR, accounts, passwords
 
 #: Pinned: a hub upgrade is a change the probe reports, never a surprise of `site up`.
 HUB_PACKAGES = (
@@ -227,6 +227,9 @@ def ensure_hub(profile: Profile, python: Path, log: Log) -> None:
     token = doc_ci_token_file(profile)
     if token is not None:
         ensure_token(token)
+    if profile.hub is not None and profile.hub.password_file is not None:
+        password = passwords(profile)[profile.hub.doc_ci_user]
+        write_if_changed(profile.hub.password_file, password + "\n", mode=0o600)
     SECRETS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     files = _hub_files(profile)
     previous = {path: path.read_text(encoding="utf-8") for path in files if path.exists()}
