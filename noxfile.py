@@ -115,14 +115,34 @@ def changelog(session: nox.Session) -> None:
 
 @shared_session()
 def examples(session: nox.Session) -> None:
-    """Doc CI: run every example on the site's kernels and compare with its reference outputs."""
-    _handbook(session, "examples", *session.posargs)
+    """Doc CI: run every example on the site's kernels and compare outputs, then the UI check."""
+    if session.posargs:
+        _handbook(session, "examples", *session.posargs)
+        return
+    # A whole run also checks the hub's and JupyterLab's views against the novice pages' pictures,
+    # even when an example failed: both kinds of drift are reported in one run.
+    failed = []
+    for command in ("examples", "ui-check"):
+        try:
+            _handbook(session, command)
+        except nox.command.CommandFailed:
+            failed.append(command)
+    if failed:
+        session.error(f"failed: hpc-handbook {' and '.join(failed)}")
 
 
 @shared_session()
 def refresh(session: nox.Session) -> None:
-    """Re-execute examples on the site and write their reference outputs (`-- NAME...`)."""
+    """Re-execute examples on the site and write their reference outputs (`-- NAME...`), and screenshots."""
     _handbook(session, "refresh", *session.posargs)
+    if not session.posargs:
+        _handbook(session, "screenshots")
+
+
+@shared_session()
+def screenshots(session: nox.Session) -> None:
+    """Re-record the novice pages' screenshots of the hub and JupyterLab, and the UI check's record."""
+    _handbook(session, "screenshots", *session.posargs)
 
 
 @shared_session()
