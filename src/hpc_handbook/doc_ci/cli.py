@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hpc_handbook.data.snapshot import DEFAULT_SNAPSHOT
 from hpc_handbook.doc_ci.notify_settings import add_notify_options, resolve_channels
-from hpc_handbook.profile import load_profile
+from hpc_handbook.errors import HandbookInputError
+from hpc_handbook.profile import Profile, load_profile
 
 if TYPE_CHECKING:
     # The runner's imports take seconds; commands that do not run examples skip them.
@@ -37,6 +39,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--workers", type=int, default=None, help="examples in flight (default: 2 per core)"
     )
     examples.add_argument("--report-dir", default="_build/reports")
+    _add_since_snapshot_options(examples)
     _add_direct_option(examples)
     add_notify_options(examples)
     examples.set_defaults(run=run_examples_command)
@@ -65,6 +68,53 @@ def _add_direct_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_since_snapshot_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--since-snapshot",
+        nargs="?",
+        const=str(DEFAULT_SNAPSHOT),
+        default=None,
+        metavar="PATH",
+        help="run first the examples that what changed since the baseline can affect, saying why "
+        f"(PATH: the probe's new snapshot, default {DEFAULT_SNAPSHOT}); then the rest",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="with --since-snapshot: the snapshot from before the change (default: the one committed in git)",
+    )
+
+
+def _since_snapshot_order(args: argparse.Namespace, profile: Profile) -> list[str]:
+    """Print what changed and what runs first, and return that order (empty: the usual one)."""
+    from hpc_handbook.doc_ci.contract import discover_examples
+    from hpc_handbook.doc_ci.since_snapshot import (
+        format_plan,
+        load_compared,
+        new_findings,
+        plan_since_snapshot,
+    )
+
+    if args.since_snapshot is None:
+        if args.baseline:
+            raise HandbookInputError("--baseline", "", "expected --since-snapshot beside it")
+        return []
+    root = Path(args.examples_dir).parent
+    snapshot, baseline, compared = load_compared(
+        Path(args.since_snapshot), Path(args.baseline) if args.baseline else None, root=root
+    )
+    plan = plan_since_snapshot(
+        discover_examples(Path(args.examples_dir), profile, args.names or None),
+        profile=profile,
+        snapshot=snapshot,
+        baseline=baseline,
+        findings=new_findings(profile, snapshot, baseline, root=root),
+    )
+    for line in format_plan(plan, compared=compared):
+        print(line, flush=True)
+    return plan.order
+
+
 def run_examples_command(args: argparse.Namespace) -> int:
     from hpc_handbook.doc_ci.notify import notify_after_run
     from hpc_handbook.doc_ci.report import write_reports
@@ -76,6 +126,7 @@ def run_examples_command(args: argparse.Namespace) -> int:
     channels = resolve_channels(
         args, setup=profile.notify, profile_file=args.site or "site.yml", support_email=profile.support.email
     )
+    first = _since_snapshot_order(args, profile)
     try:
         run = run_examples(
             profile=profile,
@@ -84,6 +135,7 @@ def run_examples_command(args: argparse.Namespace) -> int:
             workers=args.workers,
             on_result=_print_result,
             through_hub=profile.hub is not None and not args.direct,
+            first=first,
         )
     except HubRunError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -12,8 +12,8 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hpc_handbook.doc_ci import cleanup
@@ -121,6 +121,8 @@ class RunResult:
 class Job:
     example: Example
     kernel: str
+    #: Lower starts sooner (`run_examples`' `first`); within one rank, longest timeouts first.
+    rank: int = 0
 
 
 def plan_jobs(
@@ -148,6 +150,12 @@ def plan_jobs(
     return jobs, skipped
 
 
+def put_first(jobs: list[Job], first: Sequence[str]) -> list[Job]:
+    """Rank the jobs of the examples `first` names in that order, ahead of every other job."""
+    ranks = {name: rank for rank, name in enumerate(first)}
+    return [replace(j, rank=ranks.get(j.example.name, len(ranks))) for j in jobs]
+
+
 async def _run_jobs(
     jobs: list[Job],
     context: ExecutionContext,
@@ -171,7 +179,7 @@ async def _run_jobs(
             return result
 
     # Longest timeouts first, so one slow example does not end up alone at the tail.
-    order = sorted(range(len(jobs)), key=lambda i: -jobs[i].example.meta.timeout)
+    order = sorted(range(len(jobs)), key=lambda i: (jobs[i].rank, -jobs[i].example.meta.timeout))
     return list(await asyncio.gather(*(one(i, jobs[i]) for i in order)))
 
 
@@ -185,15 +193,18 @@ def run_examples(
     on_result: Callable[[JobResult], None] = lambda result: None,
     capabilities: dict[str, str | None] | None = None,
     through_hub: bool = False,
+    first: Sequence[str] = (),
 ) -> RunResult:
     """Execute the examples once per kernel and judge them; always leave no kernel or job behind.
 
     `through_hub` runs them as the profile's doc-CI account, in its servers on the site's hub
     (HubRunError when the hub cannot be used); otherwise kernels start directly on this machine.
+    `first` names examples to start before all others, in that order (`--since-snapshot`).
     """
     examples = discover_examples(examples_dir, profile, names)
     capabilities = detect_capabilities(profile) if capabilities is None else capabilities
     jobs, skipped = plan_jobs(examples, capabilities)
+    jobs = put_first(jobs, first)
     jobs, unavailable = fail_jobs_on_unavailable_partitions(jobs, profile)
     run = RunResult(results=[*skipped, *unavailable])
     for result in run.results:
