@@ -2,7 +2,8 @@
 
 The book is built once per session and served by a thread of this process on 127.0.0.1 (an
 ephemeral port), because search and the theme's scripts do not work from file:// URLs.
-Chromium is Debian's (`apt-get install chromium`), driven by Playwright for Python; Playwright
+Chromium is Debian's (`apt-get install chromium`), driven by Playwright for Python and launched
+by `hpc_handbook.doc_ci.browser` (CHROMIUM_ARGS there), as the UI check launches it; Playwright
 never downloads a browser of its own here. Where one is missing, the tests are skipped with
 the reason, except in CI (CI=true), where a skipped browser test would hide that it never ran.
 """
@@ -24,16 +25,6 @@ from typing import Any
 import pytest
 from book.helpers import REPO, Book, build, copy_book
 
-#: Debian's chromium; HANDBOOK_CHROMIUM names another build of Chromium.
-CHROMIUM = os.environ.get("HANDBOOK_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    # The book must work offline, and a test sends nothing off this machine: every other host
-    # fails to resolve, so a page that fetches from one shows up as a failed request.
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
 #: Pinned: a new axe-core release adds rules, which must not fail a run that changed nothing.
 AXE_CORE_VERSION = "4.14.1"
 #: Where npm installs axe-core: a folder of the project's, ignored by git like every `.nox` folder.
@@ -92,46 +83,16 @@ def served_book(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedBook
         thread.join(timeout=10)
 
 
-def _chromium_version() -> str:
-    try:
-        result = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True, timeout=30)
-    except OSError as error:
-        return f"(cannot run it: {error})"
-    return ((result.stdout or result.stderr).strip().splitlines() or ["(no version)"])[0]
-
-
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the whole session."""
-    try:
-        from playwright.sync_api import Error, sync_playwright
-    except ImportError:
-        unavailable(
-            "Playwright for Python is not installed: install the test extras "
-            "(`pip install -e '.[test]'`, which `nox -s test` does)"
-        )
-    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
-        unavailable(
-            f"no Chromium at {CHROMIUM}: install Debian's with `apt-get install chromium` "
-            "(`nox -s site -- up` does), or name another one in $HANDBOOK_CHROMIUM"
-        )
-    from importlib.metadata import version
+    """One headless Chromium for the whole session (the one the UI check launches too)."""
+    from hpc_handbook.doc_ci.browser import BrowserUnavailable, chromium
 
-    manager = sync_playwright().start()
     try:
-        try:
-            chromium = manager.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        except Error as error:
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            unavailable(
-                f"Playwright {version('playwright')} cannot drive {CHROMIUM} ({_chromium_version()}): "
-                f"{first_line}. Install a Chromium of a version this Playwright supports "
-                "(`apt-get install chromium`), or a Playwright release that supports this one"
-            )
-        yield chromium
-        chromium.close()
-    finally:
-        manager.stop()
+        with chromium() as launched:
+            yield launched
+    except BrowserUnavailable as error:
+        unavailable(str(error))
 
 
 @pytest.fixture(scope="session")
