@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from typing import Any
 
 from hpc_handbook.data.notify_state import MailThread
 from hpc_handbook.doc_ci.execute import JobResult
@@ -88,6 +89,45 @@ def _reply_to(message: EmailMessage, thread: MailThread) -> None:
     message["References"] = " ".join([ids[0], *ids[1:][-REFERENCES_KEPT:]])
 
 
+def _reply_in_thread(
+    thread: MailThread,
+    email: dict[str, Any],
+    values: dict[str, Any],
+    *,
+    channel: EmailChannel,
+    to: Sequence[str],
+    now: dt.datetime,
+) -> tuple[EmailMessage, MailThread]:
+    """The same failures again: a reply in their thread, which remembers the latest messages."""
+    repeats = thread.repeats + 1
+    body = email["repeated"].format(**values, repeats=repeats)
+    message = _message(channel=channel, to=to, subject=f"Re: {thread.subject}", body=body, now=now)
+    _reply_to(message, thread)
+    ids = [*thread.message_ids, str(message["Message-ID"])]
+    kept = [ids[0], *ids[1:][-REFERENCES_KEPT:]]
+    return message, thread.model_copy(update={"repeats": repeats, "message_ids": kept})
+
+
+def _new_thread(
+    signature: str,
+    email: dict[str, Any],
+    values: dict[str, Any],
+    *,
+    channel: EmailChannel,
+    to: Sequence[str],
+    now: dt.datetime,
+) -> tuple[EmailMessage, MailThread]:
+    """New failures: the first message of a thread of their own."""
+    subject = email["subject"].format(**values)
+    message = _message(
+        channel=channel, to=to, subject=subject, body=email["failing"].format(**values), now=now
+    )
+    thread = MailThread(
+        signature=signature, repeats=1, subject=subject, message_ids=[str(message["Message-ID"])]
+    )
+    return message, thread
+
+
 def plan(
     audience: Audience,
     *,
@@ -123,30 +163,13 @@ def plan(
         _reply_to(message, thread)
         return Planned(audience, message, "recovered", None)
     if thread is not None and thread.signature == signature:
-        repeats = thread.repeats + 1
-        message = _message(
-            channel=channel,
-            to=audience.recipients,
-            subject=f"Re: {thread.subject}",
-            body=email["repeated"].format(**values, repeats=repeats),
-            now=now,
+        message, after = _reply_in_thread(
+            thread, email, values, channel=channel, to=audience.recipients, now=now
         )
-        _reply_to(message, thread)
-        ids = [*thread.message_ids, str(message["Message-ID"])]
-        kept = [ids[0], *ids[1:][-REFERENCES_KEPT:]]
-        after = thread.model_copy(update={"repeats": repeats, "message_ids": kept})
         action = "replied"
     else:
-        subject = email["subject"].format(**values)
-        message = _message(
-            channel=channel,
-            to=audience.recipients,
-            subject=subject,
-            body=email["failing"].format(**values),
-            now=now,
-        )
-        after = MailThread(
-            signature=signature, repeats=1, subject=subject, message_ids=[str(message["Message-ID"])]
+        message, after = _new_thread(
+            signature, email, values, channel=channel, to=audience.recipients, now=now
         )
         action = "failing"
     if report_path is not None and report_path.is_file():
