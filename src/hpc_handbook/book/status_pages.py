@@ -169,7 +169,9 @@ def hub_table(snapshot: Snapshot) -> nodes.table | nodes.paragraph:
         return nodes.paragraph(text=f"The hub did not answer the probe: {hub.error}")
     rows: list[list[Any]] = [[code("jupyterhub"), hub.version, "hub"]]
     if hub.spawner:
-        rows.append([code(hub.spawner), hub.spawner_version or "—", "spawner"])
+        # A spawner defined in the hub's own configuration has no package version to report.
+        version = hub.spawner_version if hub.spawner_version not in (None, "unknown") else "—"
+        rows.append([code(hub.spawner), version, "spawner"])
     rows += [[label, "—", "spawn form field"] for label in hub.form_fields]
     rows += [
         [label, code(value), "spawn form: a place to run"]
