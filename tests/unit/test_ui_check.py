@@ -22,6 +22,8 @@ FORM = """- combobox "Where your server runs":
   - option "Login node (no job, starts at once)" [selected]
   - option "Partition \\"interactive\\" (up to 04:00:00)"
 - textbox "Walltime"
+- 'textbox "Extra #SBATCH lines"':
+  - /placeholder: "#SBATCH --mail-type=END"
 - button "Start"
 """
 
@@ -42,7 +44,7 @@ def test_names_reads_roles_and_unescapes_quotes() -> None:
         "Login node (no job, starts at once)",
         'Partition "interactive" (up to 04:00:00)',
     ]
-    assert names(FORM, "combobox", "textbox") == ["Where your server runs", "Walltime"]
+    assert names(FORM, "combobox", "textbox") == ["Where your server runs", "Walltime", "Extra #SBATCH lines"]
 
 
 def test_a_removed_kernel_names_the_launcher_and_its_page() -> None:

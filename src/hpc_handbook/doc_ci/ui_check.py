@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from hpc_handbook.data.files import write_atomically
 from hpc_handbook.data.ui_snapshot import UI_SNAPSHOT, UiSnapshot, load_ui_snapshot, write_ui_snapshot
@@ -53,10 +54,21 @@ def _user_jobs(user: str) -> list[str]:
 
 
 def stop_servers(account: Account) -> None:
-    """The account's servers stopped and its Slurm jobs gone; WalkError naming a job that stays."""
+    """Stop the account's servers (removing named ones); WalkError when a Slurm job of it stays."""
     client = HubClient.login(account.hub_url, account.user, account.password)
     for server in list(client.servers(account.user)):
         client.stop(account.user, server)
+    # The hub lists stopped named servers only when asked to.
+    user = client.api("GET", f"/users/{quote(account.user)}", params={"include_stopped_servers": "1"})
+    for server in user.get("servers") or {}:
+        if server:
+            # A named server a test left would be a row in the control panel's picture.
+            client.api(
+                "DELETE",
+                f"/users/{quote(account.user)}/servers/{quote(server)}",
+                json={"remove": True},
+                expect=(202, 204, 404),
+            )
     deadline = time.monotonic() + JOBS_GONE_TIMEOUT_S
     while (jobs := _user_jobs(account.user)) and time.monotonic() < deadline:
         time.sleep(0.5)

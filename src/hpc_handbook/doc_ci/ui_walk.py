@@ -38,7 +38,10 @@ PAGE_TIMEOUT_MS = 60_000
 #: JupyterLab's news and update checks: off, as if the user had answered "No" (nothing is written).
 NOTIFICATION_PLUGIN = "@jupyterlab/apputils-extension:notification"
 NOTIFICATION_SETTINGS = {"fetchNews": "false", "checkForUpdates": False}
-_ARIA_LINE = re.compile(r'^(?P<indent>\s*)- (?P<role>[a-z]+)(?: "(?P<name>(?:[^"\\]|\\.)*)")?(?P<rest>.*)$')
+# One entry: `- role "name" [attributes]: text`, in single quotes when YAML needs them (a `#`).
+_ARIA_LINE = re.compile(
+    r'^(?P<indent>\s*)- (?P<quote>\'?)(?P<role>[a-z]+)(?: "(?P<name>(?:[^"\\]|\\.)*)")?(?P<rest>.*)$'
+)
 
 
 class WalkError(RuntimeError):
@@ -67,6 +70,8 @@ def aria_nodes(snapshot: str) -> list[AriaNode]:
         if match is None:
             continue
         name = (match["name"] or "").replace('\\"', '"')
+        if match["quote"]:
+            name = name.replace("''", "'")
         text = match["rest"].split(":", 1)[1].strip() if ":" in match["rest"] else ""
         nodes.append(AriaNode(len(match["indent"]) // 2, match["role"], name, text))
     return nodes
