@@ -83,7 +83,7 @@ def served_book(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedBook
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     """One headless Chromium for the whole session (the one the UI check launches too)."""
     from hpc_handbook.doc_ci.browser import BrowserUnavailable, chromium
