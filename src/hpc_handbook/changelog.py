@@ -51,6 +51,8 @@ class FragmentMeta(BaseModel):
     audiences: list[Audience] = Field(min_length=1)
     component: Component
     key: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_./-]*$")
+    #: The site whose probe found the change (its `short_name`); a book for another site leaves it out.
+    site: str | None = None
 
     @field_validator("audiences")
     @classmethod
@@ -90,7 +92,7 @@ def _error_for(file: Path, error: ErrorDetails) -> HandbookInputError:
         return HandbookInputError(file, field, "required field is missing")
     if error["type"] == "extra_forbidden":
         return HandbookInputError(
-            file, field, "unknown field; expected date, type, audiences, component, key"
+            file, field, "unknown field; expected date, type, audiences, component, key, site"
         )
     expected = {
         "type": f"one of {', '.join(CHANGE_TYPES)}",

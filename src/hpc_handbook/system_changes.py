@@ -341,7 +341,7 @@ def fragment_slug(key: str) -> str:
 
 
 def write_change_fragments(
-    directory: Path, changes: Sequence[ComponentChange], *, date: dt.date
+    directory: Path, changes: Sequence[ComponentChange], *, date: dt.date, site: str | None = None
 ) -> list[Path]:
     """Write one fragment per changed component; merge into an existing fragment with the same key and date.
 
@@ -373,6 +373,7 @@ def write_change_fragments(
             audiences=list(merged.audiences),
             component=merged.component,
             key=merged.key,
+            site=site,
         )
         written.append(write_fragment(directory, Fragment(slug=slug, meta=meta, text=merged.text())))
     return written

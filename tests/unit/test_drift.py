@@ -519,3 +519,14 @@ def test_a_hub_that_did_not_answer_the_probe_is_drift_not_a_change(profile: Prof
     )
     assert [(d.kind, d.check) for d in check_drift(profile, new)] == [("hub", "answer")]
     assert snapshot_changes(old, new, profile=profile) == []
+
+
+def test_a_probed_change_names_its_site_so_other_sites_books_leave_it_out(
+    profile: Profile, tmp_path: Path
+) -> None:
+    old, new = changed(profile, lambda s: s.kernels["python3"].packages.update(numpy="2.1.0"))
+    [path] = write_change_fragments(
+        tmp_path, snapshot_changes(old, new, profile=profile), date=TODAY, site="RCC"
+    )
+    assert parse_fragment(path).meta.site == "RCC"
+    assert "site: RCC" in path.read_text()

@@ -24,6 +24,7 @@ from sphinx.util.osutil import relative_uri
 
 from hpc_handbook.book.config import book_path
 from hpc_handbook.book.generated import as_choice
+from hpc_handbook.book.site_values import get_profile
 from hpc_handbook.book.state import changelog_page, note_view
 from hpc_handbook.changelog import (
     AUDIENCE_TITLES,
@@ -76,6 +77,9 @@ def loaded_fragments(app: Sphinx) -> list[Fragment]:
                 type="handbook",
                 subtype="changelog",
             )
+        # A change the probe found at another site concerns that site's readers, not this book's.
+        site = get_profile(app).site.short_name
+        cached = [fragment for fragment in cached if fragment.meta.site in (None, site)]
         app.handbook_fragments = cached  # type: ignore[attr-defined]
     return cached
 

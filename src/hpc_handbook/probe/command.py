@@ -52,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
             print("No earlier snapshot to compare with; no changelog fragments written.")
         else:
             changes = snapshot_changes(previous, snapshot, profile=profile)
-            written = write_change_fragments(Path(args.changelog), changes, date=snapshot.taken)
+            written = write_change_fragments(
+                Path(args.changelog), changes, date=snapshot.taken, site=snapshot.site
+            )
             for path in written:
                 print(f"Wrote {path}")
             if not written:
