@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hpc_handbook.probe import probe_slurm, slurm_duration_seconds
+from hpc_handbook.slurm import cancel_jobs, list_jobs, wait_until_gone
 
 DEFAULT_PREFIX = "hbk-mix"
 DEFAULT_JOBS = 40
@@ -97,27 +98,18 @@ def plan_mix(
 
 
 def _queued(job_ids: Sequence[str]) -> set[str]:
+    """Those of the jobs that Slurm still lists."""
     if not job_ids:
         return set()
-    result = subprocess.run(
-        ["squeue", "-h", "-j", ",".join(job_ids), "-o", "%i"], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        # squeue rejects a list in which every job has already left the queue.
-        return set()
-    return {line.strip() for line in result.stdout.splitlines() if line.strip()}
+    return set(job_ids) & {job.job_id for job in list_jobs(check=False, timeout=None)}
 
 
 def cancel_and_wait(job_ids: Sequence[str], *, timeout: float = 60.0) -> set[str]:
     """Cancel the given jobs (ours only) and wait for them to leave the queue; return any left."""
-    left = _queued(job_ids)
-    if left:
-        subprocess.run(["scancel", *sorted(left)], capture_output=True, check=False)
-    deadline = time.monotonic() + timeout
-    while left and time.monotonic() < deadline:
-        time.sleep(1)
-        left = _queued(sorted(left))
-    return left
+    left = sorted(_queued(job_ids))
+    cancel_jobs(left)
+    wait_until_gone(left, timeout=timeout)
+    return _queued(left)
 
 
 def run_mix(plan: Sequence[PlannedJob], *, timeout: float, poll: float = 2.0) -> tuple[list[str], bool]:

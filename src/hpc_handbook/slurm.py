@@ -153,3 +153,25 @@ def ensure_jobs_gone(comment: str, *, timeout: float = 30.0) -> list[str]:
     while jobs_with_comment(comment) and time.monotonic() < deadline:
         time.sleep(0.5)
     return left
+
+
+def partition_availability(names: set[str]) -> dict[str, str]:
+    """Each partition's availability as Slurm reports it ("up", "down", "drain", "inact", or "missing")."""
+    if not names or shutil.which("sinfo") is None:
+        return {name: "missing" for name in names}
+    listing = _slurm_command(["sinfo", "--noheader", "--format=%R %a"], timeout=30)
+    found = dict(line.split() for line in listing.stdout.splitlines() if len(line.split()) == 2)
+    return {name: found.get(name, "missing") for name in names}
+
+
+def slurm_config() -> dict[str, str]:
+    """`scontrol show config` as a dict (empty when Slurm does not answer)."""
+    if shutil.which("scontrol") is None:
+        return {}
+    result = _slurm_command(["scontrol", "show", "config"], timeout=60)
+    config = {}
+    for line in result.stdout.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            config[key.strip()] = value.strip()
+    return config

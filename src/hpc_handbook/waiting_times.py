@@ -37,6 +37,7 @@ from hpc_handbook.data.waiting_times import (
     write_waiting_times,
 )
 from hpc_handbook.errors import HandbookInputError
+from hpc_handbook.slurm import slurm_config
 
 DEFAULT_WEEKS = 4
 
@@ -289,19 +290,6 @@ def format_seconds(seconds: float) -> str:
 
 
 # --- Reading the site's records -----------------------------------------------------------
-
-
-def slurm_config() -> dict[str, str]:
-    """`scontrol show config` as a dict (empty when Slurm does not answer)."""
-    if shutil.which("scontrol") is None:
-        return {}
-    result = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, check=False)
-    config = {}
-    for line in result.stdout.splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            config[key.strip()] = value.strip()
-    return config
 
 
 def collect_records(

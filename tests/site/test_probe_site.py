@@ -25,7 +25,8 @@ from hpc_handbook.drift import check_drift
 from hpc_handbook.probe import KERNEL_JOB_COMMENT_ENV, compared_content, probe_site
 from hpc_handbook.processes import processes_tagged
 from hpc_handbook.profile import PROFILE_ENV_VAR, Profile, load_profile
-from hpc_handbook.waiting_times import parse_jobcomp_line, slurm_config
+from hpc_handbook.slurm import slurm_config
+from hpc_handbook.waiting_times import parse_jobcomp_line
 
 pytestmark = pytest.mark.site
 

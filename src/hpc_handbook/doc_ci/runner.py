@@ -24,6 +24,7 @@ from hpc_handbook.doc_ci.through_hub import HubRun, execute_in_server
 from hpc_handbook.kernelspecs import SITE_JUPYTER_DATA_DIR, site_kernel_spec_manager
 from hpc_handbook.login_environment import login_environment, new_home
 from hpc_handbook.profile import Profile
+from hpc_handbook.slurm import partition_availability
 
 #: Downloads the examples' installs share between runs (the one thing a run does not start anew).
 DOWNLOAD_CACHE = Path.home() / ".cache" / "hpc-handbook"
@@ -66,17 +67,6 @@ def detect_capabilities(profile: Profile) -> dict[str, str | None]:
         else:
             found[capability] = None
     return found
-
-
-def partition_availability(names: set[str]) -> dict[str, str]:
-    """Each partition's availability as Slurm reports it ("up", "down", "drain", "inact", or "missing")."""
-    if not names or shutil.which("sinfo") is None:
-        return {name: "missing" for name in names}
-    listing = subprocess.run(
-        ["sinfo", "--noheader", "--format=%R %a"], capture_output=True, text=True, timeout=30, check=False
-    )
-    found = dict(line.split() for line in listing.stdout.splitlines() if len(line.split()) == 2)
-    return {name: found.get(name, "missing") for name in names}
 
 
 def needed_partition(job: Job, profile: Profile) -> str | None:
