@@ -15,13 +15,7 @@ import pytest
 
 from hpc_handbook.cli import build_parser, main
 from hpc_handbook.data.snapshot import (
-    HubService,
-    KernelEntry,
-    ModuleEntry,
-    Modules,
-    PartitionEntry,
     Snapshot,
-    Versions,
     dump_snapshot,
 )
 from hpc_handbook.doc_ci import runner
@@ -38,6 +32,8 @@ from hpc_handbook.drift_findings import Drift
 from hpc_handbook.errors import HandbookInputError
 from hpc_handbook.profile import Profile, load_profile
 
+from .site_snapshot import matching_snapshot
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -46,52 +42,9 @@ def profile() -> Profile:
     return load_profile(REPO / "site.yml")
 
 
-def site_snapshot(profile: Profile) -> Snapshot:
-    """A snapshot of a site that is what the profile says."""
-    kernels = {
-        k.name: KernelEntry(
-            display_name=k.display_name,
-            language=k.language,
-            start=k.start,
-            language_version="3.11.2",
-            packages={p: "1.0.0" for p in k.packages},
-            fingerprint="0" * 16,
-        )
-        for k in profile.kernels
-    }
-    partitions = {
-        p.name: PartitionEntry(
-            state="UP",
-            default=p.default,
-            max_time=p.limits.max_walltime,
-            max_nodes=p.limits.max_nodes,
-            total_nodes=1,
-            total_cpus=4,
-            memory_per_node_mb=p.limits.memory_per_node_gb * 1024,
-            gpus_per_node=0,
-        )
-        for p in profile.partitions
-    }
-    available: dict[str, ModuleEntry] = {}
-    for module in [*profile.modules.relied_on, *(m for k in profile.kernels for m in k.modules)]:
-        name, _, version = module.partition("/")
-        entry = available.setdefault(name, ModuleEntry(default=version))
-        if version not in entry.versions:
-            entry.versions.append(version)
-    return Snapshot(
-        taken=dt.date(2026, 11, 25),
-        site="RCC",
-        kernels=kernels,
-        partitions=partitions,
-        modules=Modules(available=available),
-        versions=Versions(slurm="22.05.8", lmod="8.6.19"),
-        hub=HubService(url="http://127.0.0.1:8000", version="5.2.1", server_kernels=sorted(kernels)),
-    )
-
-
 def changed(profile: Profile, change: Callable[[Snapshot], object]) -> tuple[Snapshot, Snapshot]:
     """The baseline and a snapshot taken after `change`, on a later day."""
-    baseline = site_snapshot(profile)
+    baseline = matching_snapshot(profile)
     snapshot = baseline.model_copy(deep=True, update={"taken": dt.date(2026, 12, 2)})
     change(snapshot)
     return baseline, snapshot
@@ -473,7 +426,7 @@ def test_a_missing_or_broken_snapshot_is_bad_input_naming_the_file(
     profile: Profile, write: Callable, tmp_path: Path
 ) -> None:
     write("plain")
-    (tmp_path / "old.json").write_text(dump_snapshot(site_snapshot(profile)))
+    (tmp_path / "old.json").write_text(dump_snapshot(matching_snapshot(profile)))
     with pytest.raises(HandbookInputError) as missing:
         _since_snapshot_order(namespace(tmp_path, tmp_path / "none.json", tmp_path / "old.json"), profile)
     assert missing.value.file == str(tmp_path / "none.json") and "no such file" in missing.value.problem
@@ -481,7 +434,7 @@ def test_a_missing_or_broken_snapshot_is_bad_input_naming_the_file(
     with pytest.raises(HandbookInputError) as broken:
         _since_snapshot_order(namespace(tmp_path, tmp_path / "broken.json", tmp_path / "old.json"), profile)
     assert broken.value.file == str(tmp_path / "broken.json") and "expected JSON" in broken.value.problem
-    data = json.loads(dump_snapshot(site_snapshot(profile)))
+    data = json.loads(dump_snapshot(matching_snapshot(profile)))
     data["partitions"]["batch"]["state"] = 3
     (tmp_path / "bad.json").write_text(json.dumps(data))
     with pytest.raises(HandbookInputError) as bad:
