@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import smtplib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -89,19 +89,16 @@ def _reply_to(message: EmailMessage, thread: MailThread) -> None:
     message["References"] = " ".join([ids[0], *ids[1:][-REFERENCES_KEPT:]])
 
 
+#: Writes one message to the audience from its subject and body.
+Compose = Callable[[str, str], EmailMessage]
+
+
 def _reply_in_thread(
-    thread: MailThread,
-    email: dict[str, Any],
-    values: dict[str, Any],
-    *,
-    channel: EmailChannel,
-    to: Sequence[str],
-    now: dt.datetime,
+    thread: MailThread, email: dict[str, Any], values: dict[str, Any], compose: Compose
 ) -> tuple[EmailMessage, MailThread]:
     """The same failures again: a reply in their thread, which remembers the latest messages."""
     repeats = thread.repeats + 1
-    body = email["repeated"].format(**values, repeats=repeats)
-    message = _message(channel=channel, to=to, subject=f"Re: {thread.subject}", body=body, now=now)
+    message = compose(f"Re: {thread.subject}", email["repeated"].format(**values, repeats=repeats))
     _reply_to(message, thread)
     ids = [*thread.message_ids, str(message["Message-ID"])]
     kept = [ids[0], *ids[1:][-REFERENCES_KEPT:]]
@@ -109,19 +106,11 @@ def _reply_in_thread(
 
 
 def _new_thread(
-    signature: str,
-    email: dict[str, Any],
-    values: dict[str, Any],
-    *,
-    channel: EmailChannel,
-    to: Sequence[str],
-    now: dt.datetime,
+    signature: str, email: dict[str, Any], values: dict[str, Any], compose: Compose
 ) -> tuple[EmailMessage, MailThread]:
     """New failures: the first message of a thread of their own."""
     subject = email["subject"].format(**values)
-    message = _message(
-        channel=channel, to=to, subject=subject, body=email["failing"].format(**values), now=now
-    )
+    message = compose(subject, email["failing"].format(**values))
     thread = MailThread(
         signature=signature, repeats=1, subject=subject, message_ids=[str(message["Message-ID"])]
     )
@@ -149,28 +138,22 @@ def plan(
         "report_url": report_url,
         "failures": failure_lines(audience.failed, email["failure"], profile=profile),
     }
+
+    def compose(subject: str, body: str) -> EmailMessage:
+        return _message(channel=channel, to=audience.recipients, subject=subject, body=body, now=now)
+
     signature = failure_signature(audience.failed)
     if not signature:
         if thread is None:
             return None
-        message = _message(
-            channel=channel,
-            to=audience.recipients,
-            subject=f"Re: {thread.subject}",
-            body=email["recovered"].format(**values),
-            now=now,
-        )
+        message = compose(f"Re: {thread.subject}", email["recovered"].format(**values))
         _reply_to(message, thread)
         return Planned(audience, message, "recovered", None)
     if thread is not None and thread.signature == signature:
-        message, after = _reply_in_thread(
-            thread, email, values, channel=channel, to=audience.recipients, now=now
-        )
+        message, after = _reply_in_thread(thread, email, values, compose)
         action = "replied"
     else:
-        message, after = _new_thread(
-            signature, email, values, channel=channel, to=audience.recipients, now=now
-        )
+        message, after = _new_thread(signature, email, values, compose)
         action = "failing"
     if report_path is not None and report_path.is_file():
         message.add_attachment(
