@@ -8,7 +8,7 @@ references between sections) and `loading` reads the file; import from here.
 
 from __future__ import annotations
 
-from hpc_handbook.profile.loading import load_profile, parse_profile
+from hpc_handbook.profile.loading import load_profile, parse_profile, profile_file
 from hpc_handbook.profile.models import (
     DEFAULT_PROFILE,
     FILESYSTEM_ROLES,
@@ -20,6 +20,7 @@ from hpc_handbook.profile.models import (
     Assessment,
     Capabilities,
     CriterionId,
+    DocCiSetup,
     Filesystem,
     HubAccess,
     JupyterSetup,
@@ -33,6 +34,7 @@ from hpc_handbook.profile.models import (
     Name,
     Partition,
     PartitionLimits,
+    PartitionNodes,
     Profile,
     Rating,
     ReferenceSiteSetup,
@@ -43,6 +45,7 @@ from hpc_handbook.profile.models import (
     System,
     UnixName,
     Walltime,
+    expand_hostlist,
     kernel_fits_role,
     walltime_hours,
 )
@@ -58,6 +61,7 @@ __all__ = [
     "Assessment",
     "Capabilities",
     "CriterionId",
+    "DocCiSetup",
     "Filesystem",
     "HubAccess",
     "JupyterSetup",
@@ -71,6 +75,7 @@ __all__ = [
     "Name",
     "Partition",
     "PartitionLimits",
+    "PartitionNodes",
     "Profile",
     "Rating",
     "ReferenceSiteSetup",
@@ -81,8 +86,10 @@ __all__ = [
     "System",
     "UnixName",
     "Walltime",
+    "expand_hostlist",
     "kernel_fits_role",
     "load_profile",
     "parse_profile",
+    "profile_file",
     "walltime_hours",
 ]

@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 from hpc_handbook.errors import HandbookInputError
-from hpc_handbook.profile.models import FILESYSTEM_ROLES, KERNEL_ROLES, Profile, kernel_fits_role
+from hpc_handbook.profile.models import FILESYSTEM_ROLES, KERNEL_ROLES, Partition, Profile, kernel_fits_role
 
 
 def _duplicates(names: list[str]) -> list[str]:
@@ -22,6 +22,88 @@ def cross_check(profile: Profile, file: Path) -> list[HandbookInputError]:
         *_check_filesystems_and_partitions(profile, file),
         *_check_accounts(profile, file),
         *_check_default_partition(profile, file),
+        *_check_nodes(profile, file),
+        *_check_gpu_scheduling(profile, file),
+        *_check_doc_ci(profile, file),
+    ]
+
+
+def _partition_keys(profile: Profile) -> list[tuple[str, Partition]]:
+    """Each partition with the key that names it in site.yml: `systems[0].partitions[1]`."""
+    return [
+        (f"systems[{s}].partitions[{p}]", partition)
+        for s, system in enumerate(profile.systems)
+        for p, partition in enumerate(system.partitions)
+    ]
+
+
+def _check_nodes(profile: Profile, file: Path) -> list[HandbookInputError]:
+    """Each node belongs to one partition, and a partition's limits fit its nodes."""
+    errors: list[HandbookInputError] = []
+    owner: dict[str, str] = {}
+    for key, partition in _partition_keys(profile):
+        nodes = partition.node_setup
+        for node in nodes.node_names:
+            if node in owner:
+                errors.append(
+                    HandbookInputError(
+                        file,
+                        f"{key}.nodes.names",
+                        f"node {node!r} is already in partition {owner[node]!r}; "
+                        "each node belongs to one partition",
+                    )
+                )
+            owner.setdefault(node, partition.name)
+        limits = partition.limits
+        if partition.nodes is None:
+            continue
+        if limits.max_nodes > nodes.count:
+            errors.append(
+                HandbookInputError(
+                    file,
+                    f"{key}.limits.max_nodes",
+                    f"{limits.max_nodes} nodes per job, but the partition has {nodes.count} "
+                    f"({nodes.names}); expected at most {nodes.count}",
+                )
+            )
+        if limits.memory_per_node_gb > nodes.memory_gb:
+            errors.append(
+                HandbookInputError(
+                    file,
+                    f"{key}.limits.memory_per_node_gb",
+                    f"{limits.memory_per_node_gb} GB per node, but its nodes have {nodes.memory_gb} GB; "
+                    f"expected at most {nodes.memory_gb}",
+                )
+            )
+    return errors
+
+
+def _check_gpu_scheduling(profile: Profile, file: Path) -> list[HandbookInputError]:
+    """GPUs that Slurm hands out need a partition whose nodes declare them."""
+    with_gpus = [p for p in profile.partitions if p.limits.gpus_per_node > 0]
+    if profile.capabilities.gpu_scheduling and not with_gpus:
+        return [
+            HandbookInputError(
+                file,
+                "capabilities.gpu_scheduling",
+                "true, but no partition declares GPUs; expected a partition with limits.gpus_per_node above 0",
+            )
+        ]
+    return []
+
+
+def _check_doc_ci(profile: Profile, file: Path) -> list[HandbookInputError]:
+    """The partition the doc CI dispatches to exists."""
+    wanted = profile.doc_ci.dispatch_partition
+    known = [p.name for p in profile.partitions]
+    if wanted is None or wanted in known:
+        return []
+    return [
+        HandbookInputError(
+            file,
+            "doc_ci.dispatch_partition",
+            f"unknown partition {wanted!r}; expected one of: {', '.join(known)}",
+        )
     ]
 
 

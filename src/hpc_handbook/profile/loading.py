@@ -52,9 +52,14 @@ def parse_profile(data: Any, *, file: str | Path) -> Profile:
     return profile
 
 
+def profile_file(path: str | Path | None = None) -> Path:
+    """Which profile a command reads: the one given, else $HANDBOOK_SITE, else ./site.yml."""
+    return Path(path or os.environ.get(PROFILE_ENV_VAR) or DEFAULT_PROFILE)
+
+
 def load_profile(path: str | Path | None = None) -> Profile:
     """Load and validate a site profile; the default is $HANDBOOK_SITE, then ./site.yml."""
-    file = Path(path or os.environ.get(PROFILE_ENV_VAR) or DEFAULT_PROFILE)
+    file = profile_file(path)
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:

@@ -57,6 +57,55 @@ class PartitionLimits(_Strict):
     memory_per_node_gb: int = Field(ge=1)
 
 
+#: One Slurm hostlist: `rcc-cpu[01-04]`, `gpu01,gpu02`, `node[1-2,7]`.
+Hostlist = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*(\[[0-9,-]+\])?(,[a-z][a-z0-9_-]*(\[[0-9,-]+\])?)*$")]
+NodeFeature = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$", max_length=40)]
+
+
+def expand_hostlist(hostlist: str) -> list[str]:
+    """The node names of a Slurm hostlist, in order: `rcc-cpu[01-02]` is rcc-cpu01, rcc-cpu02."""
+    names = []
+    for prefix, ranges in re.findall(r"([a-z][a-z0-9_-]*)(?:\[([0-9,-]+)\])?(?:,|$)", hostlist):
+        if not ranges:
+            names.append(prefix)
+            continue
+        for part in ranges.split(","):
+            first, _, last = part.partition("-")
+            width = len(first)
+            names += [f"{prefix}{n:0{width}d}" for n in range(int(first), int(last or first) + 1)]
+    return names
+
+
+class PartitionNodes(_Strict):
+    """The nodes a partition owns and what each one offers; every node of a partition is alike."""
+
+    names: Hostlist = Field(description="The nodes, as a Slurm hostlist such as `rcc-cpu[01-02]`.")
+    cpus: int = Field(ge=1, le=1024, description="CPU cores per node.")
+    memory_gb: int = Field(ge=1, description="Memory per node.")
+    features: list[NodeFeature] = Field(
+        default_factory=list, description="What `--constraint` selects, such as a GPU model or `largemem`."
+    )
+
+    @property
+    def node_names(self) -> list[str]:
+        return expand_hostlist(self.names)
+
+    @property
+    def count(self) -> int:
+        return len(self.node_names)
+
+    @model_validator(mode="after")
+    def _ranges_ascend(self) -> PartitionNodes:
+        for part in re.findall(r"\[([0-9,-]+)\]", self.names):
+            for span in part.split(","):
+                first, _, last = span.partition("-")
+                if not first or (last and int(last) < int(first)):
+                    raise ValueError(f"{span!r} in {self.names!r} is not a range like 01-04")
+        if len(set(self.node_names)) != self.count:
+            raise ValueError(f"{self.names!r} names a node twice")
+        return self
+
+
 class Partition(_Strict):
     name: Name
     purpose: str = Field(min_length=1)
@@ -64,6 +113,17 @@ class Partition(_Strict):
     interactive: bool = False
     default: bool = False
     limits: PartitionLimits
+    nodes: PartitionNodes | None = Field(
+        default=None,
+        description="The partition's own nodes; without them the reference site gives it one node.",
+    )
+
+    @property
+    def node_setup(self) -> PartitionNodes:
+        """The nodes as given, else one node named after the partition, as big as one job may be."""
+        if self.nodes is not None:
+            return self.nodes
+        return PartitionNodes(names=f"{self.name}01", cpus=16, memory_gb=self.limits.memory_per_node_gb)
 
 
 class System(_Strict):
@@ -135,7 +195,12 @@ class Filesystem(_Strict):
 
 
 class Capabilities(_Strict):
-    gpu: bool = False
+    gpu: bool = Field(default=False, description="Real GPUs that examples can compute on.")
+    gpu_scheduling: bool = Field(
+        default=False,
+        description="Slurm hands out GPUs (--gpus, --gres) on a partition whose nodes declare them, "
+        "whether or not a GPU is really there; pages on asking for GPUs are verified with it.",
+    )
     apptainer: bool = False
     conda: bool = False
 
@@ -265,6 +330,15 @@ class HubAccess(_Strict):
     )
 
 
+class DocCiSetup(_Strict):
+    """Where the doc CI may spread its runs with `--dispatch slurm`."""
+
+    dispatch_partition: Name | None = Field(
+        default=None, description="The partition whose nodes run the examples' worker jobs."
+    )
+    dispatch_walltime: Walltime = Field(default="01:00:00", description="Each worker job's time limit.")
+
+
 class Profile(_Strict):
     site: SiteInfo
     support: Support
@@ -280,6 +354,7 @@ class Profile(_Strict):
     hub: HubAccess | None = None
     #: Whom the doc CI tells about failures; its models live beside the notifier.
     notify: NotifySetup = NotifySetup()
+    doc_ci: DocCiSetup = DocCiSetup()
 
     @property
     def partitions(self) -> list[Partition]:

@@ -46,10 +46,12 @@ from hpc_handbook.reference_site.paths import (
     ReferenceSiteError,
     site_layout,
 )
-from hpc_handbook.reference_site.slurm import (
-    KERNEL_JOB_COMMENT_ENV,
-    NODE_CPUS,
+from hpc_handbook.reference_site.slurm import KERNEL_JOB_COMMENT_ENV
+from hpc_handbook.reference_site.slurm_conf import (
+    SiteNode,
+    gres_conf,
     parse_slurm_partitions,
+    site_nodes,
     slurm_conf,
 )
 from hpc_handbook.reference_site.slurm_jobs import KERNEL_JOB_PREFIX, SlurmJob, cancel_jobs, slurm_jobs
@@ -59,18 +61,19 @@ __all__ = [
     "KERNEL_JOB_COMMENT_ENV",
     "KERNEL_JOB_PREFIX",
     "LMOD_INIT_BASH",
-    "NODE_CPUS",
     "R_EXECUTABLE",
     "SITE_JUPYTER_DIR",
     "Check",
     "ReferenceSiteError",
     "SiteModule",
+    "SiteNode",
     "SlurmJob",
     "add_commands",
     "apt_packages",
     "cancel_jobs",
     "check_site",
     "down",
+    "gres_conf",
     "is_symlink_entry",
     "kernel_venv_packages",
     "kernel_walltime",
@@ -89,6 +92,7 @@ __all__ = [
     "site_jupyter_path",
     "site_kernel_spec_manager",
     "site_layout",
+    "site_nodes",
     "slurm_conf",
     "slurm_jobs",
     "slurm_kernel_launcher_script",

@@ -7,6 +7,7 @@ import os
 import pwd
 import shutil
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +30,8 @@ from hpc_handbook.reference_site.slurm import (
     _node_ready,
     node_states,
     partition_states,
-    slurm_conf,
 )
+from hpc_handbook.reference_site.slurm_conf import site_nodes, slurm_conf
 from hpc_handbook.reference_site.system import dedupe, find_processes, node_name, run
 from hpc_handbook.reference_site.users import account_folders, accounts
 
@@ -59,7 +60,7 @@ def _check_slurm(profile: Profile) -> list[Check]:
         current = SLURM_CONF.read_text(encoding="utf-8")
     except OSError:
         current = ""
-    expected = slurm_conf(profile, node_name=node_name())
+    expected = slurm_conf(profile, controller=node_name())
     checks.append(
         Check(
             "config",
@@ -68,21 +69,21 @@ def _check_slurm(profile: Profile) -> list[Check]:
             "matches the profile" if current == expected else "missing or not this profile's: run `site up`",
         )
     )
-    nodes = node_states()
-    node = node_name()
-    state = nodes.get(node)
-    checks.append(
-        Check("node", node, state is not None and _node_ready(state), state or "not reachable in sinfo")
-    )
+    states = node_states()
+    for node in site_nodes(profile):
+        state = states.get(node.name)
+        detail = f"{state or 'not reachable in sinfo'} (partition {node.partition})"
+        checks.append(Check("node", node.name, state is not None and _node_ready(state), detail))
     partitions = partition_states()
     for partition in profile.partitions:
         found = partitions.get(partition.name)
         if found is None:
             checks.append(Check("partition", partition.name, False, "missing from sinfo"))
             continue
-        availability, node_state = found
-        ok = availability == "up" and _node_ready(node_state)
-        checks.append(Check("partition", partition.name, ok, f"{availability}, node {node_state}"))
+        availability, node_states_ = found
+        ok = availability == "up" and all(_node_ready(state) for state in node_states_)
+        summary = ", ".join(f"{count} {state}" for state, count in sorted(Counter(node_states_).items()))
+        checks.append(Check("partition", partition.name, ok, f"{availability}, nodes: {summary}"))
     return checks
 
 

@@ -7,10 +7,11 @@ import functools
 import sys
 from collections.abc import Callable
 
-from hpc_handbook.profile import load_profile
+from hpc_handbook.profile import Profile, load_profile, profile_file
 from hpc_handbook.reference_site.checks import check_site, show_status
 from hpc_handbook.reference_site.lifecycle import down, reset, up
 from hpc_handbook.reference_site.paths import ReferenceSiteError
+from hpc_handbook.reference_site.slurm_conf import check_nodes_fit_host
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -55,14 +56,21 @@ def _reported(action: Callable[[argparse.Namespace], int]) -> Callable[[argparse
 
 @_reported
 def _run_up(args: argparse.Namespace) -> int:
-    up(load_profile(args.site))
+    up(_site_profile(args.site))
     return 0
 
 
 @_reported
 def _run_reset(args: argparse.Namespace) -> int:
-    reset(load_profile(args.site), force=args.force)
+    reset(_site_profile(args.site), force=args.force)
     return 0
+
+
+def _site_profile(path: str | None) -> Profile:
+    """The profile, refused (exit 2) when this machine cannot stand in for its nodes."""
+    profile = load_profile(path)
+    check_nodes_fit_host(profile, profile_file(path))
+    return profile
 
 
 @_reported

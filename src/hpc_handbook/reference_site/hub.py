@@ -27,7 +27,6 @@ from hpc_handbook.reference_site.paths import (
     reference_site_dir,
     site_layout,
 )
-from hpc_handbook.reference_site.slurm import NODE_CPUS
 from hpc_handbook.reference_site.spawn_options import LOGIN_NODE, Place
 from hpc_handbook.reference_site.system import (
     Log,
@@ -87,9 +86,17 @@ def spawn_places(profile: Profile) -> list[Place]:
     places = [Place(LOGIN_NODE, "Login node (no job, starts at once)", None, "00:00:00", 1, 1)]
     for partition in profile.jupyter_partitions:
         limits = partition.limits
-        label = f"Partition {partition.name} (up to {limits.max_walltime}, {limits.max_nodes} node(s))"
+        # The form's hint beside the choice gives the limits; the label only names the place.
+        label = f"Partition {partition.name}"
         places.append(
-            Place(partition.name, label, partition.name, limits.max_walltime, limits.max_nodes, NODE_CPUS)
+            Place(
+                partition.name,
+                label,
+                partition.name,
+                limits.max_walltime,
+                limits.max_nodes,
+                partition.node_setup.cpus,
+            )
         )
     return places
 

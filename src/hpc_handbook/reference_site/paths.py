@@ -25,6 +25,8 @@ SITE_LOG_DIR = Path("/var/log/hpc-handbook-site")
 SITE_RUN_DIR = Path("/run/hpc-handbook-site")
 #: Debian's default location, so plain `sinfo`/`sbatch` work for users and notebooks.
 SLURM_CONF = Path("/etc/slurm/slurm.conf")
+#: The GPU nodes' generic resources, beside slurm.conf (slurmd reads it from there).
+GRES_CONF = SLURM_CONF.with_name("gres.conf")
 #: One line per finished job (JobCompType=jobcomp/filetxt); `sacct -c` reads it too.
 JOBCOMP_LOG = SITE_LOG_DIR / "jobcomp.log"
 #: The system-wide Jupyter data dir; the site's kernelspecs are under kernels/.

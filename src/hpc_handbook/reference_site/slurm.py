@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from hpc_handbook.profile import Partition, Profile
+from hpc_handbook.profile import Profile
 from hpc_handbook.reference_site.paths import (
-    GENERATED_NOTE,
+    GRES_CONF,
     JOBCOMP_LOG,
     MUNGE_KEY,
     SITE_LOG_DIR,
@@ -21,6 +22,14 @@ from hpc_handbook.reference_site.paths import (
     SLURMD_SPOOL_DIR,
     ReferenceSiteError,
     site_slug,
+)
+from hpc_handbook.reference_site.slurm_conf import (
+    SiteNode,
+    gpu_device_files,
+    gres_conf,
+    parse_slurm_partitions,
+    site_nodes,
+    slurm_conf,
 )
 from hpc_handbook.reference_site.system import (
     Log,
@@ -33,112 +42,10 @@ from hpc_handbook.reference_site.system import (
     write_if_changed,
 )
 from hpc_handbook.slurm import KERNEL_JOB_COMMENT_ENV as KERNEL_JOB_COMMENT_ENV
+from hpc_handbook.processes import terminate
 from hpc_handbook.slurm import parse_scontrol_oneliner
 
-#: The node declares more CPUs than the hardware has (SlurmdParameters=config_overrides)
-#: so that many one-CPU kernel jobs run at once on a small machine.
-NODE_CPUS = 16
-DEF_MEM_PER_CPU_MB = 1024
 SLURM_DAEMONS = ("slurmctld", "slurmd")
-
-
-def _megabytes(gigabytes: int) -> int:
-    return gigabytes * 1024
-
-
-def node_real_memory_mb(profile: Profile) -> int:
-    """Memory the one node declares (nothing enforces it: there are no cgroups).
-
-    On a real site each partition has nodes of its own; here all share one node, so
-    it has room for a full-memory job in every partition at once, plus a default-sized
-    job on each CPU, and a big batch job cannot starve the kernels.
-    """
-    partitions = sum(_megabytes(p.limits.memory_per_node_gb) for p in profile.partitions)
-    return partitions + NODE_CPUS * DEF_MEM_PER_CPU_MB
-
-
-#: Above Linux's default ephemeral ports (32768-60999), below the top of the port space.
-SRUN_PORT_RANGE = "61000-62999"
-
-
-def slurm_conf(profile: Profile, *, node_name: str) -> str:
-    """slurm.conf for a one-node cluster with the profile's partitions and limits."""
-    lines = [
-        f"# slurm.conf of the {profile.site.name} reference site.",
-        f"# {GENERATED_NOTE}",
-        f"ClusterName={site_slug(profile)}",
-        f"SlurmctldHost={node_name}(127.0.0.1)",
-        "SlurmUser=root",
-        "SlurmdUser=root",
-        "AuthType=auth/munge",
-        "CredType=cred/munge",
-        "MpiDefault=none",
-        "SwitchType=switch/none",
-        f"StateSaveLocation={SLURMCTLD_STATE_DIR}",
-        f"SlurmdSpoolDir={SLURMD_SPOOL_DIR}",
-        f"SlurmctldPidFile={SITE_RUN_DIR / 'slurmctld.pid'}",
-        f"SlurmdPidFile={SITE_RUN_DIR / 'slurmd.pid'}",
-        f"SlurmctldLogFile={SITE_LOG_DIR / 'slurmctld.log'}",
-        f"SlurmdLogFile={SITE_LOG_DIR / 'slurmd.log'}",
-        "# No cgroups: the site runs in containers and VMs where they are not delegated.",
-        "ProctrackType=proctrack/linuxproc",
-        "TaskPlugin=task/none",
-        "JobAcctGatherType=jobacct_gather/none",
-        "AccountingStorageType=accounting_storage/none",
-        "# The job-completion log: the handbook reads waiting times from it; `sacct -c` reads it too.",
-        "JobCompType=jobcomp/filetxt",
-        f"JobCompLoc={JOBCOMP_LOG}",
-        "SchedulerType=sched/backfill",
-        "SelectType=select/cons_tres",
-        "SelectTypeParameters=CR_Core_Memory",
-        f"DefMemPerCPU={DEF_MEM_PER_CPU_MB}",
-        "# Reject a job that asks for more than its partition allows, instead of queueing it forever.",
-        "EnforcePartLimits=ALL",
-        "# Trust this file's CPUs and memory over the hardware: many 1-CPU kernels share a small machine.",
-        "SlurmdParameters=config_overrides",
-        "ReturnToService=2",
-        "# Finished jobs leave squeue quickly; their record stays in the job-completion log.",
-        "MinJobAge=2",
-        "KillWait=5",
-        "InactiveLimit=0",
-        "# srun listens on ports outside the kernel's ephemeral range (ip_local_port_range): a port that",
-        "# the hub or a Jupyter kernel picks at random is never one srun waits on for its job's output.",
-        f"SrunPortRange={SRUN_PORT_RANGE}",
-        "",
-        f"NodeName={node_name} NodeAddr=127.0.0.1 CPUs={NODE_CPUS} Sockets=1 CoresPerSocket={NODE_CPUS} "
-        f"ThreadsPerCore=1 RealMemory={node_real_memory_mb(profile)} State=UNKNOWN",
-        "",
-    ]
-    for partition in profile.partitions:
-        lines += _partition_lines(partition)
-    return "\n".join(lines) + "\n"
-
-
-def _partition_lines(partition: Partition) -> list[str]:
-    """One partition's line of slurm.conf, after comments saying what of the profile it leaves out."""
-    limits = partition.limits
-    notes = [partition.purpose]
-    if not partition.jupyter:
-        notes.append("Not reachable from Jupyter (jupyter: false in the profile).")
-    if limits.gpus_per_node:
-        notes.append(f"gpus_per_node={limits.gpus_per_node} is not replicated: the site has no GPUs.")
-    return [
-        *(f"# {note}" for note in notes),
-        f"PartitionName={partition.name} Nodes=ALL Default={'YES' if partition.default else 'NO'} "
-        f"MaxTime={limits.max_walltime} MaxNodes={limits.max_nodes} "
-        f"MaxMemPerNode={_megabytes(limits.memory_per_node_gb)} State=UP",
-    ]
-
-
-def parse_slurm_partitions(conf_text: str) -> dict[str, dict[str, str]]:
-    """The PartitionName lines of a slurm.conf, as {name: {key: value}}."""
-    partitions = {}
-    for line in conf_text.splitlines():
-        if not line.startswith("PartitionName="):
-            continue
-        settings = dict(item.split("=", 1) for item in line.split())
-        partitions[settings.pop("PartitionName")] = settings
-    return partitions
 
 
 def _munge_works() -> bool:
@@ -191,16 +98,16 @@ def node_states() -> dict[str, str]:
     return dict(line.split(maxsplit=1) for line in result.stdout.splitlines() if line.strip())
 
 
-def partition_states() -> dict[str, tuple[str, str]]:
-    """{partition: (availability, node state)}; sinfo marks the default partition with '*'."""
-    result = run(["sinfo", "--noheader", "--format=%P %a %T"], check=False, timeout=20)
+def partition_states() -> dict[str, tuple[str, list[str]]]:
+    """{partition: (availability, each node's state)}; sinfo marks the default partition with '*'."""
+    result = run(["sinfo", "--noheader", "--Node", "--format=%P %a %T"], check=False, timeout=20)
     if result.returncode != 0:
         return {}
-    states = {}
+    states: dict[str, tuple[str, list[str]]] = {}
     for line in result.stdout.splitlines():
         parts = line.split()
         if len(parts) == 3:
-            states[parts[0].rstrip("*")] = (parts[1], parts[2])
+            states.setdefault(parts[0].rstrip("*"), (parts[1], []))[1].append(parts[2])
     return states
 
 
@@ -326,22 +233,74 @@ def stop_slurm() -> None:
     stop_processes("slurmctld")
 
 
+def slurmd_pids() -> dict[str, int]:
+    """{node: pid} of each running slurmd: each was started as `slurmd -N NODE`."""
+    nodes = {}
+    for pid in find_processes("slurmd"):
+        try:
+            arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"-N" in arguments[:-1]:
+            nodes[arguments[arguments.index(b"-N") + 1].decode()] = pid
+    return nodes
+
+
+def _resume_if_left_down(node: str, state: str) -> None:
+    if state.startswith(("down", "drain")) and not state.endswith("*"):
+        # slurmd answers but the node was left down or drained (e.g. by a test): take it back.
+        run(["scontrol", "update", f"NodeName={node}", "State=RESUME"], check=False)
+
+
+def _ensure_gpu_devices(node: SiteNode) -> None:
+    """Character devices with /dev/null's numbers, so slurmd accepts them as the node's GPUs."""
+    for device in gpu_device_files(node):
+        if device.exists():
+            continue
+        device.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        except PermissionError:
+            # Where devices cannot be made, slurmd logs an error for a plain file but still counts it.
+            device.touch()
+
+
+def _wait_for_nodes(nodes: Sequence[SiteNode]) -> None:
+    def every_node_ready() -> bool:
+        states = node_states()
+        for node in nodes:
+            _resume_if_left_down(node.name, states.get(node.name, ""))
+        return all(_node_ready(states.get(node.name, "")) for node in nodes)
+
+    try:
+        wait_for(every_node_ready, timeout_s=90, what="every node to be idle in sinfo")
+    except ReferenceSiteError as error:
+        states = node_states()
+        late = [n.name for n in nodes if not _node_ready(states.get(n.name, ""))]
+        reasons = "; ".join(f"{name}: {daemon_failure(f'slurmd-{name}')}" for name in late)
+        raise ReferenceSiteError(f"{error}: {reasons}") from None
+
+
 def start_slurm(profile: Profile, log: Log) -> None:
-    """Run slurmctld and slurmd on the profile's slurm.conf, with nothing changed at run time."""
-    node = node_name()
-    conf_text = slurm_conf(profile, node_name=node)
+    """Run slurmctld and one slurmd per node on the profile's slurm.conf, with nothing changed at run time."""
+    conf_text = slurm_conf(profile, controller=node_name())
     if state_cluster_name() not in (None, site_slug(profile)):
         log(f"the Slurm state belongs to cluster {state_cluster_name()}, not {site_slug(profile)}")
         stop_slurm()
         purge_slurm_state(log)
-    for directory in (SLURMCTLD_STATE_DIR, SLURMD_SPOOL_DIR, SITE_LOG_DIR, SITE_RUN_DIR):
+    nodes = site_nodes(profile)
+    for directory in (SLURMCTLD_STATE_DIR, SITE_LOG_DIR, SITE_RUN_DIR):
         directory.mkdir(parents=True, exist_ok=True)
+    for node in nodes:
+        (SLURMD_SPOOL_DIR / node.name).mkdir(parents=True, exist_ok=True)
+        _ensure_gpu_devices(node)
     JOBCOMP_LOG.touch(exist_ok=True)
-    changed = write_if_changed(SLURM_CONF, conf_text)
+    changed = write_if_changed(GRES_CONF, gres_conf(profile))
+    changed = write_if_changed(SLURM_CONF, conf_text) or changed
     running = slurm_daemons_running()
     if changed and any(running.values()):
         # Node and partition definitions change only on a restart; running jobs are recovered from state.
-        log("slurm.conf changed: restarting slurmctld and slurmd")
+        log("slurm.conf changed: restarting slurmctld and every slurmd")
         stop_slurm()
         running = slurm_daemons_running()
     if not running["slurmctld"]:
@@ -355,19 +314,15 @@ def start_slurm(profile: Profile, log: Log) -> None:
             )
         except ReferenceSiteError:
             raise ReferenceSiteError(f"slurmctld does not answer: {daemon_failure('slurmctld')}") from None
-    if not running["slurmd"]:
-        log("starting slurmd")
-        _start_daemon("slurmd", ["/usr/sbin/slurmd", "-N", node])
-
-    def node_idle_or_fixed() -> bool:
-        state = node_states().get(node, "")
-        if state.startswith(("down", "drain")) and not state.endswith("*"):
-            # slurmd answers but the node was left down or drained (e.g. by a test): take it back.
-            run(["scontrol", "update", f"NodeName={node}", "State=RESUME"], check=False)
-        return _node_ready(state)
-
-    try:
-        wait_for(node_idle_or_fixed, timeout_s=60, what=f"node {node} to be idle in sinfo")
-    except ReferenceSiteError as error:
-        raise ReferenceSiteError(f"{error}: {daemon_failure('slurmd')}") from None
+    started = slurmd_pids()
+    for stray in sorted(set(started) - {n.name for n in nodes}):
+        log(f"stopping the slurmd of node {stray} (not in slurm.conf)")
+        terminate([started[stray]], grace=15)
+    missing = [node for node in nodes if node.name not in started]
+    if missing:
+        log(f"starting slurmd for {len(missing)} node(s): {', '.join(n.name for n in missing)}")
+    for node in missing:
+        _start_daemon(f"slurmd-{node.name}", ["/usr/sbin/slurmd", "-N", node.name])
+    _wait_for_nodes(nodes)
     converge_partitions(conf_text, log)
+
