@@ -19,7 +19,7 @@ kernelspec): a SIGINT to this launcher means "stop".
 
 Standard library only: it runs with whatever Python the kernelspec names.
 Usage:
-    slurm-kernel-launcher --kernel-name NAME --partition P --time HH:MM:SS -- KERNEL ARGV...
+    slurm-kernel-launcher --kernel-name NAME --partition P --time HH:MM:SS [--gpus N] -- KERNEL ARGV...
 """
 
 from __future__ import annotations
@@ -99,6 +99,7 @@ def srun_command(args: argparse.Namespace, job_name: str, comment: str, kernel_a
         "--nodes=1",
         "--ntasks=1",
         f"--cpus-per-task={args.cpus}",
+        *([f"--gpus={args.gpus}"] if args.gpus else []),
         "--kill-on-bad-exit=1",
         "--export=ALL",
         *kernel_argv,
@@ -117,6 +118,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--partition", required=True)
     parser.add_argument("--time", required=True, help="walltime, [D-]HH:MM:SS")
     parser.add_argument("--cpus", type=int, default=1)
+    parser.add_argument("--gpus", type=int, default=0, help="GPUs for the kernel's job (--gpus)")
     if "--" not in argv:
         parser.error("expected '--' before the kernel's command line")
     split = argv.index("--")

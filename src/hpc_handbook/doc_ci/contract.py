@@ -3,11 +3,14 @@
     "metadata": {"handbook": {
         "audience": "novice",              # novice, expert or admin
         "kernels": ["role:python"],        # kernel roles (role:python, role:modules, role:slurm, role:r,
-                                           # role:bash), "language:python" for every kernel of a language,
+                                           # role:bash, role:gpu), "language:python" for every kernel of a language,
                                            # or a site kernel's own name (for a centre's own examples)
-        "runs_on": "login",                # or {"partition": "role:batch", "walltime": "00:10:00"}
+        "runs_on": "login",                # "any" (no output depends on the node: `--dispatch slurm` may
+                                           # run it on a compute node), or {"partition": "role:batch",
+                                           # "walltime": "00:10:00"}
                                            # (role:interactive, role:batch, or a partition's name)
-        "requires": ["slurm"],             # capabilities: slurm, lmod, gpu, apptainer, conda
+        "requires": ["slurm"],             # capabilities: slurm, lmod, gpu (a real GPU), gpu_scheduling
+                                           # (Slurm hands out GPUs), apptainer, conda
         "timeout": 120,                    # seconds, for the whole example
         "owner": "docs-team"               # who fixes it when it fails
     }}
@@ -30,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from hpc_handbook.errors import HandbookInputError
 from hpc_handbook.profile import KERNEL_ROLES, Profile
 
-CAPABILITIES = ("slurm", "lmod", "gpu", "apptainer", "conda")
+CAPABILITIES = ("slurm", "lmod", "gpu", "gpu_scheduling", "apptainer", "conda")
 Walltime = Annotated[str, StringConstraints(pattern=r"^(\d+-)?\d{1,2}:\d{2}:\d{2}$")]
 
 
@@ -47,8 +50,12 @@ class ExampleMeta(BaseModel):
 
     audience: Literal["novice", "expert", "admin"]
     kernels: list[str] = Field(min_length=1)
-    runs_on: Literal["login"] | PartitionPlacement = "login"
-    requires: list[Literal["slurm", "lmod", "gpu", "apptainer", "conda"]] = Field(default_factory=list)
+    #: "login": the login node, where the page says it runs; "any": nothing in it depends on the node,
+    #: so `--dispatch slurm` may run it on a compute node of the doc CI's partition.
+    runs_on: Literal["login", "any"] | PartitionPlacement = "login"
+    requires: list[Literal["slurm", "lmod", "gpu", "gpu_scheduling", "apptainer", "conda"]] = Field(
+        default_factory=list
+    )
     timeout: int = Field(ge=5, le=3600)
     owner: Annotated[str, StringConstraints(min_length=1, pattern=r"^\S+$")]
 
@@ -105,11 +112,27 @@ def site_parameters(profile: Profile) -> dict[str, Any]:
             values["library_module"] = profile.extra_library_module
     if "slurm" in roles:
         values["slurm_kernel"] = roles["slurm"].name
+    if "gpu" in roles:
+        values["gpu_kernel"] = roles["gpu"].name
+    values.update(_node_parameters(profile))
     for module in profile.modules.relied_on:
         family = re.sub(r"[^a-z0-9]+", "_", module.split("/")[0].lower())
         values.setdefault(f"{family}_module", module)
     for filesystem in profile.filesystems:
         values[f"{filesystem.name}_path"] = filesystem.path
+    return values
+
+
+def _node_parameters(profile: Profile) -> dict[str, Any]:
+    """The batch partition's nodes and the first partition with GPUs, for the multi-node recipes."""
+    batch = profile.batch_partition.node_setup
+    values: dict[str, Any] = {"batch_nodes": batch.node_names, "batch_node_count": batch.count}
+    if batch.features:
+        values["batch_node_feature"] = batch.features[0]
+    with_gpus = [p for p in profile.partitions if p.limits.gpus_per_node > 0]
+    if with_gpus:
+        values["gpu_partition"] = with_gpus[0].name
+        values["gpus_per_node"] = with_gpus[0].limits.gpus_per_node
     return values
 
 
@@ -240,7 +263,7 @@ def _placed_partition(
     meta: ExampleMeta, kernels: tuple[str, ...], profile: Profile, path: Path
 ) -> str | None:
     """The partition the example's `runs_on` names, checked against the profile; None on the login node."""
-    if meta.runs_on == "login":
+    if meta.runs_on in ("login", "any"):
         return None
     partitions = {p.name: p for p in profile.partitions}
     where = "metadata.handbook.runs_on.partition"

@@ -66,7 +66,23 @@ def detect_capabilities(profile: Profile) -> dict[str, str | None]:
             found[capability] = f"{missing}: `{probe[0]}` does not work on this machine"
         else:
             found[capability] = None
+    found["gpu_scheduling"] = _gpu_scheduling(profile, slurm_missing=found["slurm"])
     return found
+
+
+def _gpu_scheduling(profile: Profile, *, slurm_missing: str | None) -> str | None:
+    """None when Slurm hands out GPUs on some partition, else why not."""
+    if not profile.capabilities.gpu_scheduling:
+        return "no GPU scheduling: the site profile does not offer it"
+    if slurm_missing:
+        return f"no GPU scheduling: {slurm_missing}"
+    try:
+        gres = subprocess.run(
+            ["sinfo", "--noheader", "--format=%G"], capture_output=True, text=True, timeout=15, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        gres = ""
+    return None if "gpu" in gres else "no GPU scheduling: no Slurm node declares GPUs (sinfo %G)"
 
 
 def needed_partition(job: Job, profile: Profile) -> str | None:

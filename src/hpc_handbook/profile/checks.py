@@ -136,6 +136,15 @@ def _check_kernel_partitions(profile: Profile, file: Path) -> list[HandbookInput
                     file, where, f"unknown partition {kernel.partition!r}; expected one of: {known}"
                 )
             )
+        elif kernel.gpus > partitions[kernel.partition].limits.gpus_per_node:
+            errors.append(
+                HandbookInputError(
+                    file,
+                    f"kernels[{index}].gpus",
+                    f"{kernel.gpus} GPUs, but partition {kernel.partition!r} has "
+                    f"{partitions[kernel.partition].limits.gpus_per_node} per node; expected at most that",
+                )
+            )
         elif not partitions[kernel.partition].jupyter:
             errors.append(
                 HandbookInputError(

@@ -140,8 +140,9 @@ KERNEL_ROLES: dict[str, str] = {
     "slurm": "a kernel that runs in its own Slurm job (start slurm)",
     "r": "an R kernel (language R)",
     "bash": "a Bash kernel (language bash)",
+    "gpu": "a kernel whose own Slurm job asks for GPUs (start slurm, gpus above 0)",
 }
-KernelRole = Literal["python", "modules", "slurm", "r", "bash"]
+KernelRole = Literal["python", "modules", "slurm", "r", "bash", "gpu"]
 
 
 def kernel_fits_role(kernel: Kernel, role: str) -> bool:
@@ -150,7 +151,8 @@ def kernel_fits_role(kernel: Kernel, role: str) -> bool:
     return {
         "python": language == "python" and kernel.start == "local",
         "modules": kernel.start == "modules",
-        "slurm": kernel.start == "slurm",
+        "slurm": kernel.start == "slurm" and not kernel.gpus,
+        "gpu": kernel.start == "slurm" and kernel.gpus > 0,
         "r": language == "r",
         "bash": language == "bash",
     }[role]
@@ -169,6 +171,7 @@ class Kernel(_Strict):
     modules: list[ModuleName] = Field(default_factory=list)
     partition: Name | None = None
     walltime: Walltime | None = None
+    gpus: int = Field(default=0, ge=0, description="GPUs the kernel's own job asks for (start: slurm).")
     packages: list[str] = Field(default_factory=list, description="Key packages the probe reports.")
 
     @model_validator(mode="after")
@@ -179,6 +182,8 @@ class Kernel(_Strict):
             raise ValueError("a kernel with start: slurm needs a 'partition'")
         if self.start != "slurm" and self.partition is not None:
             raise ValueError("only a kernel with start: slurm takes a 'partition'")
+        if self.start != "slurm" and self.gpus:
+            raise ValueError("only a kernel with start: slurm takes 'gpus' (its job asks Slurm for them)")
         return self
 
 

@@ -127,12 +127,15 @@ def kernelspec(kernel: Kernel, profile: Profile) -> dict[str, Any]:
             kernel.partition,
             "--time",
             walltime,
+            *(["--gpus", str(kernel.gpus)] if kernel.gpus else []),
             "--",
             *local_kernel_argv(kernel, layout),
         ]
         # A SIGINT to the launcher means "stop the job"; interrupts travel as messages instead.
         spec["interrupt_mode"] = "message"
         how.update(partition=kernel.partition, walltime=walltime)
+        if kernel.gpus:
+            how["gpus"] = kernel.gpus
     if kernel.language.lower() == "bash":
         spec["env"] = {"PS1": "$"}  # as bash_kernel's own installer sets it
     spec["metadata"] = {"handbook": how}
