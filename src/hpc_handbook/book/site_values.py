@@ -49,7 +49,22 @@ def substitutions(profile: Profile) -> dict[str, Any]:
     )
     for filesystem in profile.filesystems:
         data[f"fs_{filesystem.name}"] = filesystem.path
+    data.update(_node_values(profile))
     return data
+
+
+def _node_values(profile: Profile) -> dict[str, Any]:
+    """The batch partition's nodes and the partition with GPUs, for the multi-node recipes."""
+    batch = profile.batch_partition.node_setup
+    with_gpus = next((p for p in profile.partitions if p.limits.gpus_per_node > 0), None)
+    return {
+        "batch_node_count": batch.count,
+        "batch_nodes": batch.names,
+        "batch_node_feature": batch.features[0] if batch.features else "(none)",
+        # A site without GPUs still renders the GPU recipes, which say they are not verified there.
+        "gpu_partition": with_gpus.name if with_gpus else "GPU",
+        "gpus_per_node": with_gpus.limits.gpus_per_node if with_gpus else 0,
+    }
 
 
 def load_site_profile(app: Sphinx, config: Config) -> None:

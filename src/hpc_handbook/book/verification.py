@@ -151,14 +151,17 @@ def name_this_sites_kernel(app: Sphinx, docname: str, notebook: dict[str, Any]) 
     except HandbookInputError as error:
         LOGGER.warning("%s", error.message, type="handbook", subtype="kernel", location=docname)
         return
-    if kernels:
-        kernel = profile.kernel(kernels[0])
-        # sphinx-thebe and the page's metadata read the kernelspec from here.
-        app.env.metadata[docname]["kernelspec"] = {
-            "name": kernel.name,
-            "display_name": kernel.display_name,
-            "language": kernel.language,
-        }
+    if not kernels:
+        # No kernel here runs the example: the recorded kernel is another site's.
+        app.env.metadata[docname].pop("kernelspec", None)
+        return
+    kernel = profile.kernel(kernels[0])
+    # sphinx-thebe and the page's metadata read the kernelspec from here.
+    app.env.metadata[docname]["kernelspec"] = {
+        "name": kernel.name,
+        "display_name": kernel.display_name,
+        "language": kernel.language,
+    }
 
 
 def add_verification_badge(app: Sphinx, doctree: nodes.document) -> None:

@@ -2,9 +2,10 @@
 
     "metadata": {"handbook": {
         "audience": "novice",              # novice, expert or admin
-        "kernels": ["role:python"],        # kernel roles (role:python, role:modules, role:slurm, role:r,
-                                           # role:bash, role:gpu), "language:python" for every kernel of a language,
-                                           # or a site kernel's own name (for a centre's own examples)
+        "kernels": ["role:python"],        # kernel roles (role:python, role:modules, role:slurm,
+                                           # role:r, role:bash, role:gpu), "language:python" for
+                                           # every kernel of a language, or a site kernel's own
+                                           # name (for a centre's own examples)
         "runs_on": "login",                # "any" (no output depends on the node: `--dispatch slurm` may
                                            # run it on a compute node), or {"partition": "role:batch",
                                            # "walltime": "00:10:00"}
@@ -263,7 +264,7 @@ def _placed_partition(
     meta: ExampleMeta, kernels: tuple[str, ...], profile: Profile, path: Path
 ) -> str | None:
     """The partition the example's `runs_on` names, checked against the profile; None on the login node."""
-    if meta.runs_on in ("login", "any"):
+    if not isinstance(meta.runs_on, PartitionPlacement):
         return None
     partitions = {p.name: p for p in profile.partitions}
     where = "metadata.handbook.runs_on.partition"

@@ -86,7 +86,8 @@ def _check_gpu_scheduling(profile: Profile, file: Path) -> list[HandbookInputErr
             HandbookInputError(
                 file,
                 "capabilities.gpu_scheduling",
-                "true, but no partition declares GPUs; expected a partition with limits.gpus_per_node above 0",
+                "true, but no partition declares GPUs; "
+                "expected a partition with limits.gpus_per_node above 0",
             )
         ]
     return []

@@ -58,7 +58,9 @@ class PartitionLimits(_Strict):
 
 
 #: One Slurm hostlist: `rcc-cpu[01-04]`, `gpu01,gpu02`, `node[1-2,7]`.
-Hostlist = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*(\[[0-9,-]+\])?(,[a-z][a-z0-9_-]*(\[[0-9,-]+\])?)*$")]
+Hostlist = Annotated[
+    str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*(\[[0-9,-]+\])?(,[a-z][a-z0-9_-]*(\[[0-9,-]+\])?)*$")
+]
 NodeFeature = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$", max_length=40)]
 
 

@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from hpc_handbook.processes import terminate
 from hpc_handbook.profile import Profile
 from hpc_handbook.reference_site.paths import (
     GRES_CONF,
@@ -42,7 +43,6 @@ from hpc_handbook.reference_site.system import (
     write_if_changed,
 )
 from hpc_handbook.slurm import KERNEL_JOB_COMMENT_ENV as KERNEL_JOB_COMMENT_ENV
-from hpc_handbook.processes import terminate
 from hpc_handbook.slurm import parse_scontrol_oneliner
 
 SLURM_DAEMONS = ("slurmctld", "slurmd")
@@ -325,4 +325,3 @@ def start_slurm(profile: Profile, log: Log) -> None:
         _start_daemon(f"slurmd-{node.name}", ["/usr/sbin/slurmd", "-N", node.name])
     _wait_for_nodes(nodes)
     converge_partitions(conf_text, log)
-

@@ -13,9 +13,9 @@ from hpc_handbook.reference_site.paths import (
     JOBCOMP_LOG,
     SITE_LOG_DIR,
     SITE_RUN_DIR,
+    SITE_STATE_DIR,
     SLURMCTLD_STATE_DIR,
     SLURMD_SPOOL_DIR,
-    SITE_STATE_DIR,
     site_slug,
 )
 
@@ -64,7 +64,7 @@ class SiteNode:
 
 def site_nodes(profile: Profile) -> list[SiteNode]:
     """Every node of every partition, in profile order, each with its own slurmd port."""
-    nodes = []
+    nodes: list[SiteNode] = []
     for partition in profile.partitions:
         setup = partition.node_setup
         for name in setup.node_names:
@@ -137,8 +137,14 @@ def slurm_conf(profile: Profile, *, controller: str) -> str:
         "SelectType=select/cons_tres",
         "SelectTypeParameters=CR_Core_Memory",
         f"DefMemPerCPU={DEF_MEM_PER_CPU_MB}",
-        *(["# GPUs are a generic resource that Slurm counts and hands out; gres.conf names no devices.",
-           "GresTypes=gpu"] if any(n.gpus for n in nodes) else []),
+        *(
+            [
+                "# GPUs are a generic resource that Slurm counts and hands out; gres.conf names no devices.",
+                "GresTypes=gpu",
+            ]
+            if any(n.gpus for n in nodes)
+            else []
+        ),
         "# Reject a job that asks for more than its partition allows, instead of queueing it forever.",
         "EnforcePartLimits=ALL",
         "# Trust this file's CPUs and memory over the hardware: the nodes share one small machine.",
@@ -174,7 +180,9 @@ def gres_conf(profile: Profile) -> str:
     ]
     for node in site_nodes(profile):
         if node.gpus:
-            lines.append(f"NodeName={node.name} Name=gpu File={GPU_DEVICE_DIR / node.name}/gpu[0-{node.gpus - 1}]")
+            lines.append(
+                f"NodeName={node.name} Name=gpu File={GPU_DEVICE_DIR / node.name}/gpu[0-{node.gpus - 1}]"
+            )
     return "\n".join(lines) + "\n"
 
 
