@@ -205,3 +205,96 @@ def test_an_unknown_account_purpose_names_the_purposes(tmp_path):
     error = error_for(path)
     assert error.where == "reference_site.users[0].purpose"
     assert "novice" in error.message and "doc-ci" in error.message
+
+
+# --- nodes, GPUs and the doc CI's partition ------------------------------------------------
+
+
+def partition_index(data: dict, name: str) -> int:
+    return next(i for i, p in enumerate(data["systems"][0]["partitions"]) if p["name"] == name)
+
+
+def edit_partition(name: str, edit):
+    def apply(data: dict) -> None:
+        edit(data["systems"][0]["partitions"][partition_index(data, name)])
+
+    return apply
+
+
+def test_a_node_in_two_partitions_is_named(tmp_path):
+    path = write_profile(tmp_path, edit_partition("largemem", lambda p: p["nodes"].update(names="rcc-cpu04")))
+    error = error_for(path)
+    largemem = partition_index(yaml.safe_load(path.read_text()), "largemem")
+    assert error.where == f"systems[0].partitions[{largemem}].nodes.names"
+    assert "node 'rcc-cpu04' is already in partition 'batch'" in error.problem
+
+
+def test_a_job_may_not_span_more_nodes_than_the_partition_has(tmp_path):
+    path = write_profile(tmp_path, edit_partition("batch", lambda p: p["limits"].update(max_nodes=5)))
+    error = error_for(path)
+    assert error.where.endswith(".limits.max_nodes")
+    assert "5 nodes per job, but the partition has 4 (rcc-cpu[01-04])" in error.problem
+
+
+def test_a_memory_limit_beyond_the_nodes_memory_is_named(tmp_path):
+    path = write_profile(tmp_path, edit_partition("batch", lambda p: p["nodes"].update(memory_gb=2)))
+    error = error_for(path)
+    assert error.where.endswith(".limits.memory_per_node_gb")
+    assert "but its nodes have 2 GB" in error.problem
+
+
+@pytest.mark.parametrize("names", ["rcc-cpu[04-01]", "rcc-cpu[01-02],rcc-cpu02", "CPU01"])
+def test_a_bad_hostlist_is_named(tmp_path, names):
+    path = write_profile(tmp_path, edit_partition("batch", lambda p: p["nodes"].update(names=names)))
+    error = error_for(path)
+    assert error.where.endswith(".nodes.names") or error.where.endswith(".nodes")
+
+
+def test_gpu_scheduling_needs_a_partition_with_gpus(tmp_path):
+    def edit(data):
+        edit_partition("gpu", lambda p: p["limits"].update(gpus_per_node=0))(data)
+        data["kernels"] = [k for k in data["kernels"] if not k.get("gpus")]
+
+    error = error_for(write_profile(tmp_path, edit))
+    assert error.where == "capabilities.gpu_scheduling"
+    assert "no partition declares GPUs" in error.problem
+
+
+def test_a_kernel_may_not_ask_for_more_gpus_than_a_node_has(tmp_path):
+    def edit(data):
+        next(k for k in data["kernels"] if k.get("gpus")).update(gpus=3)
+
+    error = error_for(write_profile(tmp_path, edit))
+    assert error.where.startswith("kernels[") and error.where.endswith("].gpus")
+    assert "3 GPUs, but partition 'gpu' has 2 per node" in error.problem
+
+
+def test_an_unknown_doc_ci_partition_is_named(tmp_path, capsys):
+    path = write_profile(tmp_path, lambda d: d["doc_ci"].update(dispatch_partition="nowhere"))
+    assert main(["profile", "--site", str(path)]) == 2
+    assert f"{path} at doc_ci.dispatch_partition: unknown partition 'nowhere'" in capsys.readouterr().err
+
+
+def test_more_nodes_than_the_reference_site_can_run_is_refused(tmp_path):
+    from hpc_handbook.reference_site.cli import _site_profile
+
+    path = write_profile(
+        tmp_path, edit_partition("batch", lambda p: p["nodes"].update(names="rcc-cpu[01-40]"))
+    )
+    with pytest.raises(HandbookInputError) as caught:
+        _site_profile(str(path))
+    assert caught.value.where == "systems[].partitions[].nodes"
+    assert "expected at most 16" in caught.value.problem
+
+
+def test_nodes_declaring_far_more_cpus_than_the_machine_has_are_refused(tmp_path):
+    import os
+
+    from hpc_handbook.reference_site.cli import _site_profile
+
+    cpus = 17 * (os.cpu_count() or 1)
+    path = write_profile(tmp_path, edit_partition("batch", lambda p: p["nodes"].update(cpus=cpus)))
+    with pytest.raises(HandbookInputError) as caught:
+        _site_profile(str(path))
+    assert caught.value.where.endswith(".nodes.cpus")
+    assert f"{cpus} CPUs per node" in caught.value.problem

@@ -42,7 +42,7 @@ def slurm_minutes(walltime: str) -> int:
 
 
 def test_slurm_conf_has_exactly_the_profiles_partitions_with_their_limits(profile: Profile) -> None:
-    partitions = site.parse_slurm_partitions(site.slurm_conf(profile, node_name="node1"))
+    partitions = site.parse_slurm_partitions(site.slurm_conf(profile, controller="node1"))
 
     assert list(partitions) == [p.name for p in profile.partitions]
     for partition in profile.partitions:
@@ -52,25 +52,25 @@ def test_slurm_conf_has_exactly_the_profiles_partitions_with_their_limits(profil
         assert settings["MaxMemPerNode"] == str(partition.limits.memory_per_node_gb * 1024)
         assert settings["Default"] == ("YES" if partition.default else "NO")
         assert settings["State"] == "UP"
-        assert settings["Nodes"] == "ALL"
+        assert settings["Nodes"] == partition.node_setup.names
 
 
 def test_slurm_conf_keeps_partitions_jupyter_cannot_reach(tiny: Profile) -> None:
-    text = site.slurm_conf(tiny, node_name="node1")
+    text = site.slurm_conf(tiny, controller="node1")
 
     assert "bigmem" in site.parse_slurm_partitions(text)
     assert "# Not reachable from Jupyter (jupyter: false in the profile)." in text
 
 
 def test_exactly_one_default_partition(profile: Profile) -> None:
-    partitions = site.parse_slurm_partitions(site.slurm_conf(profile, node_name="node1"))
+    partitions = site.parse_slurm_partitions(site.slurm_conf(profile, controller="node1"))
 
     defaults = [name for name, settings in partitions.items() if settings["Default"] == "YES"]
     assert defaults == [p.name for p in profile.partitions if p.default]
 
 
-def test_slurm_conf_declares_one_oversubscribed_node_without_cgroups(profile: Profile) -> None:
-    text = site.slurm_conf(profile, node_name="node1")
+def test_slurm_conf_declares_shared_nodes_without_cgroups(profile: Profile) -> None:
+    text = site.slurm_conf(profile, controller="node1")
     settings = dict(line.split("=", 1) for line in text.splitlines() if re.match(r"^[A-Za-z]+=", line))
 
     assert settings["SlurmdParameters"] == "config_overrides"
@@ -83,16 +83,55 @@ def test_slurm_conf_declares_one_oversubscribed_node_without_cgroups(profile: Pr
     assert settings["SlurmctldHost"] == "node1(127.0.0.1)"
     assert settings["ClusterName"] == profile.site.short_name.lower()
     assert not [line for line in text.splitlines() if "cgroup" in line and not line.startswith("#")]
-    [node_line] = [line for line in text.splitlines() if line.startswith("NodeName=")]
-    node = dict(item.split("=", 1) for item in node_line.split())
-    assert node["NodeName"] == "node1"
-    assert int(node["CPUs"]) == site.NODE_CPUS >= 8
-    # The node must admit any job a partition allows.
-    assert int(node["RealMemory"]) >= max(p.limits.memory_per_node_gb * 1024 for p in profile.partitions)
+
+
+def node_lines(text: str) -> dict[str, dict[str, str]]:
+    """The NodeName lines of a slurm.conf, as {name: {key: value}}."""
+    lines = [line for line in text.splitlines() if line.startswith("NodeName=")]
+    nodes = [dict(item.split("=", 1) for item in line.split()) for line in lines]
+    return {node.pop("NodeName"): node for node in nodes}
+
+
+def test_every_partition_owns_its_nodes_as_the_profile_declares_them(profile: Profile) -> None:
+    nodes = node_lines(site.slurm_conf(profile, controller="node1"))
+
+    declared = [name for p in profile.partitions for name in p.node_setup.node_names]
+    assert list(nodes) == declared, "one NodeName line per node, none shared between partitions"
+    for partition in profile.partitions:
+        setup = partition.node_setup
+        for name in setup.node_names:
+            node = nodes[name]
+            assert node["NodeAddr"] == "127.0.0.1"
+            assert int(node["CPUs"]) == setup.cpus
+            # A node must admit any job its partition allows.
+            assert int(node["RealMemory"]) >= partition.limits.memory_per_node_gb * 1024
+            assert node.get("Feature", "") == ",".join(setup.features)
+            gpus = partition.limits.gpus_per_node
+            assert node.get("Gres") == (f"gpu:{gpus}" if gpus else None)
+    ports = [node["Port"] for node in nodes.values()]
+    assert len(set(ports)) == len(ports), "each slurmd listens on a port of its own"
+
+
+def test_gres_conf_gives_each_gpu_node_its_stand_in_devices(default_profile: Profile) -> None:
+    text = site.gres_conf(default_profile)
+    gpu_nodes = [n for n in site.site_nodes(default_profile) if n.gpus]
+
+    assert gpu_nodes, "the default profile has a GPU partition"
+    lines = [line for line in text.splitlines() if line.startswith("NodeName=")]
+    assert len(lines) == len(gpu_nodes)
+    for node, line in zip(gpu_nodes, lines, strict=True):
+        assert line.startswith(f"NodeName={node.name} Name=gpu File=")
+        assert len(site.gpu_device_files(node)) == node.gpus
+    assert "GresTypes=gpu" in site.slurm_conf(default_profile, controller="node1")
+
+
+def test_a_profile_without_gpus_declares_no_generic_resources(tiny: Profile) -> None:
+    assert "GresTypes" not in site.slurm_conf(tiny, controller="node1")
+    assert not [line for line in site.gres_conf(tiny).splitlines() if line.startswith("NodeName=")]
 
 
 def test_slurm_conf_differs_between_centres(default_profile: Profile, tiny: Profile) -> None:
-    tiny_text = site.slurm_conf(tiny, node_name="node1")
+    tiny_text = site.slurm_conf(tiny, controller="node1")
 
     assert "ClusterName=tnc" in tiny_text
     for name in ("interactive", "batch", "largemem", "rcc"):
@@ -280,7 +319,12 @@ def test_slurm_kernel_runs_in_a_job_on_its_partition(profile: Profile) -> None:
             "site": profile.site.short_name,
             "partition": kernel.partition,
             "walltime": walltime,
+            **({"gpus": kernel.gpus} if kernel.gpus else {}),
         }
+        if kernel.gpus:
+            assert argv[argv.index("--gpus") + 1] == str(kernel.gpus)
+        else:
+            assert "--gpus" not in argv
 
 
 def test_slurm_kernel_without_walltime_gets_the_partitions_limit(tiny: Profile) -> None:
@@ -382,7 +426,7 @@ def test_partition_drift_names_only_what_differs():
 
 
 def test_srun_ports_lie_outside_the_ephemeral_ports_the_hub_and_kernels_pick(profile: Profile) -> None:
-    text = site.slurm_conf(profile, node_name="node1")
+    text = site.slurm_conf(profile, controller="node1")
     (line,) = [line for line in text.splitlines() if line.startswith("SrunPortRange=")]
     low, high = (int(port) for port in line.removeprefix("SrunPortRange=").split("-"))
     ephemeral_low, ephemeral_high = (

@@ -22,14 +22,22 @@ def test_places_are_the_login_node_and_the_jupyter_partitions():
         ("login", None),
         ("interactive", "interactive"),
         ("batch", "batch"),
+        ("gpu", "gpu"),
     ]
+
+
+def test_a_place_offers_the_cpus_of_its_partitions_nodes():
+    profile = load_profile("site.yml")
+    for place in PLACES[1:]:
+        assert place.max_cpus == profile.partition(place.partition).node_setup.cpus
 
 
 def test_the_form_offers_every_place_and_names_each_limit():
     form = form_html(PLACES)
     for place in PLACES:
         assert f'<option value="{place.key}"' in form
-    assert "interactive (up to 04:00:00, 1 node(s))" in form
+    assert "interactive: up to 04:00:00, 1 node(s), 16 CPUs per node" in form
+    assert "batch: up to 24:00:00, 4 node(s), 8 CPUs per node" in form
     assert 'name="extra_sbatch"' in form
 
 
@@ -59,11 +67,11 @@ def test_the_login_node_takes_no_job_options():
         ({"place": "batch", "walltime": "01:75:00"}, "minutes and seconds go up to 59"),
         ({"place": "batch", "nodes": "two"}, "nodes 'two': expected a whole number"),
         ({"place": "batch", "cpus": 0}, "cpus 0: expected at least 1"),
-        ({"place": "batch", "cpus": 999}, "cpus 999 is beyond partition batch's limit of 16"),
+        ({"place": "batch", "cpus": 999}, "cpus 999 is beyond partition batch's limit of 8"),
         ({"place": "batch", "extra_sbatch": "#SBATCH -p largemem"}, "-p is set by the form's own fields"),
         ({"place": "batch", "extra_sbatch": "#SBATCH --x=1; rm -rf ~"}, "expected '#SBATCH --option=value'"),
         ({"place": "batch", "extra_sbatch": "#SBATCH --a\n" * 11}, "at most 10 lines"),
-        ({"place": "gpu"}, "place 'gpu': expected one of login, interactive, batch"),
+        ({"place": "largemem"}, "place 'largemem': expected one of login, interactive, batch, gpu"),
     ],
 )
 def test_refusals_name_the_option_and_the_limit(options, message):

@@ -49,6 +49,7 @@ from hpc_handbook.reference_site.paths import (
 from hpc_handbook.reference_site.slurm import KERNEL_JOB_COMMENT_ENV
 from hpc_handbook.reference_site.slurm_conf import (
     SiteNode,
+    gpu_device_files,
     gres_conf,
     parse_slurm_partitions,
     site_nodes,
@@ -73,6 +74,7 @@ __all__ = [
     "cancel_jobs",
     "check_site",
     "down",
+    "gpu_device_files",
     "gres_conf",
     "is_symlink_entry",
     "kernel_venv_packages",

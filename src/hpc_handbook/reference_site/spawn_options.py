@@ -67,7 +67,7 @@ def form_html(places: list[Place], default_walltime: str = "01:00:00") -> str:
         for i, p in enumerate(places)
     )
     limits = "; ".join(
-        f"{p.label}: up to {p.max_walltime}, {p.max_nodes} node(s), {p.max_cpus} CPUs"
+        f"{p.partition}: up to {p.max_walltime}, {p.max_nodes} node(s), {p.max_cpus} CPUs per node"
         for p in places
         if p.partition is not None
     )
