@@ -137,6 +137,36 @@ def test_slurm_has_every_profile_partition(site: Profile) -> None:
     assert listed == {p.name for p in site.partitions}
 
 
+def test_sinfo_lists_every_node_under_its_own_partition(site: Profile) -> None:
+    result = subprocess.run(
+        ["sinfo", "--Node", "--noheader", "--format=%N %P %c %f"], capture_output=True, text=True, check=True
+    )
+    listed = {}
+    for line in result.stdout.splitlines():
+        node, partition, cpus, features = line.split()
+        listed.setdefault(node, []).append((partition.rstrip("*"), int(cpus), features))
+
+    expected = {
+        name: [(p.name, p.node_setup.cpus, ",".join(p.node_setup.features) or "(null)")]
+        for p in site.partitions
+        for name in p.node_setup.node_names
+    }
+    assert listed == expected
+
+
+@pytest.mark.slurm
+def test_checks_catch_a_drained_node(site: Profile) -> None:
+    partition = next(p for p in site.partitions if not p.jupyter)
+    node = partition.node_setup.node_names[0]
+    drain = ["scontrol", "update", f"NodeName={node}", "State=DRAIN", "Reason=handbook-smoke"]
+    subprocess.run(drain, check=True)
+    try:
+        assert failed_checks(site) == [("node", node), ("partition", partition.name)]
+    finally:
+        subprocess.run(["scontrol", "update", f"NodeName={node}", "State=RESUME"], check=True)
+    assert wait_until(lambda: failed_checks(site) == [], 15)
+
+
 @pytest.mark.slurm
 @pytest.mark.parametrize("partition", JUPYTER_PARTITIONS)
 def test_job_completes_on_each_jupyter_partition(site: Profile, job_tag: str, partition: str) -> None:
