@@ -108,6 +108,10 @@ WAITING_TIMES = {
 
 def change_profile(data: dict) -> None:
     """A centre's later profile: a GPU partition, containers, open extensions, new answers and limitations."""
+    # Its GPU partition replaces the default's, and Jupyter cannot reach it.
+    partitions = data["systems"][0]["partitions"]
+    partitions[:] = [p for p in partitions if not p["limits"].get("gpus_per_node")]
+    data["kernels"] = [k for k in data["kernels"] if not k.get("gpus")]
     data["systems"][0]["partitions"].append(
         {
             "name": "gpu-a100",

@@ -54,7 +54,9 @@ def test_every_measure_measures_a_declared_criterion() -> None:
 def test_limitations_follow_the_profile(profile) -> None:
     titles = [entry.title for entry in service_limitations(profile)]
     assert "Jupyter cannot run on the `largemem` partition" in titles
-    assert {"No GPUs", "No containers", "No conda", "You cannot install JupyterLab extensions"} <= set(titles)
+    assert {"No containers", "No conda", "You cannot install JupyterLab extensions"} <= set(titles)
+    # The gpu partition's GPUs are scheduled, not real: the page says that, not "no GPUs".
+    assert "GPUs are handed out, but GPU code does not run" in titles and "No GPUs" not in titles
     assert "Your own kernels can break when the centre updates its software" in titles
     for entry in service_limitations(profile):
         assert entry.workaround and entry.since and entry.reviewed
@@ -64,6 +66,7 @@ def test_limitations_of_a_profile_without_dates_say_so() -> None:
     tiny = load_profile(TINY_PROFILE)
     entries = service_limitations(tiny)
     assert "Jupyter cannot run on the `bigmem` partition" in [e.title for e in entries]
+    assert "No GPUs" in [e.title for e in entries], "the tiny profile has no partition with GPUs"
     assert all(e.since is None and e.reviewed is None for e in entries)
     assert all(e.since and e.reviewed for e in handbook_limitations())
 
@@ -84,7 +87,12 @@ def test_measurements_beat_the_self_assessment_and_say_their_source(profile) -> 
     snapshot = Snapshot(
         site="RCC",
         taken=dt.date(2026, 11, 20),
-        partitions={"interactive": partition("UP"), "batch": partition("DOWN"), "largemem": partition("UP")},
+        partitions={
+            "interactive": partition("UP"),
+            "batch": partition("DOWN"),
+            "largemem": partition("UP"),
+            "gpu": partition("UP"),
+        },
         kernels={name: KernelEntry() for name in ("python3", "bash", "ir", "python3-stack")},
         modules=Modules(),
     )
@@ -97,10 +105,10 @@ def test_measurements_beat_the_self_assessment_and_say_their_source(profile) -> 
     )
     partitions = evaluate(criterion("resources-all-partitions"), evidence)
     assert partitions.rating == "partly"
-    assert "2 of 3 (not: `largemem`)" in partitions.evidence and "saw 2 of 3 up" in partitions.evidence
+    assert "3 of 4 (not: `largemem`)" in partitions.evidence and "saw 3 of 4 up" in partitions.evidence
     kernels = evaluate(criterion("custom-defaults"), evidence)
     assert (kernels.rating, kernels.source) == ("partly", "site profile and probe snapshot")
-    assert "started 4 of 5" in kernels.evidence
+    assert "started 4 of 6" in kernels.evidence
     current = evaluate(criterion("docs-current"), evidence)
     assert current.rating == "partly" and "5 of 8 example runs passed" in current.evidence
     quick = evaluate(criterion("resources-quick"), evidence)
@@ -155,7 +163,7 @@ def test_scope_says_what_to_run_where(default_book: Book) -> None:
     assert "What to run where" in text and "Login node" in text
     assert "sbatch --partition=largemem job.sh" in text
     assert "srun --partition=interactive --pty bash" in text
-    assert "Machine learning on GPUs" in text and "This site has no GPUs" in text
+    assert "Machine learning on GPUs" in text and "get GPUs, but no GPU code runs on them" in text
 
 
 def test_limitations_page_has_dates_workarounds_and_the_handbooks_own_limits(default_book: Book) -> None:
@@ -163,7 +171,7 @@ def test_limitations_page_has_dates_workarounds_and_the_handbooks_own_limits(def
     assert "last reviewed this page as a whole on 25 November 2026" in text
     assert text.count("What to do instead:") == text.count("Noted ") >= 8
     assert "Examples are recorded on a one-machine reference site" in text
-    assert "no GPUs and no Apptainer" in text
+    assert "no real GPUs and no Apptainer" in text
 
 
 @pytest.mark.parametrize("docname", [SCOPE, LIMITATIONS])

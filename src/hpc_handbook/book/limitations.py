@@ -84,8 +84,12 @@ def service_limitations(profile: Profile) -> list[LimitationEntry]:
         )
         entries.append(_service_entry("slurm-kernels", profile, kernels=described, batch=batch))
     capabilities = profile.capabilities
+    gpu_partitions = [p.name for p in profile.partitions if p.limits.gpus_per_node > 0]
+    if gpu_partitions and not capabilities.gpu:
+        # Slurm hands out GPUs there, but no GPU code runs: say so rather than "no GPUs".
+        entries.append(_service_entry("gpus-scheduled-only", profile, partitions=code_list(gpu_partitions)))
     for missing, key in (
-        (not capabilities.gpu, "no-gpu"),
+        (not capabilities.gpu and not gpu_partitions, "no-gpu"),
         (not capabilities.apptainer, "no-apptainer"),
         (not capabilities.conda, "no-conda"),
     ):

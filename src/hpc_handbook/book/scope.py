@@ -43,6 +43,7 @@ class UseCases(GeneratedMyST):
             "bash_kernel": any(k.language.lower() == "bash" for k in profile.kernels),
             "gpu_jupyter_partitions": code_list(gpu_in_jupyter) if gpu_in_jupyter else "",
             "gpu_partitions": code_list([p.name for p in gpu_partitions]) if gpu_partitions else "",
+            "gpus_scheduled_only": bool(gpu_partitions) and not profile.capabilities.gpu,
             "limitations_page": self.page((LIMITATIONS,)),
         }
 
