@@ -1,9 +1,9 @@
 """Compare the site with what the handbook says about it, and with its last snapshot.
 
-`hpc-handbook drift` checks the claims of `site.yml` (kernels, partitions and their
-limits, the modules the pages rely on) against a probe, and versions against the last
-committed snapshot, because `site.yml` makes no version claims. Each mismatch names
-the pages that show the affected value.
+`hpc-handbook drift` checks the claims of `site.yml` (kernels, partitions, their limits
+and nodes, the modules the pages rely on) against a probe, and that no node is drained
+or down; and versions against the last committed snapshot, because `site.yml` makes no
+version claims. Each mismatch names the pages that show the affected value.
 
 What changed between two snapshots, and the changelog fragments for it, is
 `hpc_handbook.system_changes`; the probe uses that without this module.
@@ -29,17 +29,17 @@ from hpc_handbook.data.snapshot import (
     as_snapshot,
     load_snapshot,
     named_or_baseline,
-    slurm_duration_seconds,
 )
 from hpc_handbook.drift_findings import Drift as Drift
 from hpc_handbook.hub_drift import hub_drift
+from hpc_handbook.partition_drift import node_partitions, partition_drift
 from hpc_handbook.probe import probe_snapshot
-from hpc_handbook.profile import Kernel, Profile, load_profile, walltime_hours
+from hpc_handbook.profile import Kernel, Profile, load_profile
 
 # Kept importable from here for the callers that knew them as the drift check's.
 from hpc_handbook.system_changes import ComponentChange as ComponentChange
 from hpc_handbook.system_changes import Item as Item
-from hpc_handbook.system_changes import language_label, memory_text
+from hpc_handbook.system_changes import language_label
 from hpc_handbook.system_changes import merge_items as merge_items
 from hpc_handbook.system_changes import parse_item as parse_item
 from hpc_handbook.system_changes import snapshot_changes as snapshot_changes
@@ -56,9 +56,17 @@ DIRECTIVES = {
     "partition": ("site-partitions", "site-spawn-form", "waiting-times"),
     "module": ("site-modules",),
     "hub": ("site-spawn-form",),
+    # The status page lists each node's state from the committed snapshot.
+    "node": ("site-partitions", "system-status"),
 }
 #: The status page shows versions from the committed snapshot, so version changes concern it too.
 SNAPSHOT_DIRECTIVES = ("system-status",)
+#: The substitutions that print each kind of component; a partition's own are `partition_substitutions`.
+_SUBSTITUTIONS: dict[str, tuple[str, ...]] = {
+    "kernel": ("kernel_names", "kernels"),
+    "module": ("modules", "module_path"),
+    "hub": ("hub_link",),
+}
 
 
 def partition_substitutions(profile: Profile) -> dict[str, tuple[str, ...]]:
@@ -77,9 +85,15 @@ def partition_substitutions(profile: Profile) -> dict[str, tuple[str, ...]]:
         )
         names[interactive.name] += ["interactive_partition", "interactive_max_walltime"]
         names[batch.name] += ["batch_partition", "batch_max_walltime"]
+        # The multi-node recipes print the batch partition's nodes.
+        names[batch.name] += ["batch_node_count", "batch_nodes", "batch_node_feature"]
     for partition in profile.partitions:
         if not partition.jupyter:
             names[partition.name].append("no_jupyter_partitions")
+    # The GPU recipes print the partition with GPUs.
+    with_gpus = next((p for p in profile.partitions if p.limits.gpus_per_node > 0), None)
+    if with_gpus is not None:
+        names[with_gpus.name] += ["gpu_partition", "gpus_per_node"]
     return {name: tuple(values) for name, values in names.items()}
 
 
@@ -217,67 +231,6 @@ def _kernel_drift(profile: Profile, snapshot: Snapshot, baseline: Snapshot | Non
     return found
 
 
-def _partition_drift(profile: Profile, snapshot: Snapshot) -> list[Drift]:
-    found = []
-    for partition in profile.partitions:
-        entry = snapshot.partitions.get(partition.name)
-        if entry is None:
-            found.append(
-                Drift("partition", partition.name, "missing", "in site.yml, but Slurm has no such partition")
-            )
-            continue
-        if entry.state != "UP":
-            found.append(Drift("partition", partition.name, "State", f"State is {entry.state}, not UP"))
-        limits = partition.limits
-        seconds = slurm_duration_seconds(entry.max_time)
-        if seconds is None or seconds != round(walltime_hours(limits.max_walltime) * 3600):
-            found.append(
-                Drift(
-                    "partition",
-                    partition.name,
-                    "MaxTime",
-                    f"MaxTime is {entry.max_time} at the site, site.yml says {limits.max_walltime}",
-                )
-            )
-        if entry.max_nodes != limits.max_nodes:
-            found.append(
-                Drift(
-                    "partition",
-                    partition.name,
-                    "MaxNodes",
-                    f"MaxNodes is {entry.max_nodes} at the site, site.yml says {limits.max_nodes}",
-                )
-            )
-        memory = entry.memory_per_node_mb
-        # Nodes report a little less than their nominal size; compare in whole GB.
-        if memory is not None and round(memory / 1024) != limits.memory_per_node_gb:
-            found.append(
-                Drift(
-                    "partition",
-                    partition.name,
-                    "memory",
-                    f"memory per node is {memory_text(memory)} at the site, "
-                    f"site.yml says {limits.memory_per_node_gb} GB",
-                )
-            )
-        if entry.gpus_per_node != limits.gpus_per_node:
-            found.append(
-                Drift(
-                    "partition",
-                    partition.name,
-                    "GPUs",
-                    f"{entry.gpus_per_node} GPUs per node at the site, site.yml says {limits.gpus_per_node}",
-                )
-            )
-        if partition.default and not entry.default:
-            found.append(
-                Drift(
-                    "partition", partition.name, "default", "site.yml says it is the default, Slurm does not"
-                )
-            )
-    return found
-
-
 def relied_on_modules(profile: Profile) -> list[str]:
     """The modules pages and kernels rely on: `modules.relied_on` and every kernel's `modules`."""
     names = list(profile.modules.relied_on)
@@ -311,28 +264,26 @@ def check_drift(
     snapshot = as_snapshot(snapshot)
     found = [
         *_kernel_drift(profile, snapshot, None if baseline is None else as_snapshot(baseline)),
-        *_partition_drift(profile, snapshot),
+        *partition_drift(profile, snapshot),
         *_module_drift(profile, snapshot),
         *hub_drift(profile, snapshot),
     ]
     if root is None:
         return found
     substitutions = partition_substitutions(profile)
-    kernel_substitutions: tuple[str, ...] = ("kernel_names", "kernels")
-    module_substitutions: tuple[str, ...] = ("modules", "module_path")
+    owners = node_partitions(profile, snapshot)
     with_pages = []
     for drift in found:
-        extra = SNAPSHOT_DIRECTIVES if drift.versions else ()
-        if drift.kind == "kernel":
-            subs = kernel_substitutions
-        elif drift.kind == "partition":
+        names, subs = [drift.name], _SUBSTITUTIONS.get(drift.kind, ())
+        if drift.kind == "partition":
             subs = substitutions.get(drift.name, ())
-        elif drift.kind == "hub":
-            subs = ("hub_link",)
-        else:
-            subs = module_substitutions
+        elif drift.kind == "node":
+            # A node's pages are its own and those of its partition.
+            partition = owners.get(drift.name, "")
+            names, subs = [drift.name, partition], substitutions.get(partition, ())
+        extra = SNAPSHOT_DIRECTIVES if drift.versions else ()
         pages = find_pages(
-            root, names=[drift.name], directives=(*DIRECTIVES[drift.kind], *extra), substitutions=subs
+            root, names=names, directives=(*DIRECTIVES[drift.kind], *extra), substitutions=subs
         )
         with_pages.append(dataclasses.replace(drift, pages=tuple(pages)))
     return with_pages

@@ -16,10 +16,7 @@ from typing import Any, TypeVar
 
 from hpc_handbook.changelog import (
     AUDIENCES,
-    MAX_TEXT_LENGTH,
     Audience,
-    ChangeType,
-    Component,
     Fragment,
     FragmentMeta,
     fragment_paths,
@@ -31,6 +28,7 @@ from hpc_handbook.data.snapshot import (
     Jupyter,
     KernelEntry,
     ModuleEntry,
+    NodeEntry,
     PartitionEntry,
     Snapshot,
     as_snapshot,
@@ -38,112 +36,19 @@ from hpc_handbook.data.snapshot import (
 )
 from hpc_handbook.profile import Profile
 
-#: A snapshot's entry for one kernel or partition.
-Entry = TypeVar("Entry", KernelEntry, PartitionEntry)
+# Kept importable from here for the callers that knew them as this module's.
+from hpc_handbook.system_change_items import PRESENT as PRESENT
+from hpc_handbook.system_change_items import ComponentChange as ComponentChange
+from hpc_handbook.system_change_items import Item as Item
+from hpc_handbook.system_change_items import all_audiences, dict_items
+from hpc_handbook.system_change_items import language_label as language_label
+from hpc_handbook.system_change_items import memory_text as memory_text
+from hpc_handbook.system_change_items import merge_items as merge_items
+from hpc_handbook.system_change_items import parse_change_text as parse_change_text
+from hpc_handbook.system_change_items import parse_item as parse_item
 
-
-def memory_text(mb: int) -> str:
-    """Memory as site.yml states it: whole GB where it is, else MB."""
-    return f"{mb // 1024} GB" if mb % 1024 == 0 else f"{mb} MB"
-
-
-#: Stands for "exists" where a component or module version has no value of its own.
-PRESENT = "present"
-
-
-@dataclasses.dataclass(frozen=True)
-class Item:
-    """One changed value of a component; None on one side means added or removed."""
-
-    label: str  # no spaces, so a fragment's text can be read back; "" for the component itself
-    old: str | None
-    new: str | None
-
-    def render(self) -> str:
-        prefix = f"{self.label} " if self.label else ""
-        if self.old is None:
-            return f"{prefix}{'' if self.new == PRESENT else f'{self.new} '}added"
-        if self.new is None:
-            return f"{prefix}{'' if self.old == PRESENT else f'{self.old} '}removed"
-        return f"{prefix}{self.old} → {self.new}"
-
-
-_CHANGED_ITEM = re.compile(r"^(?:(?P<label>\S+) )?(?P<old>.+?) → (?P<new>.+)$")
-_ADDED_ITEM = re.compile(r"^(?:(?P<label>\S+?)(?: (?P<value>.+?))? )?(?P<verb>added|removed)$")
-
-
-def parse_item(text: str) -> Item | None:
-    """Read back an item that `Item.render` wrote; None for anything else."""
-    text = text.strip()
-    match = _CHANGED_ITEM.match(text)
-    if match:
-        return Item(match.group("label") or "", match.group("old"), match.group("new"))
-    match = _ADDED_ITEM.match(text)
-    if match:
-        value = match.group("value") or PRESENT
-        label = match.group("label") or ""
-        if match.group("verb") == "added":
-            return Item(label, None, value)
-        return Item(label, value, None)
-    return None
-
-
-@dataclasses.dataclass(frozen=True)
-class ComponentChange:
-    """What changed in one component (a kernel, a partition, a module, ...) between two snapshots."""
-
-    component: Component
-    key: str
-    subject: str
-    items: tuple[Item, ...]
-    audiences: tuple[Audience, ...]
-
-    @property
-    def change_type(self) -> ChangeType:
-        if self.items and all(i.old is None for i in self.items):
-            return "added"
-        if self.items and all(i.new is None for i in self.items):
-            return "removed"
-        return "changed"
-
-    def text(self) -> str:
-        rendered = [item.render() for item in self.items]
-        text = f"{self.subject}: {'; '.join(rendered)}."
-        while len(text) > MAX_TEXT_LENGTH and len(rendered) > 1:
-            # Too long for one entry; the status page has the full picture.
-            rendered.pop()
-            text = f"{self.subject}: {'; '.join(rendered)}; more changes on the system status page."
-        return text
-
-
-def parse_change_text(text: str) -> tuple[str, list[Item]]:
-    """Split a probe-written fragment's text into its subject and the items it lists."""
-    subject, _, rest = text.strip().partition(": ")
-    rest = rest.removesuffix(".")
-    items = [parse_item(part) for part in rest.split("; ")]
-    return subject, [item for item in items if item is not None]
-
-
-def language_label(language: str) -> str:
-    """How a reader names a kernel's language: Python, R, bash."""
-    return {"python": "Python", "r": "R", "bash": "bash"}.get(language.lower(), language or "language")
-
-
-def _dict_items(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Item]:
-    items = []
-    for key in sorted(set(old) | set(new)):
-        before, after = old.get(key), new.get(key)
-        if before != after:
-            items.append(
-                Item(key, None if before is None else str(before), None if after is None else str(after))
-            )
-    return items
-
-
-def _all_audiences(*audiences: Audience) -> tuple[Audience, ...]:
-    # Admins see every system change; the order follows the changelog module's.
-    wanted = {*audiences, "admin"}
-    return tuple(a for a in AUDIENCES if a in wanted)
+#: A snapshot's entry for one kernel, partition or node.
+Entry = TypeVar("Entry", KernelEntry, PartitionEntry, NodeEntry)
 
 
 def _kernel_audiences(profile: Profile | None, name: str) -> tuple[Audience, ...]:
@@ -151,8 +56,8 @@ def _kernel_audiences(profile: Profile | None, name: str) -> tuple[Audience, ...
     # module-based, Slurm-backed and undeclared kernels concern experts.
     declared = {k.name: k for k in profile.kernels} if profile else {}
     if name in declared and declared[name].start == "local":
-        return _all_audiences("novice", "expert")
-    return _all_audiences("expert")
+        return all_audiences("novice", "expert")
+    return all_audiences("expert")
 
 
 def _changed_entries(
@@ -180,8 +85,8 @@ def _kernel_items(before: KernelEntry, after: KernelEntry) -> list[Item]:
     # A kernel that did not answer has no versions; that is an incident, not a change.
     if not before.error and not after.error:
         language = language_label(after.language)
-        items += _dict_items({language: before.language_version}, {language: after.language_version})
-        items += _dict_items(before.packages, after.packages)
+        items += dict_items({language: before.language_version}, {language: after.language_version})
+        items += dict_items(before.packages, after.packages)
     return items
 
 
@@ -226,18 +131,69 @@ def _partition_values(entry: PartitionEntry) -> dict[str, Any]:
 
 
 def _partition_items(before: PartitionEntry, after: PartitionEntry) -> list[Item]:
-    items = _dict_items(_partition_values(before), _partition_values(after))
+    items = dict_items(_partition_values(before), _partition_values(after))
     return sorted(items, key=lambda i: _PARTITION_VALUES.index(i.label))
 
 
 def _partition_changes(
     old: Mapping[str, PartitionEntry], new: Mapping[str, PartitionEntry]
 ) -> list[ComponentChange]:
-    audiences = _all_audiences("novice", "expert")
+    audiences = all_audiences("novice", "expert")
     return [
         ComponentChange("partition", f"partition/{name}", f"{name} partition", tuple(items), audiences)
         for name, items in _changed_entries(old, new, _partition_items)
     ]
+
+
+def _node_values(entry: NodeEntry) -> dict[str, Any]:
+    # The reason says why a node left service; it is news only with the change of state.
+    state = f"{entry.state} ({entry.reason})" if entry.state != "up" and entry.reason else entry.state
+    # A fragment's items are parted by "; ", so a reason must not contain one.
+    return {
+        "state": state.replace(";", ","),
+        "CPUs": entry.cpus,
+        "memory": memory_text(entry.memory_mb),
+        "features": ",".join(entry.features) or "none",
+        "GPUs": entry.gpus,
+    }
+
+
+def _node_items(before: NodeEntry, after: NodeEntry) -> list[Item]:
+    if before.state == after.state:
+        before = before.model_copy(update={"reason": after.reason})
+    order = list(_node_values(after))
+    return sorted(dict_items(_node_values(before), _node_values(after)), key=lambda i: order.index(i.label))
+
+
+def _nodes_by_name(partitions: Mapping[str, PartitionEntry]) -> tuple[dict[str, NodeEntry], dict[str, str]]:
+    """Every node of the snapshot, and the partition each is listed under first."""
+    nodes: dict[str, NodeEntry] = {}
+    owners: dict[str, str] = {}
+    for partition, entry in sorted(partitions.items()):
+        for name, node in entry.nodes.items():
+            nodes.setdefault(name, node)
+            owners.setdefault(name, partition)
+    return nodes, owners
+
+
+def _node_changes(
+    old: Mapping[str, PartitionEntry], new: Mapping[str, PartitionEntry]
+) -> list[ComponentChange]:
+    """A node that came, went, or changed state (or what it offers): one change per node."""
+    before, old_owners = _nodes_by_name(old)
+    after, new_owners = _nodes_by_name(new)
+    # A snapshot from before nodes were recorded lists none; that is no news of nodes.
+    if not before or not after:
+        return []
+    audiences = all_audiences("expert")
+    changes = []
+    for name, items in _changed_entries(before, after, _node_items):
+        partition = new_owners.get(name) or old_owners[name]
+        subject = f"{name} node ({partition} partition)"
+        changes.append(
+            ComponentChange("partition", f"node/{_key_part(name)}", subject, tuple(items), audiences)
+        )
+    return changes
 
 
 def _module_changes(old: Mapping[str, ModuleEntry], new: Mapping[str, ModuleEntry]) -> list[ComponentChange]:
@@ -259,7 +215,7 @@ def _module_changes(old: Mapping[str, ModuleEntry], new: Mapping[str, ModuleEntr
                     f"module/{_key_part(name)}",
                     f"{name} module",
                     tuple(items),
-                    _all_audiences("expert"),
+                    all_audiences("expert"),
                 )
             )
     return changes
@@ -286,11 +242,11 @@ def _hub_changes(before: HubService | None, after: HubService | None) -> list[Co
     # A hub that did not answer either time has nothing to compare; its absence is drift, not news.
     if before is None or after is None or before.version is None or after.version is None:
         return []
-    items = _dict_items(_hub_values(before), _hub_values(after))
+    items = dict_items(_hub_values(before), _hub_values(after))
     if not items:
         return []
     return [
-        ComponentChange("hub", "hub/jupyterhub", "The hub", tuple(items), _all_audiences("novice", "expert"))
+        ComponentChange("hub", "hub/jupyterhub", "The hub", tuple(items), all_audiences("novice", "expert"))
     ]
 
 
@@ -306,14 +262,15 @@ def snapshot_changes(
     changes = [
         *_kernel_changes(before.kernels, after.kernels, profile),
         *_partition_changes(before.partitions, after.partitions),
+        *_node_changes(before.partitions, after.partitions),
         *_module_changes(before.modules.available, after.modules.available),
         *_hub_changes(before.hub, after.hub),
     ]
-    jupyter = _dict_items(_jupyter_versions(before.jupyter), _jupyter_versions(after.jupyter))
+    jupyter = dict_items(_jupyter_versions(before.jupyter), _jupyter_versions(after.jupyter))
     if jupyter:
         changes.append(
             ComponentChange(
-                "hub", "hub/jupyter", "Jupyter", tuple(jupyter), _all_audiences("novice", "expert")
+                "hub", "hub/jupyter", "Jupyter", tuple(jupyter), all_audiences("novice", "expert")
             )
         )
     for tool, title in (("slurm", "Slurm"), ("lmod", "Lmod")):
@@ -321,19 +278,9 @@ def snapshot_changes(
         if was != now:
             item = Item("version", was, now)
             changes.append(
-                ComponentChange("service", f"service/{tool}", title, (item,), _all_audiences("expert"))
+                ComponentChange("service", f"service/{tool}", title, (item,), all_audiences("expert"))
             )
     return changes
-
-
-def merge_items(earlier: Sequence[Item], later: Sequence[Item]) -> list[Item]:
-    """Combine two lists of changes to the same values: from the first old value to the last new one."""
-    merged: dict[str, Item] = {item.label: item for item in earlier}
-    for item in later:
-        first = merged.get(item.label)
-        merged[item.label] = Item(item.label, first.old if first else item.old, item.new)
-    # A value that came back to where the day started has not changed at all.
-    return [item for item in merged.values() if item.old != item.new]
 
 
 def fragment_slug(key: str) -> str:

@@ -11,11 +11,43 @@ from hpc_handbook.data.snapshot import (
     KernelEntry,
     ModuleEntry,
     Modules,
+    NodeEntry,
     PartitionEntry,
     Snapshot,
     Versions,
 )
-from hpc_handbook.profile import Profile
+from hpc_handbook.profile import Partition, Profile, walltime_hours
+
+
+def slurm_time(walltime: str) -> str:
+    """A site.yml walltime as Slurm prints it: a day and more as `D-HH:MM:SS`."""
+    seconds = round(walltime_hours(walltime) * 3600)
+    days, rest = divmod(seconds, 86400)
+    clock = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    return f"{days}-{clock}" if days else clock
+
+
+def matching_partition(partition: Partition) -> PartitionEntry:
+    """A partition, and its nodes, exactly as site.yml describes them; all nodes up."""
+    setup, limits = partition.node_setup, partition.limits
+    node = NodeEntry(
+        state="up",
+        cpus=setup.cpus,
+        memory_mb=setup.memory_gb * 1024,
+        features=sorted(setup.features),
+        gpus=limits.gpus_per_node,
+    )
+    return PartitionEntry(
+        state="UP",
+        default=partition.default,
+        max_time=slurm_time(limits.max_walltime),
+        max_nodes=limits.max_nodes,
+        total_nodes=setup.count,
+        total_cpus=setup.count * setup.cpus,
+        memory_per_node_mb=limits.memory_per_node_gb * 1024,
+        gpus_per_node=limits.gpus_per_node,
+        nodes={name: node.model_copy(deep=True) for name in setup.node_names},
+    )
 
 
 def matching_snapshot(profile: Profile) -> Snapshot:
@@ -36,20 +68,7 @@ def matching_snapshot(profile: Profile) -> Snapshot:
             packages={p: "1.0.0" for p in kernel.packages},
             fingerprint="0" * 16,
         )
-    seconds = {"04:00:00": "04:00:00", "24:00:00": "1-00:00:00", "12:00:00": "12:00:00"}
-    partitions = {
-        p.name: PartitionEntry(
-            state="UP",
-            default=p.default,
-            max_time=seconds[p.limits.max_walltime],
-            max_nodes=p.limits.max_nodes,
-            total_nodes=1,
-            total_cpus=16,
-            memory_per_node_mb=p.limits.memory_per_node_gb * 1024,
-            gpus_per_node=p.limits.gpus_per_node,
-        )
-        for p in profile.partitions
-    }
+    partitions = {p.name: matching_partition(p) for p in profile.partitions}
     available: dict[str, ModuleEntry] = {}
     for module in [*profile.modules.relied_on, *(m for k in profile.kernels for m in k.modules)]:
         name, _, version = module.partition("/")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from hpc_handbook.data.snapshot import (
+    PartitionEntry,
     Snapshot,
     committed_snapshot,
     compared_content,
@@ -36,6 +37,7 @@ from hpc_handbook.probe import (
     site_jupyter_path,
     version_snippet,
 )
+from hpc_handbook.probe.partitions import node_state
 
 # `scontrol show partition --oneliner` and `show node --oneliner` of Slurm 22.05, node names replaced.
 PARTITIONS = (
@@ -57,6 +59,8 @@ NODES = (
 
 def test_partitions_from_scontrol_read_limits_memory_and_gpus() -> None:
     partitions = partitions_from_scontrol(PARTITIONS, NODES)
+    assert set(partitions["batch"].pop("nodes")) == {"node01", "node02"}
+    assert partitions["interactive"].pop("nodes")["node01"]["cpus"] == 16
     assert partitions["interactive"] == {
         "state": "UP",
         "default": False,
@@ -75,8 +79,98 @@ def test_partitions_from_scontrol_read_limits_memory_and_gpus() -> None:
     assert partitions["gpu"]["state"] == "DOWN"
 
 
-def test_node_names_never_reach_the_snapshot() -> None:
-    assert "node0" not in json.dumps(partitions_from_scontrol(PARTITIONS, NODES))
+# `scontrol show node --oneliner` of Slurm 22.05 for a site whose nodes run elsewhere than
+# their Slurm names say: one drained (by an admin), one down and not responding, one allocated.
+SITE_NODES = (
+    "NodeName=cn001 Arch=x86_64 CoresPerSocket=16  CPUAlloc=0 CPUEfctv=32 CPUTot=32 CPULoad=0.01 "
+    "AvailableFeatures=cpu,avx512 ActiveFeatures=cpu,avx512 Gres=(null) NodeAddr=10.20.1.1 "
+    "NodeHostName=host-a17.cluster.example Version=22.05.8 OS=Linux 6.1.0-18-amd64 #1 SMP PREEMPT_DYNAMIC "
+    "Debian 6.1.76-1 (2024-02-01)  RealMemory=192000 AllocMem=0 FreeMem=180213 Sockets=2 Boards=1 "
+    "State=IDLE+DRAIN ThreadsPerCore=1 TmpDisk=0 Weight=1 Owner=N/A MCS_label=N/A Partitions=batch  "
+    "BootTime=2026-11-30T08:12:44 SlurmdStartTime=2026-11-30T08:13:02 LastBusyTime=2026-12-02T21:00:00 "
+    "CfgTRES=cpu=32,mem=187.50G,billing=32 AllocTRES= CapWatts=n/a CurrentWatts=0 AveWatts=0 "
+    "ExtSensorsJoules=n/s ExtSensorsWatts=0 ExtSensorsTemp=n/s "
+    "Reason=memory errors on DIMM 3 [ops-admin@2026-12-02T21:04:11]\n"
+    "NodeName=cn002 Arch=x86_64 CoresPerSocket=16  CPUAlloc=0 CPUEfctv=32 CPUTot=32 CPULoad=N/A "
+    "AvailableFeatures=cpu,avx512 ActiveFeatures=cpu,avx512 Gres=(null) NodeAddr=10.20.1.2 "
+    "NodeHostName=host-a18.cluster.example Version=22.05.8 RealMemory=192000 AllocMem=0 FreeMem=N/A "
+    "Sockets=2 Boards=1 State=DOWN* ThreadsPerCore=1 TmpDisk=0 Weight=1 Owner=N/A MCS_label=N/A "
+    "Partitions=batch  BootTime=None SlurmdStartTime=None LastBusyTime=2026-12-01T10:00:00 "
+    "CfgTRES=cpu=32,mem=187.50G,billing=32 AllocTRES= CapWatts=n/a CurrentWatts=0 AveWatts=0 "
+    "ExtSensorsJoules=n/s ExtSensorsWatts=0 ExtSensorsTemp=n/s "
+    "Reason=Not responding [slurm@2026-12-01T10:05:00]\n"
+    "NodeName=gn001 Arch=x86_64 CoresPerSocket=24  CPUAlloc=12 CPUEfctv=48 CPUTot=48 CPULoad=11.90 "
+    "AvailableFeatures=gpu,a100 ActiveFeatures=gpu,a100 Gres=gpu:a100:4(S:0-1) NodeAddr=10.20.2.1 "
+    "NodeHostName=host-g01.cluster.example Version=22.05.8 RealMemory=512000 AllocMem=64000 "
+    "FreeMem=400000 Sockets=2 Boards=1 State=MIXED ThreadsPerCore=1 TmpDisk=0 Weight=1 Owner=N/A "
+    "MCS_label=N/A Partitions=gpu,batch  BootTime=2026-11-29T07:00:00 SlurmdStartTime=2026-11-29T07:01:00 "
+    "CfgTRES=cpu=48,mem=500G,billing=48,gres/gpu=4 AllocTRES=cpu=12,mem=62.50G,gres/gpu=1\n"
+)
+SITE_PARTITIONS = (
+    "PartitionName=batch Default=YES MaxNodes=UNLIMITED MaxTime=2-00:00:00 Nodes=cn[001-002],gn001 "
+    "State=UP TotalCPUs=112 TotalNodes=3 MaxMemPerNode=UNLIMITED\n"
+    "PartitionName=gpu Default=NO MaxNodes=1 MaxTime=1-00:00:00 Nodes=gn001 State=UP TotalCPUs=48 "
+    "TotalNodes=1 MaxMemPerNode=UNLIMITED\n"
+)
+
+
+def test_each_partition_lists_its_nodes_with_their_state_and_what_they_offer() -> None:
+    partitions = partitions_from_scontrol(SITE_PARTITIONS, SITE_NODES)
+    batch = partitions["batch"]["nodes"]
+    assert list(batch) == ["cn001", "cn002", "gn001"]
+    # The admin's reason, without who drained the node and when.
+    assert batch["cn001"] == {
+        "state": "drained",
+        "reason": "memory errors on DIMM 3",
+        "cpus": 32,
+        "memory_mb": 192000,
+        "features": ["avx512", "cpu"],
+        "gpus": 0,
+    }
+    assert (batch["cn002"]["state"], batch["cn002"]["reason"]) == ("down", "Not responding")
+    assert partitions["gpu"]["nodes"] == {
+        "gn001": {
+            "state": "up",
+            "reason": "",
+            "cpus": 48,
+            "memory_mb": 512000,
+            "features": ["a100", "gpu"],
+            "gpus": 4,
+        }
+    }
+    assert PartitionEntry.model_validate(partitions["gpu"]).nodes["gn001"].gpus == 4
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        ("IDLE", "up"),
+        ("MIXED", "up"),
+        ("ALLOCATED", "up"),
+        ("ALLOCATED+COMPLETING", "up"),
+        ("IDLE+DRAIN", "drained"),
+        ("MIXED+DRAIN", "drained"),
+        ("DRAINED", "drained"),
+        ("DRAINING", "drained"),
+        ("DOWN", "down"),
+        ("DOWN*", "down"),
+        ("IDLE*", "down"),
+        ("DOWN+DRAIN", "down"),
+        ("IDLE+NOT_RESPONDING", "down"),
+        ("FAIL", "down"),
+        ("ALLOCATED+FAIL", "down"),
+    ],
+)
+def test_slurm_node_states_read_as_up_drained_or_down(state: str, expected: str) -> None:
+    assert node_state(state) == expected
+
+
+def test_where_a_node_runs_never_reaches_the_snapshot() -> None:
+    # Its Slurm name is the site's public name for it; the host behind it is not.
+    text = json.dumps(partitions_from_scontrol(SITE_PARTITIONS, SITE_NODES))
+    for private in ("host-a17", "cluster.example", "10.20.", "ops-admin", "2026-", "Linux", "Boot"):
+        assert private not in text
+    assert '"cn001"' in text
 
 
 @pytest.mark.parametrize(
@@ -310,6 +404,34 @@ def test_the_committed_snapshot_loads_and_is_written_back_unchanged() -> None:
     loaded = load_snapshot(path)
     assert loaded is not None and loaded.format_version == 1
     assert dump_snapshot(loaded) == path.read_text(encoding="utf-8")
+
+
+def test_a_snapshot_from_before_nodes_were_recorded_loads_and_is_written_back_as_it_was() -> None:
+    old = snapshot()
+    assert "nodes" not in old["partitions"]["batch"]
+    loaded = parse_snapshot(json.dumps(old), file="snapshot.json")
+    assert loaded.partitions["batch"].nodes == {}
+    assert json.loads(dump_snapshot(loaded)) == old
+    # With nodes, they are written.
+    node = {
+        "state": "drained",
+        "reason": "disk",
+        "cpus": 8,
+        "memory_mb": 8192,
+        "features": ["cpu"],
+        "gpus": 0,
+    }
+    new = _with(partitions={"batch": {**BATCH, "nodes": {"rcc-cpu01": node}}})
+    assert json.loads(dump_snapshot(parse_snapshot(new, file="snapshot.json")))["partitions"]["batch"][
+        "nodes"
+    ] == {"rcc-cpu01": node}
+
+
+def test_a_node_state_other_than_up_drained_or_down_is_bad_input() -> None:
+    node = {"state": "IDLE", "cpus": 8, "memory_mb": 8192}
+    with pytest.raises(HandbookInputError) as error:
+        parse_snapshot(_with(partitions={"batch": {**BATCH, "nodes": {"n1": node}}}), file="snapshot.json")
+    assert error.value.where == "partitions.batch.nodes.n1.state"
 
 
 def test_a_snapshot_without_a_format_is_read_as_the_first_format() -> None:

@@ -29,6 +29,7 @@ from hpc_handbook.data.snapshot import (
     slurm_duration_seconds,
 )
 from hpc_handbook.data.waiting_times import WaitingTimes, load_waiting_times
+from hpc_handbook.node_summary import nodes_text
 
 #: Where the command that writes each file is named on the pages.
 PROBE_COMMAND = REGENERATE_COMMAND
@@ -109,7 +110,8 @@ def partitions_table(snapshot: Snapshot) -> nodes.table:
         [
             _name_cell(name, "(default)" if p.default else ""),
             p.state,
-            p.total_nodes,
+            # Snapshots from before nodes were recorded have only Slurm's count.
+            nodes_text(p.nodes) if p.nodes else p.total_nodes,
             "no limit" if p.max_nodes == "UNLIMITED" else p.max_nodes,
             _walltime(p.max_time),
             _memory(p.memory_per_node_mb),
@@ -120,7 +122,7 @@ def partitions_table(snapshot: Snapshot) -> nodes.table:
     header = [
         "Partition",
         "State",
-        "Nodes",
+        "Nodes and their state",
         "Max nodes per job",
         "Max walltime",
         "Memory per node",

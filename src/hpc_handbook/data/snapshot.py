@@ -3,6 +3,11 @@
 The probe writes it; the drift check, the changelog of system changes and the book's
 status page and scorecard read it. Only `taken` varies between two probes of an
 unchanged site, so it is left out of every comparison.
+
+It is committed, so it holds only what a site publishes anyway. Each partition lists its
+nodes by their Slurm names, the public names the profile's `nodes` also gives, with their
+state and what they offer; the host a node runs on (`NodeHostName`, `NodeAddr`), its
+operating system, boot time, load and whoever drained it stay out.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from hpc_handbook.data.files import (
     DataModel,
@@ -56,8 +61,26 @@ class KernelEntry(DataModel):
     fingerprint: str = ""
 
 
+#: A node as a user meets it: "up" takes jobs, "drained" takes no new ones, "down" takes none.
+NodeState = Literal["up", "drained", "down"]
+
+
+class NodeEntry(DataModel):
+    """One node of a partition: its state and what it offers, as Slurm reports them."""
+
+    state: NodeState
+    #: Why the node is drained or down, as the admin wrote it; empty when it is up.
+    reason: str = ""
+    cpus: int
+    memory_mb: int
+    #: What `--constraint` selects, sorted.
+    features: list[str] = Field(default_factory=list)
+    #: GPUs from the node's `Gres=gpu:N`; 0 without.
+    gpus: int = 0
+
+
 class PartitionEntry(DataModel):
-    """One Slurm partition's state and limits; node names stay out, they are host names."""
+    """One Slurm partition's state, limits and nodes."""
 
     state: str
     default: bool
@@ -69,6 +92,16 @@ class PartitionEntry(DataModel):
     #: What one job may use on one node: the partition cap or the smallest node.
     memory_per_node_mb: int | None
     gpus_per_node: int
+    #: Its nodes by Slurm name; empty in snapshots taken before nodes were recorded.
+    nodes: dict[str, NodeEntry] = Field(default_factory=dict)
+
+    @model_serializer(mode="wrap")
+    def _without_empty_nodes(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A snapshot from before nodes were recorded is written back as it was read.
+        data: dict[str, Any] = handler(self)
+        if not self.nodes:
+            data.pop("nodes", None)
+        return data
 
 
 class ModuleEntry(DataModel):

@@ -1,7 +1,8 @@
 """`hpc-handbook probe`: record what the site really offers in one deterministic snapshot.
 
 The snapshot (`book/data/snapshot.json`) lists every site kernelspec with the versions its
-own environment reports, the Lmod modules, the Slurm partitions and the Jupyter server.
+own environment reports, the Lmod modules, the Slurm partitions and their nodes, and the
+Jupyter server.
 The system status page, the drift check and the changelog of system changes all read it.
 Only the top-level `taken` date varies between two probes of an unchanged site, so it is
 left out of every comparison and fingerprint. Its model, and how it is read and written,
