@@ -70,6 +70,24 @@ def test_a_role_the_site_lacks_is_skipped_with_the_reason(write_example, tmp_pat
     assert skipped[0].reason == reason
 
 
+def test_a_site_without_gpus_skips_an_example_that_takes_the_gpu_partition(write_example, tmp_path):
+    data = yaml.safe_load((REPO / "site.yml").read_text())
+    partitions = data["systems"][0]["partitions"]
+    partitions[:] = [p for p in partitions if not p["limits"]["gpus_per_node"]]
+    data["kernels"] = [k for k in data["kernels"] if not k.get("gpus")]
+    data["capabilities"]["gpu_scheduling"] = False
+    (tmp_path / "no-gpus.yml").write_text(yaml.safe_dump(data))
+    site = load_profile(tmp_path / "no-gpus.yml")
+    path = write_example("gpus", ["1"], parameters='gpu_partition = "gpu"\nbatch_partition = "batch"')
+
+    example = load_example(path, site)
+    assert example.parameter_names == ("batch_partition",)
+    assert example.missing_parameters == ("gpu_partition",)
+    jobs, skipped = plan_jobs([example], {})
+    assert not jobs
+    assert skipped[0].reason == "not verified at this site: the site profile gives no value for gpu_partition"
+
+
 @pytest.mark.parametrize(
     ("change", "field", "expected"),
     [

@@ -74,6 +74,8 @@ class Example:
     missing_kernels: tuple[tuple[str, str], ...] = ()
     #: The site partition the kernel is allocated on (`runs_on` resolved), or None for the login node.
     partition: str | None = None
+    #: Site parameters the `parameters` cell assigns that this site has no value for (no GPU partition).
+    missing_parameters: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -122,6 +124,24 @@ def site_parameters(profile: Profile) -> dict[str, Any]:
     for filesystem in profile.filesystems:
         values[f"{filesystem.name}_path"] = filesystem.path
     return values
+
+
+#: Parameters only some sites have a value for: a site without the kernel role, the node feature or
+#: the GPU partition they name skips the examples that assign them, where another site runs them.
+OPTIONAL_PARAMETERS = frozenset(
+    {
+        "module_kernel",
+        "module_kernel_modules",
+        "compiler_module",
+        "python_module",
+        "library_module",
+        "slurm_kernel",
+        "gpu_kernel",
+        "batch_node_feature",
+        "gpu_partition",
+        "gpus_per_node",
+    }
+)
 
 
 def _node_parameters(profile: Profile) -> dict[str, Any]:
@@ -294,7 +314,7 @@ def _parameter_names(
     names: list[str] = []
     for language in sorted(languages):
         names = _assigned_names(cell.source, language, path, f"cell {index} (parameters)")
-        unknown = [n for n in names if n not in known]
+        unknown = [n for n in names if n not in known and n not in OPTIONAL_PARAMETERS]
         if unknown:
             raise HandbookInputError(
                 path,
@@ -309,14 +329,17 @@ def load_example(path: Path, profile: Profile) -> Example:
     notebook, meta = _read_contract(path)
     kernels, missing_kernels = resolve_kernels(meta.kernels, profile, path)
     partition = _placed_partition(meta, kernels, profile, path)
+    names = _parameter_names(notebook, kernels, profile, path)
+    known = site_parameters(profile)
     return Example(
         path=path,
         notebook=notebook,
         meta=meta,
         kernels=kernels,
-        parameter_names=_parameter_names(notebook, kernels, profile, path),
+        parameter_names=tuple(n for n in names if n in known),
         missing_kernels=missing_kernels,
         partition=partition,
+        missing_parameters=tuple(n for n in names if n not in known),
     )
 
 

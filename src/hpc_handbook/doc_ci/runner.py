@@ -143,6 +143,7 @@ def plan_jobs(
             for c in example.meta.requires
             if (reason := capabilities.get(c, f"{c}: this runner cannot detect it")) is not None
         ]
+        missing += [f"the site profile gives no value for {name}" for name in example.missing_parameters]
         for selector, reason in example.missing_kernels:
             skipped.append(
                 JobResult.for_example(example, selector, "skipped", f"not verified at this site: {reason}")
