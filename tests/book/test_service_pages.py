@@ -191,7 +191,7 @@ def test_scorecard_rates_every_criterion_and_links_a_page(default_book: Book) ->
         assert cells[1].find_class("sd-badge"), "every criterion has a rating"
         assert cells[3].xpath(".//a[contains(@class, 'internal')]"), "every criterion links a page"
     text = text_of(default_book, SCORECARD)
-    assert "Partitions Jupyter can use: 2 of 3 (not: largemem)." in text
+    assert "Partitions Jupyter can use: 3 of 4 (not: largemem)." in text
     assert "Source: administrators\u2019 self-assessment, reviewed 25 November 2026." in text
 
 

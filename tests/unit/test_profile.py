@@ -275,6 +275,14 @@ def test_an_unknown_doc_ci_partition_is_named(tmp_path, capsys):
     assert f"{path} at doc_ci.dispatch_partition: unknown partition 'nowhere'" in capsys.readouterr().err
 
 
+def test_more_doc_ci_nodes_than_its_partition_has_are_refused(tmp_path, capsys):
+    path = write_profile(tmp_path, lambda d: d["doc_ci"].update(dispatch_nodes=9))
+    assert main(["profile", "--site", str(path)]) == 2
+    assert f"{path} at doc_ci.dispatch_nodes: expected at most 4: partition 'batch' has 4 node(s)" in (
+        capsys.readouterr().err
+    )
+
+
 def test_more_nodes_than_the_reference_site_can_run_is_refused(tmp_path):
     from hpc_handbook.reference_site.cli import _site_profile
 

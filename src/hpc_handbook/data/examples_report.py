@@ -32,6 +32,8 @@ class ExampleResult(DataModel):
     audience: str = ""
     #: The partition the kernel ran on; None on the login node.
     partition: str | None = None
+    #: The Slurm node a doc CI worker ran it on (`--dispatch slurm`); None where the runner itself did.
+    node: str | None = None
     seconds: float = 0.0
     startup_seconds: float = 0.0
     #: Kernel start plus cell execution, without shutdown: what the bench's lower bound sums.

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import nbformat
 
+from hpc_handbook.doc_ci.bench_dispatch import DispatchBenchFailed, format_dispatch_table, measure_dispatch
 from hpc_handbook.doc_ci.refresh import refresh_examples
 from hpc_handbook.doc_ci.runner import default_workers, run_examples, site_jupyter_path
 from hpc_handbook.profile import Profile, load_profile
@@ -153,7 +154,8 @@ def generate_examples(directory: Path, *, count: int, profile: Profile) -> list[
             "handbook": {
                 "audience": "novice",
                 "kernels": [kernel.name],
-                "runs_on": "login",
+                # No output depends on the node: `--dispatch slurm` may run them on the compute nodes.
+                "runs_on": "any",
                 "requires": [],
                 "timeout": 120,
                 "owner": "bench",
@@ -253,7 +255,9 @@ def _time_runner(profile: Profile, examples_dir: Path, *, workers: int, cores: i
     return runner_seconds, sum(r.busy_seconds for r in serial.results) / cores
 
 
-def _measure(profile: Profile, tmp: Path, *, count: int, workers: int, cores: int) -> list[Timing]:
+def _measure(
+    profile: Profile, tmp: Path, *, count: int, workers: int, cores: int
+) -> tuple[list[Timing], str]:
     """Generate the examples, record their references, and time every contender on them."""
     kernel = next(k.name for k in profile.kernels if k.language == "python" and k.start == "local")
     env = {
@@ -282,7 +286,13 @@ def _measure(profile: Profile, tmp: Path, *, count: int, workers: int, cores: in
         seconds = time_peer(peer, context, env=env)
         print(f"bench: {peer.name} took {seconds:.1f} s", flush=True)
         timings.append(Timing(peer.name, seconds, peer.note.format(cores=cores)))
-    return timings
+    try:
+        dispatched, left_out = measure_dispatch(
+            profile, examples_dir, workers=workers, run_root=tmp / "dispatch"
+        )
+    except DispatchBenchFailed as error:
+        raise PeerFailed(str(error)) from None
+    return timings, format_dispatch_table(dispatched, left_out)
 
 
 def run_bench(*, count: int = 32, workers: int | None = None) -> int:
@@ -295,10 +305,12 @@ def run_bench(*, count: int = 32, workers: int | None = None) -> int:
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="handbook-bench-") as tmp:
         try:
-            timings = _measure(profile, Path(tmp), count=count, workers=workers, cores=cores)
+            timings, dispatch_table = _measure(profile, Path(tmp), count=count, workers=workers, cores=cores)
         except PeerFailed as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
     by_name = {t.name: t.seconds for t in timings}
     print(format_table(timings, runner_seconds=by_name[RUNNER], lower_bound=by_name[LOWER_BOUND]))
+    print(f"\nthe same examples over the doc CI's Slurm nodes ({workers} workers in all, on {cores} cores):")
+    print(dispatch_table)
     return 0

@@ -14,6 +14,7 @@ from hpc_handbook.profile import Profile, load_profile
 
 if TYPE_CHECKING:
     # The runner's imports take seconds; commands that do not run examples skip them.
+    from hpc_handbook.doc_ci.dispatch import DispatchSetup
     from hpc_handbook.doc_ci.execute import JobResult
 
 MARKS = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}
@@ -39,6 +40,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--workers", type=int, default=None, help="examples in flight (default: 2 per core)"
     )
     examples.add_argument("--report-dir", default="_build/reports")
+    _add_dispatch_options(examples)
     _add_since_snapshot_options(examples)
     _add_direct_option(examples)
     add_notify_options(examples)
@@ -57,6 +59,50 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--count", type=int, default=32, help="number of generated examples (at least 30)")
     bench.add_argument("--workers", type=int, default=None)
     bench.set_defaults(run=bench_command)
+
+
+def _add_dispatch_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dispatch",
+        choices=("local", "slurm"),
+        default="local",
+        help="slurm: run the examples that may run on any node as worker jobs on the nodes of the "
+        "profile's doc_ci.dispatch_partition (default: local, all on this machine)",
+    )
+    parser.add_argument(
+        "--dispatch-nodes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --dispatch slurm: how many nodes get a worker job (default: every node that takes jobs); "
+        "--workers is then the total, shared between them",
+    )
+    parser.add_argument(
+        "--dispatch-dir",
+        default="_build/dispatch",
+        metavar="DIR",
+        help="with --dispatch slurm: where each run's queue and verdicts live; on a real site a folder "
+        "every node mounts (default: _build/dispatch)",
+    )
+
+
+def dispatch_setup(args: argparse.Namespace, profile: Profile) -> DispatchSetup | None:
+    """The nodes and workers `--dispatch slurm` asks for; bad options are input errors."""
+    from hpc_handbook.doc_ci.dispatch import DispatchSetup, dispatch_targets
+    from hpc_handbook.doc_ci.runner import default_workers
+
+    if args.dispatch == "local":
+        if args.dispatch_nodes is not None:
+            raise HandbookInputError("--dispatch-nodes", "", "expected --dispatch slurm beside it")
+        return None
+    targets = dispatch_targets(profile, args.dispatch_nodes, profile_file=args.site or "site.yml")
+    workers = args.workers or default_workers()
+    return DispatchSetup(
+        targets=targets,
+        workers_per_node=max(1, workers // len(targets)),
+        walltime=profile.doc_ci.dispatch_walltime,
+        run_root=Path(args.dispatch_dir).resolve(),
+    )
 
 
 def _add_direct_option(parser: argparse.ArgumentParser) -> None:
@@ -116,6 +162,7 @@ def _since_snapshot_order(args: argparse.Namespace, profile: Profile) -> list[st
 
 
 def run_examples_command(args: argparse.Namespace) -> int:
+    from hpc_handbook.doc_ci.dispatch import DispatchError
     from hpc_handbook.doc_ci.notify import notify_after_run
     from hpc_handbook.doc_ci.report import write_reports
     from hpc_handbook.doc_ci.runner import run_examples
@@ -127,6 +174,7 @@ def run_examples_command(args: argparse.Namespace) -> int:
         args, setup=profile.notify, profile_file=args.site or "site.yml", support_email=profile.support.email
     )
     first = _since_snapshot_order(args, profile)
+    dispatch = dispatch_setup(args, profile)
     try:
         run = run_examples(
             profile=profile,
@@ -136,8 +184,9 @@ def run_examples_command(args: argparse.Namespace) -> int:
             on_result=_print_result,
             through_hub=profile.hub is not None and not args.direct,
             first=first,
+            dispatch=dispatch,
         )
-    except HubRunError as error:
+    except (HubRunError, DispatchError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -74,6 +74,11 @@ def example_result(result: JobResult) -> ExampleResult:
     return ExampleResult.model_validate({**result.model_dump(), **rounded})
 
 
+def _where(result: JobResult) -> str:
+    where = result.partition or "login node"
+    return f"{where}, node {result.node}" if result.node else where
+
+
 def markdown_report(results: list[JobResult], *, profile: Profile, when: dt.datetime) -> str:
     counts = summary_counts(results)
     lines = [
@@ -113,7 +118,7 @@ def markdown_report(results: list[JobResult], *, profile: Profile, when: dt.date
     for result in sorted(results, key=lambda r: (r.example, r.kernel)):
         verdict = result.status if result.status != "skipped" else f"skipped: {result.reason}"
         lines.append(
-            f"| {result.example} | {result.kernel} | {verdict} | {result.partition or 'login node'} "
+            f"| {result.example} | {result.kernel} | {verdict} | {_where(result)} "
             f"| {result.owner} | {result.seconds:.1f} |"
         )
     return "\n".join(lines) + "\n"

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from hpc_handbook.doc_ci import cleanup
 from hpc_handbook.doc_ci.contract import Example, discover_examples, site_parameters
+from hpc_handbook.doc_ci.dispatch import DispatchSetup, Manifest, run_dispatched
 from hpc_handbook.doc_ci.execute import ExecutionContext, JobResult, execute_example
 from hpc_handbook.doc_ci.sanitize import Sanitizer, load_sanitizer
 from hpc_handbook.doc_ci.through_hub import HubRun, execute_in_server
@@ -201,12 +202,14 @@ def run_examples(
     capabilities: dict[str, str | None] | None = None,
     through_hub: bool = False,
     first: Sequence[str] = (),
+    dispatch: DispatchSetup | None = None,
 ) -> RunResult:
     """Execute the examples once per kernel and judge them; always leave no kernel or job behind.
 
     `through_hub` runs them as the profile's doc-CI account, in its servers on the site's hub
     (HubRunError when the hub cannot be used); otherwise kernels start directly on this machine.
     `first` names examples to start before all others, in that order (`--since-snapshot`).
+    With `dispatch`, examples that may run on any node run in worker jobs on its nodes instead.
     """
     examples = discover_examples(examples_dir, profile, names)
     capabilities = detect_capabilities(profile) if capabilities is None else capabilities
@@ -222,13 +225,15 @@ def run_examples(
     cleanup.end_run(None)  # what an earlier, killed run left behind
     hub = HubRun.open(profile, run_id) if through_hub else None
     try:
-        return _run_planned(run, jobs, profile, examples_dir, run_id, workers, sanitize_rules, on_result, hub)
+        return _run_planned(
+            run, jobs, profile, examples_dir, run_id, workers, sanitize_rules, on_result, hub, dispatch
+        )
     finally:
         if hub is not None:
             hub.close()
 
 
-def _execution_context(
+def execution_context(
     profile: Profile,
     examples_dir: Path,
     run_id: str,
@@ -261,6 +266,12 @@ def _execution_context(
     )
 
 
+def dispatchable(job: Job, profile: Profile) -> bool:
+    """Whether a worker job on a compute node may run it: no output depends on the node, and
+    its kernel needs no allocation of its own (an `srun` inside a worker's job would share it)."""
+    return job.example.meta.runs_on == "any" and needed_partition(job, profile) is None
+
+
 def _run_in_loop(
     run: RunResult,
     jobs: list[Job],
@@ -268,10 +279,21 @@ def _run_in_loop(
     workers: int | None,
     on_result: Callable[[JobResult], None],
     hub: HubRun | None,
+    dispatched: tuple[list[Job], DispatchSetup, Manifest] | None = None,
 ) -> None:
     """Run the jobs in a new event loop that Ctrl-C or SIGTERM cancels, then end what the run left."""
+
+    async def everything() -> list[JobResult]:
+        here = _run_jobs(jobs, context, workers or default_workers(), on_result, hub)
+        if dispatched is None:
+            return await here
+        remote, setup, manifest = dispatched
+        runs = [(job.example, job.kernel) for job in remote]
+        local, elsewhere = await asyncio.gather(here, run_dispatched(runs, setup, manifest, on_result))
+        return [*local, *elsewhere]
+
     loop = asyncio.new_event_loop()
-    main = loop.create_task(_run_jobs(jobs, context, workers or default_workers(), on_result, hub))
+    main = loop.create_task(everything())
     previous = {}
     for signum in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -302,7 +324,24 @@ def _run_planned(
     sanitize_rules: Path | None,
     on_result: Callable[[JobResult], None],
     hub: HubRun | None,
+    dispatch: DispatchSetup | None = None,
 ) -> RunResult:
+    dispatched = None
+    if dispatch is not None:
+        # Longest timeouts first, as on the login node: workers claim the queue in this order.
+        remote = sorted(
+            (job for job in jobs if dispatchable(job, profile)),
+            key=lambda j: (j.rank, -j.example.meta.timeout),
+        )
+        jobs = [job for job in jobs if not dispatchable(job, profile)]
+        manifest = Manifest(
+            run_id=run_id,
+            profile=profile.model_dump(mode="json", by_alias=True),
+            examples_dir=str(examples_dir.resolve()),
+            sanitize_rules=str(sanitize_rules.resolve()) if sanitize_rules else None,
+            workers_per_node=dispatch.workers_per_node,
+        )
+        dispatched = (remote, dispatch, manifest)
     with (
         tempfile.TemporaryDirectory(prefix=cleanup.workroot_prefix(run_id)) as workroot,
         # Every run starts as a new account would: an empty home, the site's login environment.
@@ -310,11 +349,11 @@ def _run_planned(
         tempfile.TemporaryDirectory(prefix="hb-home-") as home_root,
     ):
         home = new_home(Path(home_root))
-        context = _execution_context(
+        context = execution_context(
             profile, examples_dir, run_id, sanitize_rules, hub, workroot=workroot, home=home
         )
         run.sanitize = context.sanitize
-        _run_in_loop(run, jobs, context, workers, on_result, hub)
+        _run_in_loop(run, jobs, context, workers, on_result, hub, dispatched)
     if run.interrupted:
         raise KeyboardInterrupt
     return run

@@ -97,6 +97,16 @@ def _check_doc_ci(profile: Profile, file: Path) -> list[HandbookInputError]:
     """The partition the doc CI dispatches to exists."""
     wanted = profile.doc_ci.dispatch_partition
     known = [p.name for p in profile.partitions]
+    if wanted in known:
+        nodes, count = profile.doc_ci.dispatch_nodes, profile.partition(wanted).node_setup.count
+        if nodes is not None and nodes > count:
+            return [
+                HandbookInputError(
+                    file,
+                    "doc_ci.dispatch_nodes",
+                    f"expected at most {count}: partition {wanted!r} has {count} node(s)",
+                )
+            ]
     if wanted is None or wanted in known:
         return []
     return [

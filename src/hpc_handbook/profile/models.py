@@ -344,6 +344,13 @@ class DocCiSetup(_Strict):
         default=None, description="The partition whose nodes run the examples' worker jobs."
     )
     dispatch_walltime: Walltime = Field(default="01:00:00", description="Each worker job's time limit.")
+    dispatch_nodes: int | None = Field(
+        default=None,
+        ge=1,
+        description="How many of the partition's nodes get a worker job unless `--dispatch-nodes` says "
+        "otherwise (default: every node that takes jobs). Workers share their nodes, but an example that "
+        "asks for whole nodes (`--exclusive`) on this partition needs some left without one.",
+    )
 
 
 class Profile(_Strict):
