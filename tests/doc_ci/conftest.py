@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -99,6 +100,17 @@ def wait_until_gone(check: Callable[[], list], seconds: float = 20) -> list:
         time.sleep(0.5)
         left = check()
     return left
+
+
+def interrupt_and_expect_nothing_left(runner: subprocess.Popen, *, timeout: float) -> None:
+    """Ctrl-C the runner as a user would, then check that no job or kernel of any run is left."""
+    try:
+        runner.send_signal(signal.SIGINT)
+        runner.wait(timeout=timeout)
+    finally:
+        runner.kill()
+    assert not wait_until_gone(doc_ci_jobs), f"jobs left: {doc_ci_jobs()}"
+    assert not wait_until_gone(doc_ci_processes), f"kernels left: {doc_ci_processes()}"
 
 
 @pytest.fixture

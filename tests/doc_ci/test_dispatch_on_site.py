@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import threading
@@ -15,7 +14,7 @@ from hpc_handbook.doc_ci.dispatch import WORKER_JOB_NAME, DispatchSetup, dispatc
 from hpc_handbook.doc_ci.runner import run_examples
 from hpc_handbook.errors import HandbookInputError
 
-from .conftest import REPO, doc_ci_jobs, doc_ci_processes, wait_until_gone
+from .conftest import REPO, doc_ci_jobs, doc_ci_processes, interrupt_and_expect_nothing_left, wait_until_gone
 
 pytestmark = [pytest.mark.site, pytest.mark.usefixtures("leaves_nothing_behind")]
 
@@ -116,17 +115,13 @@ def test_interrupted_dispatched_run_leaves_no_worker_job_and_no_kernel(write_exa
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    try:
-        deadline = time.monotonic() + 90
-        while not (len(_worker_jobs()) == 2 and len(doc_ci_processes()) >= 2) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert len(_worker_jobs()) == 2, f"the workers did not start: {doc_ci_jobs()}"
-        runner.send_signal(signal.SIGINT)
-        runner.wait(timeout=90)
-    finally:
+    deadline = time.monotonic() + 90
+    while not (len(_worker_jobs()) == 2 and len(doc_ci_processes()) >= 2) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if len(_worker_jobs()) != 2:
         runner.kill()
-    assert not wait_until_gone(doc_ci_jobs), f"jobs left: {doc_ci_jobs()}"
-    assert not wait_until_gone(doc_ci_processes), f"kernels left: {doc_ci_processes()}"
+        raise AssertionError(f"the workers did not start: {doc_ci_jobs()}")
+    interrupt_and_expect_nothing_left(runner, timeout=90)
 
 
 def test_more_nodes_than_the_partition_has_is_bad_input(profile):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from hpc_handbook.doc_ci import cleanup
 from hpc_handbook.doc_ci.refresh import VERIFICATION_KEY, refresh_examples
 from hpc_handbook.doc_ci.runner import run_examples
 
-from .conftest import REPO, doc_ci_jobs, doc_ci_processes, wait_until_gone
+from .conftest import REPO, doc_ci_jobs, doc_ci_processes, interrupt_and_expect_nothing_left, wait_until_gone
 
 pytestmark = [pytest.mark.site, pytest.mark.usefixtures("leaves_nothing_behind")]
 
@@ -256,12 +255,10 @@ def test_interrupted_run_leaves_no_job_and_no_kernel(write_example, examples_dir
     runner = _start_runner(examples_dir)
     try:
         _wait_for_kernels(kernels=3, running_jobs=2)
-        runner.send_signal(signal.SIGINT)
-        runner.wait(timeout=60)
-    finally:
+    except AssertionError:
         runner.kill()
-    assert not wait_until_gone(doc_ci_jobs), f"jobs left: {doc_ci_jobs()}"
-    assert not wait_until_gone(doc_ci_processes), f"kernels left: {doc_ci_processes()}"
+        raise
+    interrupt_and_expect_nothing_left(runner, timeout=60)
 
 
 def test_killed_srun_client_leaves_its_kernel_until_the_next_run_sweeps_it(
