@@ -11,6 +11,8 @@ import json
 import pytest
 import yaml
 
+from hpc_handbook.doc_ci.refresh import VERIFICATION_KEY
+
 from .helpers import (
     EDITED_FRAGMENT_NAME,
     EDITED_SENTENCE,
@@ -18,6 +20,7 @@ from .helpers import (
     NEW_FRAGMENT_NAME,
     OLD_FRAGMENT,
     OLD_FRAGMENT_NAME,
+    SKIPPED_AT_TINY,
     TINY_PROFILE,
     WAITING_TIMES,
     Book,
@@ -72,5 +75,14 @@ def changed_profile_book(tmp_path_factory: pytest.TempPathFactory) -> Book:
 
 @pytest.fixture(scope="session")
 def tiny_book(tmp_path_factory: pytest.TempPathFactory) -> Book:
+    """Build for another centre; one example says it was skipped there but keeps the default's outputs."""
     root = copy_book(tmp_path_factory.mktemp("tiny-book"))
+    skipped_here = root / "examples" / f"{SKIPPED_AT_TINY}.ipynb"
+    notebook = json.loads(skipped_here.read_text(encoding="utf-8"))
+    notebook["metadata"][VERIFICATION_KEY] |= {
+        "site": "TNC",
+        "result": "skipped",
+        "reason": "no GPU partition",
+    }
+    skipped_here.write_text(json.dumps(notebook), encoding="utf-8")
     return Book(root=root, html=build(root, site=TINY_PROFILE))

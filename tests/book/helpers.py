@@ -16,6 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 #: What a book build reads: configuration, profile, pages, examples and changelog fragments.
 BOOK_SOURCES = ("_config.yml", "_toc.yml", "site.yml", "book", "examples", "changelog")
 TINY_PROFILE = REPO / "tests" / "profiles" / "tiny.yml"
+#: An example the tiny profile cannot run (it has no GPU partition), with a parameter it has no value for.
+SKIPPED_AT_TINY = "recipe-gpu-kernel"
 SCHEMAS = Path(__file__).parent / "schemas"
 
 

@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlsplit
 
 import nbformat
 
-from .helpers import REPO, Book
+from .helpers import REPO, SKIPPED_AT_TINY, Book, readable
 
 
 class _Links(HTMLParser):
@@ -74,3 +74,8 @@ def test_another_sites_book_shows_no_outputs_recorded_here(tiny_book: Book) -> N
             f"{name} shows outputs recorded at another site"
         )
         assert "Not verified at this site" in page, name
+
+
+def test_a_parameter_the_site_has_no_value_for_says_so(tiny_book: Book) -> None:
+    page = readable(re.sub(r"<[^>]+>", "", tiny_book.page(f"examples/{SKIPPED_AT_TINY}")))
+    assert "# gpu_partition: this site has none" in page

@@ -129,13 +129,21 @@ def test_untagged_error_fails_with_the_cell(write_example, examples_dir, profile
 
 
 def test_missing_capability_is_skipped_with_its_reason(write_example, examples_dir, profile):
-    write_example("gpu", ["print('never')"], requires=["gpu"])
+    path = write_example("gpu", ["print('never')"], requires=["gpu"])
+    # Outputs another site recorded: a refresh that ran nothing here must not keep them as this site's.
+    recorded_elsewhere = nbformat.read(path, as_version=4)
+    recorded_elsewhere.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="never\n")]
+    recorded_elsewhere.cells[2].execution_count = 1
+    nbformat.write(recorded_elsewhere, path)
     result = run_examples(profile=profile, examples_dir=examples_dir).results[0]
     assert result.status == "skipped"
     assert result.reason.startswith("not verified at this site: no GPU")
     refresh_examples(profile=profile, examples_dir=examples_dir)
-    record = nbformat.read(examples_dir / "gpu.ipynb", as_version=4).metadata[VERIFICATION_KEY]
+    refreshed = nbformat.read(path, as_version=4)
+    record = refreshed.metadata[VERIFICATION_KEY]
     assert record["result"] == "skipped" and "no GPU" in record["reason"]
+    assert [cell.outputs for cell in refreshed.cells if cell.cell_type == "code"] == [[], []]
+    assert refreshed.cells[2].execution_count is None
 
 
 def test_partition_example_runs_inside_an_allocation_there(write_example, examples_dir, profile):

@@ -114,9 +114,9 @@ def _warn(error: HandbookInputError, docname: str) -> None:
 
 def show_site_parameters(doctree: nodes.document, notebook: dict[str, Any], app: Sphinx) -> None:
     """Show the parameters cell with this build's site values, as the doc CI injects them."""
-    from papermill.translators import translate_parameters
+    from papermill.translators import papermill_translators, translate_parameters
 
-    from hpc_handbook.doc_ci.contract import site_parameters
+    from hpc_handbook.doc_ci.contract import OPTIONAL_PARAMETERS, site_parameters
 
     values = site_parameters(get_profile(app))
     kernelspec = notebook.get("metadata", {}).get("kernelspec", {})
@@ -127,14 +127,23 @@ def show_site_parameters(doctree: nodes.document, notebook: dict[str, Any], app:
         if "parameters" not in metadata.get("tags", []):
             continue
         for block in cell.findall(nodes.literal_block):
-            names = [
-                name for name in values if re.search(rf"^\s*{re.escape(name)}\s*(=|<-)", block.astext(), re.M)
+            assigned = [
+                name
+                for name in (*values, *sorted(OPTIONAL_PARAMETERS - set(values)))
+                if re.search(rf"^\s*{re.escape(name)}\s*(=|<-)", block.astext(), re.M)
             ]
             source = translate_parameters(
                 kernelspec.get("name"),
                 kernelspec.get("language"),
-                {n: values[n] for n in names},
+                {n: values[n] for n in assigned if n in values},
                 "Site parameters",
+            )
+            # A name this site has no value for stays visible, so the reader sees why the example is skipped.
+            translator = papermill_translators.find_translator(
+                kernelspec.get("name"), kernelspec.get("language")
+            )
+            source += "".join(
+                translator.comment(f"{n}: this site has none") + "\n" for n in assigned if n not in values
             )
             block.replace(block.children[0], nodes.Text(source.rstrip("\n")))
             block["rawsource"] = source
@@ -190,8 +199,8 @@ def add_verification_badge(app: Sphinx, doctree: nodes.document) -> None:
         _warn(error, docname)
         report = None
     verdict = verdict_for(source.stem, recorded, report, site)
-    if verdict.result == "elsewhere":
-        # Outputs recorded at another site would tell this site's readers something untrue.
+    if recorded is None or recorded.site != site or recorded.result == "skipped":
+        # Only outputs a run at this site recorded are shown: others would tell its readers something untrue.
         for output in list(
             doctree.findall(
                 lambda n: isinstance(n, nodes.Element) and n.get("nb_element") == "cell_code_output"

@@ -31,6 +31,15 @@ def _write_notebook(path: Path, notebook: nbformat.NotebookNode) -> None:
     write_atomically(path, text if text.endswith("\n") else text + "\n")
 
 
+def skipped_notebook(original: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook without outputs: nothing ran here, so what it showed came from another run."""
+    notebook = copy.deepcopy(original)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return notebook
+
+
 def refreshed_notebook(
     original: nbformat.NotebookNode,
     result: JobResult,
@@ -100,7 +109,7 @@ def refresh_examples(
         example = examples[name]
         executed = [r for r in results if r.status != "skipped"]
         if not executed:
-            notebook = copy.deepcopy(example.notebook)
+            notebook = skipped_notebook(example.notebook)
             record = VerificationRecord(
                 date=today,
                 site=profile.site.short_name,
