@@ -197,8 +197,10 @@ def readable(markup: str) -> str:
 def default_site_leaks(book: Book) -> dict[str, list[str]]:
     """Per page of a build, the names and addresses of the default site it shows."""
     values = (*DEFAULT_SITE_VALUES, *default_profile_names())
+    # A kernel selector such as `role:gpu` names a role every centre's examples share, not a partition.
+    texts = {page: re.sub(r"\brole:[\w-]+", "", text) for page, text in visible_text(book.html).items()}
     found = {
         page: [value for value in values if re.search(rf"(?<![\w-]){re.escape(value)}(?![\w-])", text)]
-        for page, text in visible_text(book.html).items()
+        for page, text in texts.items()
     }
     return {page: values for page, values in found.items() if values}
