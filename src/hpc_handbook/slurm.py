@@ -119,7 +119,7 @@ def wait_until_gone(job_ids: Sequence[str], *, timeout: float) -> None:
     """Wait until Slurm lists none of these jobs any more, for at most `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _still_listed(job_ids):
-        time.sleep(0.5)
+        time.sleep(0.1)
 
 
 def _still_listed(job_ids: Sequence[str]) -> bool:

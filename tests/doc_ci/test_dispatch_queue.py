@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,7 @@ from hpc_handbook.doc_ci.dispatch import (
     write_queue,
 )
 from hpc_handbook.doc_ci.execute import JobResult
-from hpc_handbook.doc_ci.worker import claim_next, write_result
+from hpc_handbook.doc_ci.worker import claim_next, start_together, write_result
 from hpc_handbook.errors import HandbookInputError
 
 from .conftest import REPO
@@ -167,3 +169,20 @@ def test_each_worker_takes_its_own_share_first_then_any(tmp_path):
     taken = [claim_next(tmp_path, "12", second_of_two).index for _ in range(6)]
     assert taken == [1, 3, 5, 0, 2, 4]
     assert claim_next(tmp_path, "12", second_of_two) is None
+
+
+def test_workers_start_together_and_do_not_wait_for_one_that_never_starts(tmp_path):
+    _queue(tmp_path, 4)
+
+    async def two_of_three_start() -> list[int]:
+        first = asyncio.create_task(start_together(tmp_path, "job1", 2, timeout_s=30))
+        await asyncio.sleep(0.3)
+        assert not first.done(), "the first worker must wait for the second"
+        return await asyncio.gather(first, start_together(tmp_path, "job2", 2, timeout_s=30))
+
+    started = time.monotonic()
+    assert asyncio.run(two_of_three_start()) == [2, 2]
+    assert time.monotonic() - started < 5
+    started = time.monotonic()
+    assert asyncio.run(start_together(tmp_path, "job3", 4, timeout_s=0.5)) == 3
+    assert 0.5 <= time.monotonic() - started < 5

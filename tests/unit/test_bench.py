@@ -25,6 +25,7 @@ from hpc_handbook.doc_ci.bench import (
     run_bench,
     time_peer,
 )
+from hpc_handbook.doc_ci.bench_dispatch import DispatchTiming, format_dispatch_table
 
 
 @pytest.fixture
@@ -181,3 +182,22 @@ def test_table_gives_each_contender_its_ratio_and_the_runner_against_the_lower_b
 def test_bench_refuses_fewer_than_30_examples(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_bench(count=29) == 2
     assert "at least 30" in capsys.readouterr().err
+
+
+def test_dispatch_table_gives_ratios_and_the_most_uneven_repeat():
+    timings = [
+        DispatchTiming("local", 1, 4, 10.0),
+        DispatchTiming("dispatch slurm", 1, 4, 11.0, ((32,), (32,))),
+        DispatchTiming("dispatch slurm", 4, 1, 12.5, ((8, 8, 8, 8), (8, 9, 8, 7))),
+    ]
+    table = format_dispatch_table(timings, ["dispatch: 8 nodes left out"])
+    local, one_node, four_nodes = table.splitlines()[2:5]
+    assert local.startswith("local") and "10.0" in local
+    assert "1.10x" in one_node and one_node.endswith("32 / 32")
+    assert "1.25x" in four_nodes and four_nodes.endswith("8 8 8 8 / 8 9 8 7")
+    assert "dispatch over 1 node(s): +10 %" in table
+    assert (
+        "dispatch over 4 node(s): +25 % against local at 4 workers in all; runs per node differ by at most 2"
+        in table
+    )
+    assert table.endswith("dispatch: 8 nodes left out")

@@ -33,7 +33,7 @@ from hpc_handbook.profile import Profile
 from hpc_handbook.slurm import cancel_jobs, list_jobs, wait_until_gone
 
 MANIFEST = "manifest.json"
-QUEUE, CLAIMED, RESULTS, LOGS = "queue", "claimed", "results", "logs"
+QUEUE, CLAIMED, RESULTS, LOGS, READY = "queue", "claimed", "results", "logs", "ready"
 WORKER_JOB_NAME = "handbook-ci-worker"
 #: Slurm node states in which a node takes new jobs (`sinfo %t`, without its `*~#` suffixes).
 TAKES_JOBS = {"idle", "mix", "alloc", "comp"}
@@ -41,6 +41,10 @@ TAKES_JOBS = {"idle", "mix", "alloc", "comp"}
 RESULT_POLL_S, WORKER_POLL_S = 0.2, 2.0
 #: A worker job that Slurm has not started by then will not start soon: its runs fail with why.
 WORKER_START_TIMEOUT_S = 600.0
+#: How long a started worker waits for the others before it claims anything: Slurm starts them
+#: seconds apart, and one that began first would take more than its share. A worker that has not
+#: started by then is not waited for.
+START_TOGETHER_TIMEOUT_S = 10.0
 
 
 class DispatchError(RuntimeError):
@@ -125,7 +129,7 @@ def dispatch_targets(profile: Profile, count: int | None, *, profile_file: str) 
 
 
 def write_queue(run_dir: Path, manifest: Manifest, runs: list[QueuedRun]) -> None:
-    for folder in (QUEUE, CLAIMED, RESULTS, LOGS):
+    for folder in (QUEUE, CLAIMED, RESULTS, LOGS, READY):
         (run_dir / folder).mkdir(parents=True, exist_ok=True)
     for run in runs:
         (run_dir / QUEUE / queue_name(run.index)).write_text(run.model_dump_json(), encoding="utf-8")

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from hpc_handbook.doc_ci import cleanup
@@ -22,7 +23,9 @@ from hpc_handbook.doc_ci.dispatch import (
     CLAIMED,
     MANIFEST,
     QUEUE,
+    READY,
     RESULTS,
+    START_TOGETHER_TIMEOUT_S,
     Manifest,
     QueuedRun,
     Share,
@@ -79,6 +82,18 @@ async def _work(
         write_result(run_dir, queued.index, result)
 
 
+async def start_together(
+    run_dir: Path, job_id: str, workers: int, timeout_s: float = START_TOGETHER_TIMEOUT_S
+) -> int:
+    """Say this worker is ready, then wait until all `workers` are or `timeout_s` has passed;
+    return how many were ready."""
+    (run_dir / READY / job_id).touch()
+    deadline = time.monotonic() + timeout_s
+    while (ready := len(list((run_dir / READY).iterdir()))) < workers and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return ready
+
+
 def _slurm_identity() -> tuple[str, str, str]:
     """This job's id, node and partition; then the SLURM_* variables go, so no kernel inherits them."""
     identity = (
@@ -118,6 +133,7 @@ def run_worker(run_dir: Path, share: Share) -> int:
         )
 
         async def every_slot() -> None:
+            await start_together(run_dir, identity[0], share.of)
             slots = range(manifest.workers_per_node)
             await asyncio.gather(*(_work(run_dir, share, identity, examples, context) for _ in slots))
 
