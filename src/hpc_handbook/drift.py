@@ -35,6 +35,9 @@ from hpc_handbook.hub_drift import hub_drift
 from hpc_handbook.partition_drift import node_partitions, partition_drift
 from hpc_handbook.probe import probe_snapshot
 from hpc_handbook.profile import Kernel, Profile, load_profile
+from hpc_handbook.site_facts import build_vocabulary, look_up
+from hpc_handbook.site_facts.markup import fact_uses
+from hpc_handbook.site_facts.vocabulary import Vocabulary
 
 # Kept importable from here for the callers that knew them as the drift check's.
 from hpc_handbook.system_changes import ComponentChange as ComponentChange
@@ -61,40 +64,6 @@ DIRECTIVES = {
 }
 #: The status page shows versions from the committed snapshot, so version changes concern it too.
 SNAPSHOT_DIRECTIVES = ("system-status",)
-#: The substitutions that print each kind of component; a partition's own are `partition_substitutions`.
-_SUBSTITUTIONS: dict[str, tuple[str, ...]] = {
-    "kernel": ("kernel_names", "kernels"),
-    "module": ("modules", "module_path"),
-    "hub": ("hub_link",),
-}
-
-
-def partition_substitutions(profile: Profile) -> dict[str, tuple[str, ...]]:
-    """Map each partition to the MyST substitutions that print it or its limits.
-
-    This mirrors the roles `hpc_handbook.book.site_values.substitutions` assigns; it is
-    repeated here because the drift check must not import Sphinx.
-    """
-    jupyter = [p for p in profile.partitions if p.jupyter]
-    names: dict[str, list[str]] = {p.name: ["systems"] for p in profile.partitions}
-    if jupyter:
-        interactive = next((p for p in jupyter if p.interactive), jupyter[0])
-        batch = next(
-            (p for p in jupyter if p.default and not p.interactive),
-            next((p for p in jupyter if not p.interactive), interactive),
-        )
-        names[interactive.name] += ["interactive_partition", "interactive_max_walltime"]
-        names[batch.name] += ["batch_partition", "batch_max_walltime"]
-        # The multi-node recipes print the batch partition's nodes.
-        names[batch.name] += ["batch_node_count", "batch_nodes", "batch_node_feature"]
-    for partition in profile.partitions:
-        if not partition.jupyter:
-            names[partition.name].append("no_jupyter_partitions")
-    # The GPU recipes print the partition with GPUs.
-    with_gpus = next((p for p in profile.partitions if p.limits.gpus_per_node > 0), None)
-    if with_gpus is not None:
-        names[with_gpus.name] += ["gpu_partition", "gpus_per_node"]
-    return {name: tuple(values) for name, values in names.items()}
 
 
 def _name_pattern(name: str) -> re.Pattern[str]:
@@ -125,26 +94,37 @@ def find_pages(
     *,
     names: Sequence[str] = (),
     directives: Sequence[str] = (),
-    substitutions: Sequence[str] = (),
+    components: Sequence[str] = (),
+    vocabulary: Vocabulary | None = None,
 ) -> list[str]:
-    """Pages that mention a name, use a directive, or print a substitution; notebooks also by their kernel."""
+    """Pages that mention a name, use a directive, or state a fact about a component
+    (`partition:batch`, as `hpc_handbook.site_facts` names them); notebooks also by their kernel."""
     name_patterns = [_name_pattern(n) for n in names]
     directive_pattern = (
         re.compile(r"\{(" + "|".join(map(re.escape, directives)) + r")\}") if directives else None
     )
-    substitution_pattern = (
-        re.compile(r"\{\{\s*(" + "|".join(map(re.escape, substitutions)) + r")\b") if substitutions else None
-    )
+    wanted = set(components)
     pages = []
     for page, text, kernel in _page_texts(root):
         if (
             (kernel is not None and kernel in names)
             or any(p.search(text) for p in name_patterns)
             or (directive_pattern is not None and directive_pattern.search(text))
-            or (substitution_pattern is not None and substitution_pattern.search(text))
+            or (wanted and vocabulary is not None and wanted & _fact_components(text, vocabulary))
         ):
             pages.append(page)
     return pages
+
+
+def _fact_components(text: str, vocabulary: Vocabulary) -> set[str]:
+    """The components whose facts a page states."""
+    found: set[str] = set()
+    for use in fact_uses(text):
+        try:
+            found.update(look_up(vocabulary, use.key).components)
+        except LookupError:
+            continue  # the prose check reports a fact the site lacks
+    return found
 
 
 # --- Drift --------------------------------------------------------------------------------
@@ -270,20 +250,24 @@ def check_drift(
     ]
     if root is None:
         return found
-    substitutions = partition_substitutions(profile)
+    vocabulary = build_vocabulary(profile, snapshot)
     owners = node_partitions(profile, snapshot)
     with_pages = []
     for drift in found:
-        names, subs = [drift.name], _SUBSTITUTIONS.get(drift.kind, ())
-        if drift.kind == "partition":
-            subs = substitutions.get(drift.name, ())
-        elif drift.kind == "node":
+        names, components = [drift.name], [f"{drift.kind}:{drift.name}"]
+        if drift.kind == "node":
             # A node's pages are its own and those of its partition.
             partition = owners.get(drift.name, "")
-            names, subs = [drift.name, partition], substitutions.get(partition, ())
+            names, components = [drift.name, partition], [f"partition:{partition}"]
+        elif drift.kind == "hub":
+            components = ["hub"]
         extra = SNAPSHOT_DIRECTIVES if drift.versions else ()
         pages = find_pages(
-            root, names=names, directives=(*DIRECTIVES[drift.kind], *extra), substitutions=subs
+            root,
+            names=names,
+            directives=(*DIRECTIVES[drift.kind], *extra),
+            components=components,
+            vocabulary=vocabulary,
         )
         with_pages.append(dataclasses.replace(drift, pages=tuple(pages)))
     return with_pages

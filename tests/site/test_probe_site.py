@@ -120,7 +120,7 @@ from hpc_handbook.book.site_values import setup_site_values
 from hpc_handbook.book.status_pages import setup_status_pages
 
 extensions = ["myst_parser"]
-myst_enable_extensions = ["substitution", "colon_fence"]
+myst_enable_extensions = ["colon_fence"]
 handbook_site_profile = {profile!r}
 handbook_snapshot = {snapshot!r}
 

@@ -22,6 +22,7 @@ from hpc_handbook.data.snapshot import (
 from hpc_handbook.drift import check_drift, find_pages
 from hpc_handbook.errors import HandbookInputError
 from hpc_handbook.profile import Profile, load_profile
+from hpc_handbook.site_facts import build_vocabulary
 from hpc_handbook.system_changes import (
     Item,
     merge_items,
@@ -185,7 +186,8 @@ def book_root(tmp_path: Path) -> Path:
     pages = {
         "book/start/first.md": "Open the `python3` kernel.\n",
         "book/start/batch.md": (
-            "Use the `python3-batch` kernel on {{ batch_partition }} for up to {{batch_max_walltime}}.\n"
+            "Use the `python3-batch` kernel on {site}`batch_partition` for up to\n"
+            "{site}`partition role:batch max_walltime`.\n"
         ),
         "book/reference/kernels.md": "```{site-kernels}\n```\n",
         "book/reference/modules.md": "Load `gcc/12.2`, not gcc/12.2.1.\n",
@@ -208,9 +210,12 @@ def test_pages_are_found_by_whole_names_only(book_root: Path) -> None:
     assert find_pages(book_root, names=["gcc/12.2.1"]) == ["book/reference/modules.md"]
 
 
-def test_pages_are_found_by_directive_and_substitution(book_root: Path) -> None:
+def test_pages_are_found_by_directive_and_by_the_facts_they_state(profile: Profile, book_root: Path) -> None:
+    vocabulary = build_vocabulary(profile, None)
     assert find_pages(book_root, directives=["site-kernels"]) == ["book/reference/kernels.md"]
-    assert find_pages(book_root, substitutions=["batch_max_walltime"]) == ["book/start/batch.md"]
+    found = find_pages(book_root, components=["partition:batch"], vocabulary=vocabulary)
+    assert found == ["book/start/batch.md"]
+    assert find_pages(book_root, components=["partition:gpu"], vocabulary=vocabulary) == []
 
 
 def test_drift_names_the_affected_pages(profile: Profile, book_root: Path) -> None:
@@ -219,7 +224,7 @@ def test_drift_names_the_affected_pages(profile: Profile, book_root: Path) -> No
     snapshot.partitions["batch"].max_time = "12:00:00"
     snapshot.kernels["python3"].packages["numpy"] = "2.1.0"
     found = {d.check: d for d in check_drift(profile, snapshot, baseline=baseline, root=book_root)}
-    # The batch partition is printed by the batch substitutions.
+    # The page states facts of the batch partition.
     assert found["MaxTime"].pages == ("book/start/batch.md",)
     # A version change also concerns the status page, which shows the committed versions.
     assert found["version numpy"].pages == (

@@ -18,6 +18,7 @@ FEATURES = [
     ("hpc_handbook.book.config", "setup_config"),
     ("hpc_handbook.book.state", "setup_state"),
     ("hpc_handbook.book.site_values", "setup_site_values"),
+    ("hpc_handbook.book.site_facts", "setup_site_facts"),
     ("hpc_handbook.book.profile_tables", "setup_profile_tables"),
     ("hpc_handbook.book.status_pages", "setup_status_pages"),
     ("hpc_handbook.book.verification", "setup_verification"),

@@ -29,6 +29,8 @@ class HandbookState:
     views: dict[str, set[str]] = field(default_factory=dict)
     #: Per page, the optional inputs it looked for that did not exist; their arrival re-reads it.
     missing_inputs: dict[str, set[str]] = field(default_factory=dict)
+    #: Per page, the site facts it names that this site does not have (`key: reason`).
+    fact_errors: dict[str, set[str]] = field(default_factory=dict)
     #: The changelog fragments' file names at the last build; None before the first.
     fragment_names: tuple[str, ...] | None = None
 
@@ -42,6 +44,10 @@ def handbook_state(env: BuildEnvironment) -> HandbookState:
     state = env.__dict__.get(ENV_ATTRIBUTE)
     if state is None:
         state = env.__dict__[ENV_ATTRIBUTE] = HandbookState()
+    # An environment pickled by an older version of the extension lacks the newer fields.
+    for name, value in vars(HandbookState()).items():
+        if not hasattr(state, name):
+            setattr(state, name, value)
     return state
 
 
@@ -67,12 +73,18 @@ class HandbookCollector(EnvironmentCollector):
         state = handbook_state(env)
         state.views.pop(docname, None)
         state.missing_inputs.pop(docname, None)
+        state.fact_errors.pop(docname, None)
 
     def merge_other(
         self, app: Sphinx, env: BuildEnvironment, docnames: set[str], other: BuildEnvironment
     ) -> None:
         state, theirs = handbook_state(env), handbook_state(other)
-        for mine, their in ((state.views, theirs.views), (state.missing_inputs, theirs.missing_inputs)):
+        pairs = (
+            (state.views, theirs.views),
+            (state.missing_inputs, theirs.missing_inputs),
+            (state.fact_errors, theirs.fact_errors),
+        )
+        for mine, their in pairs:
             for docname in docnames & their.keys():
                 mine.setdefault(docname, set()).update(their[docname])
 

@@ -116,7 +116,7 @@ def show_site_parameters(doctree: nodes.document, notebook: dict[str, Any], app:
     """Show the parameters cell with this build's site values, as the doc CI injects them."""
     from papermill.translators import papermill_translators, translate_parameters
 
-    from hpc_handbook.doc_ci.contract import OPTIONAL_PARAMETERS, site_parameters
+    from hpc_handbook.site_facts import OPTIONAL_PARAMETERS, site_parameters
 
     values = site_parameters(get_profile(app))
     kernelspec = notebook.get("metadata", {}).get("kernelspec", {})

@@ -120,10 +120,46 @@ class Extension(DataModel):
     enabled: bool = False
 
 
+#: Where the Jupyter part was read: from a user's own server, started through the hub as users
+#: start theirs, or (at a site whose profile names no hub) from the probe's own environment.
+JupyterSource = Literal["users-server", "tool-environment"]
+
+
+def extension_key(name: str) -> str:
+    """How a page or the profile may name an extension: without its npm scope, `-` for `_`."""
+    return name.rsplit("/", 1)[-1].lower().replace("_", "-")
+
+
 class Jupyter(DataModel):
+    source: JupyterSource = "tool-environment"
     packages: dict[str, str] = Field(default_factory=dict)
     lab_extensions: dict[str, Extension] = Field(default_factory=dict)
     server_extensions: dict[str, Extension] = Field(default_factory=dict)
+    #: The applications jupyter-server-proxy opens from the Launcher, by name.
+    proxy_apps: list[str] = Field(default_factory=list)
+
+    def has_extension(self, name: str) -> bool:
+        """Whether an enabled Lab or server extension goes by this name (`jupyterlab-lmod` for
+        `@cmd-ntrf/jupyterlab-lmod`, `jupyter-server-proxy` for `jupyter_server_proxy`)."""
+        installed = {**self.server_extensions, **self.lab_extensions}
+        return any(extension_key(found) == extension_key(name) and e.enabled for found, e in installed.items())
+
+    def declared_extensions_found(self, declared: list[str]) -> list[str]:
+        """The declared extensions that users' servers really have, as the profile names them."""
+        return [name for name in declared if self.has_extension(name)]
+
+
+class RetiredNames(DataModel):
+    """Names the site had in an earlier snapshot and no longer has, so pages still naming them fail."""
+
+    partitions: list[str] = Field(default_factory=list)
+    kernels: list[str] = Field(default_factory=list)
+    #: As `name/version`.
+    modules: list[str] = Field(default_factory=list)
+    extensions: list[str] = Field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not (self.partitions or self.kernels or self.modules or self.extensions)
 
 
 class Versions(DataModel):
@@ -152,6 +188,8 @@ class HubService(DataModel):
     form_fields: list[str] = Field(default_factory=list)
     #: The kernels a user's server on the login node lists: what JupyterLab's Launcher shows.
     server_kernels: list[str] | None = None
+    #: What the doc CI's API token may do, as the hub reports it; `!user` means its own account's.
+    doc_ci_scopes: list[str] = Field(default_factory=list)
     #: Why the hub could not be asked; None when it answered.
     error: str | None = None
 
@@ -169,6 +207,7 @@ class Snapshot(DataModel):
     versions: Versions = Field(default_factory=Versions)
     #: None for a site whose profile names no hub.
     hub: HubService | None = None
+    retired: RetiredNames = Field(default_factory=RetiredNames)
 
 
 def as_snapshot(value: Snapshot | Mapping[str, Any], *, file: str | Path = "snapshot") -> Snapshot:

@@ -13,7 +13,9 @@
         "requires": ["slurm"],             # capabilities: slurm, lmod, gpu (a real GPU), gpu_scheduling
                                            # (Slurm hands out GPUs), apptainer, conda
         "timeout": 120,                    # seconds, for the whole example
-        "owner": "docs-team"               # who fixes it when it fails
+        "owner": "docs-team",              # who fixes it when it fails
+        "nbval_lax": false                 # optional: true compares only the cells marked
+                                           # NBVAL_CHECK_OUTPUT, as nbval's --nbval-lax does
     }}
 
 The notebook also has one cell tagged `parameters`; every name it assigns must be a
@@ -26,13 +28,14 @@ import ast
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import nbformat
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from hpc_handbook.errors import HandbookInputError
+from hpc_handbook.errors import HandbookInputError, HandbookInputErrors
 from hpc_handbook.profile import KERNEL_ROLES, Profile
+from hpc_handbook.site_facts import OPTIONAL_PARAMETERS, site_parameters
 
 CAPABILITIES = ("slurm", "lmod", "gpu", "gpu_scheduling", "apptainer", "conda")
 Walltime = Annotated[str, StringConstraints(pattern=r"^(\d+-)?\d{1,2}:\d{2}:\d{2}$")]
@@ -59,6 +62,8 @@ class ExampleMeta(BaseModel):
     )
     timeout: int = Field(ge=5, le=3600)
     owner: Annotated[str, StringConstraints(min_length=1, pattern=r"^\S+$")]
+    #: nbval's `--nbval-lax` for this example: only cells marked NBVAL_CHECK_OUTPUT are compared.
+    nbval_lax: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,76 +90,6 @@ class Example:
     def page(self) -> str:
         """The book page this example backs (the notebook is rendered as that page)."""
         return f"examples/{self.path.stem}"
-
-
-def site_parameters(profile: Profile) -> dict[str, Any]:
-    """The values an example's `parameters` cell may ask for, all taken from the site profile."""
-    interactive, batch = profile.interactive_partition, profile.batch_partition
-    values: dict[str, Any] = {
-        "site_name": profile.site.name,
-        "site_short_name": profile.site.short_name,
-        "hub_url": str(profile.site.hub_url),
-        "support_email": profile.support.email,
-        "issue_tracker": str(profile.support.issue_tracker),
-        "interactive_partition": interactive.name,
-        "batch_partition": batch.name,
-        "batch_max_walltime": batch.limits.max_walltime,
-        "no_jupyter_partitions": [p.name for p in profile.partitions if not p.jupyter],
-        "module_path": profile.modules.paths[0],
-        "relied_on_modules": list(profile.modules.relied_on),
-        "kernel_names": [k.name for k in profile.kernels],
-    }
-    roles = profile.kernel_roles
-    if "modules" in roles:
-        modules = list(roles["modules"].modules)
-        values["module_kernel"] = roles["modules"].name
-        values["module_kernel_modules"] = modules
-        # The module kernel loads its compiler first and the module that provides Python last.
-        values["compiler_module"], values["python_module"] = modules[0], modules[-1]
-        if profile.extra_library_module is not None:
-            values["library_module"] = profile.extra_library_module
-    if "slurm" in roles:
-        values["slurm_kernel"] = roles["slurm"].name
-    if "gpu" in roles:
-        values["gpu_kernel"] = roles["gpu"].name
-    values.update(_node_parameters(profile))
-    for module in profile.modules.relied_on:
-        family = re.sub(r"[^a-z0-9]+", "_", module.split("/")[0].lower())
-        values.setdefault(f"{family}_module", module)
-    for filesystem in profile.filesystems:
-        values[f"{filesystem.name}_path"] = filesystem.path
-    return values
-
-
-#: Parameters only some sites have a value for: a site without the kernel role, the node feature or
-#: the GPU partition they name skips the examples that assign them, where another site runs them.
-OPTIONAL_PARAMETERS = frozenset(
-    {
-        "module_kernel",
-        "module_kernel_modules",
-        "compiler_module",
-        "python_module",
-        "library_module",
-        "slurm_kernel",
-        "gpu_kernel",
-        "batch_node_feature",
-        "gpu_partition",
-        "gpus_per_node",
-    }
-)
-
-
-def _node_parameters(profile: Profile) -> dict[str, Any]:
-    """The batch partition's nodes and the first partition with GPUs, for the multi-node recipes."""
-    batch = profile.batch_partition.node_setup
-    values: dict[str, Any] = {"batch_nodes": batch.node_names, "batch_node_count": batch.count}
-    if batch.features:
-        values["batch_node_feature"] = batch.features[0]
-    with_gpus = [p for p in profile.partitions if p.limits.gpus_per_node > 0]
-    if with_gpus:
-        values["gpu_partition"] = with_gpus[0].name
-        values["gpus_per_node"] = with_gpus[0].limits.gpus_per_node
-    return values
 
 
 def _parameters_cell(notebook: nbformat.NotebookNode, file: Path) -> tuple[int, nbformat.NotebookNode]:
@@ -352,4 +287,17 @@ def discover_examples(directory: Path, profile: Profile, names: list[str] | None
         if missing:
             raise HandbookInputError(directory, "", f"no example named {missing[0]!r}")
         paths = [by_name[Path(n).stem] for n in names]
-    return [load_example(path, profile) for path in paths]
+    # Every notebook that breaks the contract is named at once, not one per run.
+    examples, errors = [], []
+    for path in paths:
+        try:
+            examples.append(load_example(path, profile))
+        except HandbookInputErrors as error:
+            errors.extend(error.errors)
+        except HandbookInputError as error:
+            errors.append(error)
+    if len(errors) > 1:
+        raise HandbookInputErrors(errors)
+    if errors:
+        raise errors[0]
+    return examples

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hpc_handbook.doc_ci import cleanup
-from hpc_handbook.doc_ci.contract import Example, discover_examples, site_parameters
+from hpc_handbook.doc_ci.contract import Example, discover_examples
+from hpc_handbook.site_facts import site_parameters
 from hpc_handbook.doc_ci.dispatch import DispatchSetup, Manifest, run_dispatched
 from hpc_handbook.doc_ci.execute import ExecutionContext, JobResult, execute_example
 from hpc_handbook.doc_ci.sanitize import Sanitizer, load_sanitizer

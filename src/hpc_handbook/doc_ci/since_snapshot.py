@@ -25,7 +25,8 @@ from hpc_handbook.data.snapshot import (
     compared_content,
     load_snapshot,
 )
-from hpc_handbook.doc_ci.contract import Example, site_parameters
+from hpc_handbook.doc_ci.contract import Example
+from hpc_handbook.site_facts import site_parameters
 from hpc_handbook.drift_findings import Drift
 from hpc_handbook.errors import HandbookInputError
 from hpc_handbook.profile import Profile
