@@ -41,6 +41,17 @@ class BookBuildError(RuntimeError):
     """Sphinx reported errors (or warnings, in a strict build); its messages are already printed."""
 
 
+class UnknownFactsError(BookBuildError):
+    """A strict build's pages state site facts this site does not have: bad input (exit 2)."""
+
+    def __init__(self, errors: dict[str, set[str]]) -> None:
+        self.errors = errors
+        listed = "; ".join(
+            f"{page}: {error}" for page, found in sorted(errors.items()) for error in sorted(found)
+        )
+        super().__init__(f"pages state site facts this site does not have: {listed}")
+
+
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("book", help="build the HTML handbook into _build/html")
     parser.add_argument("--site", help="site profile to build for (default: site.yml)")
@@ -105,8 +116,11 @@ def sphinx_settings(*, root: Path, overrides: dict[str, Any], doctrees: Path) ->
     return settings
 
 
-def run_sphinx(*, root: Path, html: Path, settings: dict[str, Any], strict: bool, rebuild_all: bool) -> int:
-    """Build the HTML as `jupyter-book build` does, from its settings; return Sphinx's status."""
+def run_sphinx(
+    *, root: Path, html: Path, settings: dict[str, Any], strict: bool, rebuild_all: bool
+) -> tuple[int, dict[str, set[str]]]:
+    """Build the HTML as `jupyter-book build` does, from its settings; return Sphinx's status and,
+    per page, the site facts it states that this site does not have."""
     from sphinx.application import Sphinx
     from sphinx.util.docutils import docutils_namespace, patch_docutils
 
@@ -125,7 +139,8 @@ def run_sphinx(*, root: Path, html: Path, settings: dict[str, Any], strict: bool
             keep_going=strict,
         )
         app.build(False, [])
-        return app.statuscode
+        state = getattr(app.env, "handbook_state", None)
+        return app.statuscode, dict(getattr(state, "fact_errors", {}) or {})
 
 
 def defer_execution_engines() -> None:
@@ -192,12 +207,14 @@ def build_book(
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", PendingDeprecationWarning)
         try:
-            status = run_sphinx(
+            status, fact_errors = run_sphinx(
                 root=root, html=html, settings=settings, strict=strict, rebuild_all=rebuild_all
             )
         except Exception as error:
             traceback.print_exc()
             raise BookBuildError(f"Sphinx stopped: {error}") from error
+    if strict and fact_errors:
+        raise UnknownFactsError(fact_errors)
     if status != 0:
         raise BookBuildError(f"Sphinx reported errors (status {status})")
     return html
@@ -212,6 +229,10 @@ def run(args: argparse.Namespace) -> int:
             strict=args.strict,
             rebuild_all=args.all,
         )
+    except UnknownFactsError as error:
+        # Naming what the site lacks is bad input, like a broken profile: exit 2.
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except BookBuildError:
         print("error: the book build failed; see the messages above", file=sys.stderr)
         return 1

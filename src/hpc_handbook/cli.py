@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "hpc_handbook.reference_site",
     "hpc_handbook.probe",
     "hpc_handbook.drift",
+    "hpc_handbook.prose.command",
     "hpc_handbook.waiting_times",
     "hpc_handbook.doc_ci.cli",
     "hpc_handbook.reference_site.service_bench",

@@ -16,7 +16,6 @@ renders as a note saying so.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from hpc_handbook.book.state import handbook_state
 from hpc_handbook.data.snapshot import Snapshot, load_snapshot
 from hpc_handbook.errors import HandbookInputError
 from hpc_handbook.site_facts import FactAbsent, UnknownFact, Vocabulary, build_vocabulary, look_up
+from hpc_handbook.site_facts.vocabulary import example_audiences
 
 logger = logging.getLogger(__name__)
 
@@ -40,19 +40,6 @@ logger = logging.getLogger(__name__)
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 #: The attribute of the app that caches the vocabulary for one build.
 _CACHE = "handbook_vocabulary"
-
-
-def example_audiences(examples: Path) -> dict[str, str]:
-    """Each example notebook's audience, from its handbook metadata (no notebook library needed)."""
-    audiences = {}
-    for path in sorted(examples.glob("*.ipynb")):
-        try:
-            meta = json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("handbook", {})
-        except (OSError, ValueError):
-            continue
-        if isinstance(meta, dict) and "audience" in meta:
-            audiences[path.stem] = str(meta["audience"])
-    return audiences
 
 
 def _snapshot(app: Sphinx) -> Snapshot | None:

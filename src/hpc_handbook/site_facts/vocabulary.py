@@ -9,10 +9,12 @@ so a page that still names them is caught.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from hpc_handbook.data.snapshot import Snapshot
+from hpc_handbook.data.snapshot import Snapshot, load_snapshot
 from hpc_handbook.profile import Partition, Profile
 
 #: The spawn form's place that queues no job.
@@ -214,3 +216,21 @@ def build_vocabulary(
     if snapshot is not None and snapshot.site != profile.site.short_name:
         snapshot = None
     return Vocabulary(profile=profile, snapshot=snapshot, example_audiences=dict(example_audiences or {}))
+
+
+def example_audiences(examples: Path) -> dict[str, str]:
+    """Each example notebook's audience, from its handbook metadata (no notebook library needed)."""
+    audiences = {}
+    for path in sorted(examples.glob("*.ipynb")):
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("handbook", {})
+        except (OSError, ValueError):
+            continue  # the doc CI's contract check names a notebook it cannot read
+        if isinstance(meta, dict) and "audience" in meta:
+            audiences[path.stem] = str(meta["audience"])
+    return audiences
+
+
+def load_vocabulary(profile: Profile, *, snapshot: Path, examples: Path) -> Vocabulary:
+    """The vocabulary of a book's checkout: its committed snapshot and its examples."""
+    return build_vocabulary(profile, load_snapshot(snapshot), example_audiences(examples))

@@ -1,0 +1,55 @@
+"""`hpc-handbook prose`: check every page's statements about the site; exit 1 on a finding."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from hpc_handbook.data.files import write_atomically
+from hpc_handbook.data.snapshot import DEFAULT_SNAPSHOT
+from hpc_handbook.profile import load_profile
+from hpc_handbook.prose.check import ProseFinding, check_prose
+from hpc_handbook.site_facts.vocabulary import load_vocabulary
+
+#: Exit code when a page contradicts the site (2 stays reserved for bad input).
+FINDINGS_EXIT_CODE = 1
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("prose", help="check what the pages say about the site against it")
+    parser.add_argument("pages", nargs="*", help="pages to check, as book/.../x.md or examples/x.ipynb")
+    parser.add_argument("--site", help="site profile (default: $HANDBOOK_SITE or site.yml)")
+    parser.add_argument("--root", default=".", help="the book's root, with book/ and examples/")
+    parser.add_argument("--snapshot", default=None, help=f"the site's snapshot (default: {DEFAULT_SNAPSHOT})")
+    parser.add_argument("--json", dest="json_path", help="also write the findings to this JSON file")
+    parser.set_defaults(run=run)
+
+
+def prose_findings(
+    root: Path, site: str | None, snapshot: str | None, pages: list[str] | None
+) -> list[ProseFinding]:
+    profile = load_profile(site)
+    vocabulary = load_vocabulary(
+        profile, snapshot=Path(snapshot) if snapshot else root / DEFAULT_SNAPSHOT, examples=root / "examples"
+    )
+    return check_prose(root, vocabulary, pages)
+
+
+def format_findings(findings: list[ProseFinding], seconds: float) -> str:
+    if not findings:
+        return f"Prose check: no page contradicts the site ({seconds:.2f} s)."
+    lines = [f"Prose check: {len(findings)} statement(s) contradict the site ({seconds:.2f} s)"]
+    lines += [f"- {finding.line()}" for finding in findings]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    findings = prose_findings(Path(args.root), args.site, args.snapshot, args.pages or None)
+    print(format_findings(findings, time.perf_counter() - started))
+    if args.json_path:
+        payload = [finding.model_dump() for finding in findings]
+        write_atomically(Path(args.json_path), json.dumps(payload, indent=2) + "\n")
+    return FINDINGS_EXIT_CODE if findings else 0
