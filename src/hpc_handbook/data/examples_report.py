@@ -17,6 +17,14 @@ _HINT = "re-run `nox -s examples`"
 Status = Literal["passed", "failed", "skipped"]
 
 
+class CellDifference(DataModel):
+    """One cell whose fresh outputs differ from its reference outputs."""
+
+    cell: int
+    #: What differs, as the reason says it: `output stream:stdout differs`, `missing output text/plain`.
+    summary: str
+
+
 class ExampleResult(DataModel):
     """The verdict for one example on one kernel."""
 
@@ -24,9 +32,12 @@ class ExampleResult(DataModel):
     kernel: str
     status: Status
     reason: str = ""
-    #: The cell that failed; None before the first cell or when nothing failed.
+    #: The cell that failed (the first that differs); None before the first cell or when nothing failed.
     cell: int | None = None
+    #: The unified diff of every differing cell, each headed by its cell's number.
     diff: str = ""
+    #: Every cell whose outputs differ, in the notebook's order; empty unless outputs differ.
+    differences: list[CellDifference] = Field(default_factory=list)
     page: str = ""
     owner: str = ""
     audience: str = ""

@@ -1,24 +1,33 @@
 """Compare fresh outputs with reference outputs, with nbval's semantics.
 
-As in nbval: streams are coalesced, outputs are flattened into lists per MIME type
-(so the relative order of different types does not matter), metadata, tracebacks,
-execution counts and images are not compared, and both sides are sanitized. Unlike
-nbval's pytest report, a mismatch becomes a unified diff an admin can read at once.
+As in nbval: a cell's markers, as comments (`# NBVAL_IGNORE_OUTPUT`) or as tags
+(`nbval-ignore-output`), say whether it runs, may raise and has its output checked, and
+a comment wins over a tag; a reference cell that was never run has no output to check;
+streams are coalesced, outputs are flattened into lists per MIME type (so the relative
+order of different types does not matter), and metadata, tracebacks, execution counts
+and PNG and JPEG images are not compared; both sides are sanitized. Unlike nbval's pytest
+report, a mismatch becomes a unified diff an admin can read at once, and every cell that
+differs is reported, not only the first.
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
+import warnings
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import nbformat
 from nbval.plugin import coalesce_streams, find_comment_markers, find_metadata_tags
 
 from hpc_handbook.doc_ci.sanitize import Sanitizer
 
-# nbval's default skip list (without nbdime, images are not compared either).
+if TYPE_CHECKING:
+    from hpc_handbook.doc_ci.contract import Example
+
+# nbval's skip list without nbdime: PNG and JPEG are not compared, SVG (text) is.
 SKIP_COMPARE = frozenset(
     {
         "metadata",
@@ -30,9 +39,14 @@ SKIP_COMPARE = frozenset(
         "application/vnd.jupyter.widget-view+json",
         "image/png",
         "image/jpeg",
-        "image/svg+xml",
     }
 )
+#: nbclient's tag for a cell it must not run (Jupyter Book's too); to nbval it means nothing.
+SKIP_EXECUTION_TAG = "skip-execution"
+#: The tag nbclient and the hub's runner honour for a cell that may raise.
+RAISES_EXCEPTION_TAG = "raises-exception"
+RAN_CLEANLY = "expected an exception (tagged raises-exception), but the cell ran cleanly"
+UNRUN_WITH_OUTPUTS = "the reference cell has outputs but was never run (no execution count)"
 
 
 @dataclass(frozen=True)
@@ -44,11 +58,25 @@ class CellOptions:
     skip: bool = False
 
 
-def cell_options(cell: nbformat.NotebookNode) -> CellOptions:
-    options = {"check": True, "check_exception": False, "skip": False}
-    for marker, value in [*find_comment_markers(cell.source), *find_metadata_tags(cell.get("metadata", {}))]:
-        options[marker] = value
-    return CellOptions(**options)
+def cell_options(cell: nbformat.NotebookNode, *, lax: bool = False) -> CellOptions:
+    """A cell's options as nbval reads them: tags, then comments, which win; lax checks only marked cells.
+
+    `lax` is nbval's `--nbval-lax`: a cell's output is checked only where a marker says
+    NBVAL_CHECK_OUTPUT. nbclient's `skip-execution` tag skips the cell as NBVAL_SKIP does.
+    """
+    metadata = cell.get("metadata", {})
+    with warnings.catch_warnings():
+        # nbval warns about conflicting markers and takes the last one; so does this.
+        warnings.simplefilter("ignore")
+        options: dict[str, bool] = dict(find_metadata_tags(metadata))
+        options.update(find_comment_markers(cell.get("source", "")))
+    tags = metadata.get("tags", [])
+    skip_execution = isinstance(tags, list) and SKIP_EXECUTION_TAG in tags
+    return CellOptions(
+        check=options.get("check", not lax),
+        check_exception=options.get("check_exception", False),
+        skip=options.get("skip", False) or skip_execution,
+    )
 
 
 @dataclass(frozen=True)
@@ -110,13 +138,49 @@ def compare_cell(index: int, reference: list, actual: list, *, sanitize: Sanitiz
         difflib.unified_diff(
             _render(expected_flat),
             _render(actual_flat),
-            fromfile="expected (reference)",
-            tofile="actual",
+            fromfile=f"cell {index}, expected (reference)",
+            tofile=f"cell {index}, actual",
             lineterm="",
             n=2,
         )
     )
     return Mismatch(cell_index=index, summary=summary, diff=diff)
+
+
+def judge_cell(
+    index: int, reference: nbformat.NotebookNode, outputs: list, *, sanitize: Sanitizer, lax: bool = False
+) -> Mismatch | None:
+    """Judge one executed cell against its reference cell as nbval does."""
+    if reference.get("execution_count") is None:
+        # nbval: a reference cell that was never run is not compared, unless it has outputs.
+        return Mismatch(index, UNRUN_WITH_OUTPUTS, "") if reference.get("outputs") else None
+    options = cell_options(reference, lax=lax)
+    if not options.check:
+        return None
+    expected = reference.get("outputs", [])
+    mismatch = compare_cell(index, expected, outputs, sanitize=sanitize)
+    if mismatch is not None and options.check_exception and _raised(expected) and not _raised(outputs):
+        return replace(mismatch, summary=RAN_CLEANLY)
+    return mismatch
+
+
+def _raised(outputs: list) -> bool:
+    return any(output.get("output_type") == "error" for output in outputs)
+
+
+def judge_outputs(
+    example: Example, executed: nbformat.NotebookNode, origins: list[int | None], sanitize: Sanitizer
+) -> list[Mismatch]:
+    """Every executed cell whose outputs differ from its reference, in the notebook's order."""
+    mismatches = []
+    for cell, origin in zip(executed.cells, origins, strict=True):
+        if cell.cell_type != "code" or origin is None:
+            continue
+        reference = example.notebook.cells[origin]
+        mismatch = judge_cell(origin, reference, cell.outputs, sanitize=sanitize, lax=example.meta.nbval_lax)
+        if mismatch is not None:
+            mismatches.append(mismatch)
+    return mismatches
 
 
 def sanitize_outputs(outputs: list, sanitize: Sanitizer) -> list:

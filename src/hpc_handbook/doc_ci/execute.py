@@ -26,8 +26,8 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from papermill.parameterize import parameterize_notebook
 from pydantic import ConfigDict, Field
 
-from hpc_handbook.data.examples_report import ExampleResult, Status
-from hpc_handbook.doc_ci.compare import Mismatch, cell_options, compare_cell
+from hpc_handbook.data.examples_report import CellDifference, ExampleResult, Status
+from hpc_handbook.doc_ci.compare import RAISES_EXCEPTION_TAG, cell_options, judge_outputs
 from hpc_handbook.doc_ci.contract import Example, PartitionPlacement
 from hpc_handbook.doc_ci.sanitize import Sanitizer
 from hpc_handbook.slurm import KERNEL_JOB_COMMENT_ENV, cancel_jobs_named
@@ -91,12 +91,22 @@ class ExecutionContext:
 def _prepare(
     example: Example, kernel: str, context: ExecutionContext
 ) -> tuple[nbformat.NotebookNode, list[int | None]]:
-    """Inject parameters and drop nbval-skip cells; map each executed cell to its original index."""
+    """Inject parameters and drop skipped cells; map each executed cell to its original index.
+
+    A cell that nbval's markers allow to raise, as a comment or a tag, gets the tag nbclient
+    and the hub's runner honour, in this copy only.
+    """
     notebook = copy.deepcopy(example.notebook)
     notebook.metadata.setdefault("papermill", {})  # papermill records the injected values there
     for index, cell in enumerate(notebook.cells):
         cell.metadata["handbook_origin"] = index
-        cell.metadata.setdefault("tags", [])  # papermill reads `metadata.tags` on every cell
+        tags = cell.metadata.setdefault("tags", [])  # papermill reads `metadata.tags` on every cell
+        if (
+            cell.cell_type == "code"
+            and cell_options(cell).check_exception
+            and RAISES_EXCEPTION_TAG not in tags
+        ):
+            tags.append(RAISES_EXCEPTION_TAG)
     parameters = {name: context.parameters[name] for name in example.parameter_names}
     notebook = parameterize_notebook(
         notebook,
@@ -354,31 +364,12 @@ def judge(
     origins: list[int | None],
     sanitize: Sanitizer,
 ) -> None:
-    """Compare a completed run's outputs with the reference; record the first mismatch as the failure."""
-    mismatch = judge_outputs(example, executed, origins, sanitize)
-    if mismatch is not None:
-        result.fail(f"cell {mismatch.cell_index}: {mismatch.summary}", cell=mismatch.cell_index)
-        result.diff = mismatch.diff
-        result.output_mismatch_only = True
-
-
-def judge_outputs(
-    example: Example, executed: nbformat.NotebookNode, origins: list[int | None], sanitize: Sanitizer
-) -> Mismatch | None:
-    """Compare each executed cell with its reference, honouring nbval's tags."""
-    for cell, origin in zip(executed.cells, origins, strict=True):
-        if cell.cell_type != "code" or origin is None:
-            continue
-        reference = example.notebook.cells[origin]
-        options = cell_options(reference)
-        raised = any(o.get("output_type") == "error" for o in cell.outputs)
-        if options.check_exception and not raised:
-            return Mismatch(
-                origin, "expected an exception (tagged raises-exception), but the cell ran cleanly", ""
-            )
-        if not options.check:
-            continue
-        mismatch = compare_cell(origin, reference.get("outputs", []), cell.outputs, sanitize=sanitize)
-        if mismatch is not None:
-            return mismatch
-    return None
+    """Compare a completed run's outputs with the reference; a failure names every differing cell."""
+    mismatches = judge_outputs(example, executed, origins, sanitize)
+    if not mismatches:
+        return
+    reason = "; ".join(f"cell {m.cell_index}: {m.summary}" for m in mismatches)
+    result.fail(reason, cell=mismatches[0].cell_index)
+    result.diff = "\n".join(m.diff for m in mismatches if m.diff)
+    result.differences = [CellDifference(cell=m.cell_index, summary=m.summary) for m in mismatches]
+    result.output_mismatch_only = True

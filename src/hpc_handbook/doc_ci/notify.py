@@ -37,7 +37,7 @@ import yaml
 from hpc_handbook.data.notify_state import ChatState, NotifyState, load_notify_state, write_notify_state
 from hpc_handbook.doc_ci.execute import JobResult
 from hpc_handbook.doc_ci.notify_settings import NotifyChannels
-from hpc_handbook.doc_ci.report import page_url
+from hpc_handbook.doc_ci.report import cells_text, differing_cells, page_url
 from hpc_handbook.errors import HandbookInputError
 from hpc_handbook.profile import Profile
 
@@ -68,18 +68,27 @@ def wording() -> dict[str, Any]:
 
 
 def failure_signature(results: Iterable[JobResult]) -> str:
-    """The same set of failing (example, kernel, cell) gives the same signature."""
-    failing = sorted(f"{r.example}|{r.kernel}|{r.cell}" for r in results if r.status == "failed")
+    """The same set of failing (example, kernel, cells) gives the same signature.
+
+    A failure with one cell keeps the signature it had before every differing cell was
+    named, so an alert already sent is not sent again.
+    """
+    failing = sorted(
+        f"{r.example}|{r.kernel}|{','.join(map(str, differing_cells(r))) or None}"
+        for r in results
+        if r.status == "failed"
+    )
     return hashlib.sha256("\n".join(failing).encode()).hexdigest()[:16] if failing else ""
 
 
 def failure_fields(result: JobResult, *, profile: Profile) -> dict[str, str]:
     """The placeholders of one failure line."""
     where = wording()["where"]
+    cells = differing_cells(result)
     return {
         "example": result.example,
         "kernel": result.kernel,
-        "where": where["cell"].format(cell=result.cell) if result.cell is not None else where["start"],
+        "where": where["cells"].format(cells=cells_text(cells)) if cells else where["start"],
         "owner": result.owner or "nobody",
         "page": result.page or result.example,
         "page_url": page_url(profile, result),

@@ -28,6 +28,21 @@ def page_url(profile: Profile, result: JobResult) -> str:
     return f"{str(profile.site.docs_url).rstrip('/')}/{result.page}.html"
 
 
+def differing_cells(result: ExampleResult) -> list[int]:
+    """The cells a failure names: every cell whose outputs differ, else the one it stopped in."""
+    if result.differences:
+        return [difference.cell for difference in result.differences]
+    return [result.cell] if result.cell is not None else []
+
+
+def cells_text(cells: list[int]) -> str:
+    """`cell 3`, `cells 3 and 5`, `cells 3, 5 and 7`."""
+    numbers = [str(cell) for cell in cells]
+    if len(numbers) == 1:
+        return f"cell {numbers[0]}"
+    return f"cells {', '.join(numbers[:-1])} and {numbers[-1]}"
+
+
 def junit_xml(results: list[JobResult], *, site: str) -> str:
     suite = ET.Element(
         "testsuite",
@@ -97,13 +112,16 @@ def markdown_report(results: list[JobResult], *, profile: Profile, when: dt.date
         for owner in sorted(by_owner):
             lines += [f"### {owner}", ""]
             for result in by_owner[owner]:
-                where = f"cell {result.cell}" if result.cell is not None else "before the first cell"
+                cells = differing_cells(result)
+                where = cells_text(cells) if cells else "before the first cell"
+                # One line per differing cell reads better than the reason's one long line.
+                reason = [f"cell {d.cell}: {d.summary}" for d in result.differences]
                 lines += [
                     f"- **{result.example}** on kernel `{result.kernel}` ({where}); "
                     f"page: [{result.page}]({page_url(profile, result)})",
                     "",
                     "  ```text",
-                    *(f"  {line}" for line in result.reason.splitlines()),
+                    *(f"  {line}" for line in reason or result.reason.splitlines()),
                     "  ```",
                     "",
                 ]

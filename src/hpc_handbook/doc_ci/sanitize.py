@@ -16,7 +16,7 @@ from pathlib import Path
 
 from nbval.plugin import get_sanitize_patterns
 
-from hpc_handbook.errors import HandbookInputError
+from hpc_handbook.errors import HandbookInputError, HandbookInputErrors
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,46 @@ def machine_rules(
     return rules
 
 
+#: What nbval's `get_sanitize_patterns` pairs: a `regex: ` line and, on the next line, its `replace: `.
+_NBVAL_RULE = re.compile(r"^regex: (.*)$\n^replace: (.*)$", re.MULTILINE)
+#: A line that looks like part of a rule, so one that nbval would skip is a mistake.
+_RULE_LIKE = re.compile(r"^\s*(regex|replace)\s*:")
+
+
+def read_nbval_rules(rules_file: Path) -> list[tuple[str, str]]:
+    """A sanitize file's rules as nbval's `--nbval-sanitize-with` reads them, in its order.
+
+    nbval keeps the rules in a dict keyed by the regex, so a later rule for the same regex
+    replaces the earlier one's replacement, in the earlier one's place. A `regex:` or
+    `replace:` line that nbval would skip in silence, having no partner, is an error.
+    """
+    try:
+        text = rules_file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise HandbookInputError(rules_file, "", f"cannot read the sanitize rules ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise HandbookInputError(rules_file, "", f"expected UTF-8 text ({exc.reason})") from None
+    paired: set[int] = set()
+    for match in _NBVAL_RULE.finditer(text):
+        line = text.count("\n", 0, match.start()) + 1
+        paired.update((line, line + 1))
+    errors = [
+        HandbookInputError(
+            rules_file,
+            f"line {number} ({line.strip()})",
+            "expected a `regex: PATTERN` line followed at once by its `replace: TEXT` line, "
+            "each starting the line with one space after the colon; nbval would skip this line",
+        )
+        for number, line in enumerate(text.splitlines(), start=1)
+        if _RULE_LIKE.match(line) and number not in paired
+    ]
+    if len(errors) > 1:
+        raise HandbookInputErrors(errors)
+    if errors:
+        raise errors[0]
+    return list(dict(get_sanitize_patterns(text)).items())
+
+
 def load_sanitizer(
     rules_file: Path,
     *,
@@ -94,12 +134,8 @@ def load_sanitizer(
     users: list[str] | None = None,
 ) -> Sanitizer:
     """The committed rules plus this machine's; `filesystems` maps names to the profile's path patterns."""
-    try:
-        text = rules_file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise HandbookInputError(rules_file, "", f"cannot read the sanitize rules ({exc.strerror})") from None
     rules = machine_rules(workdirs=workdirs, filesystems=filesystems, homes=homes, users=users)
-    rules += get_sanitize_patterns(text)
+    rules += read_nbval_rules(rules_file)
     compiled = []
     for regex, replacement in rules:
         try:
