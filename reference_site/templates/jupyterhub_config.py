@@ -85,7 +85,8 @@ c.Spawner.cmd = [SINGLEUSER]
 c.Spawner.args = SERVER_ARGS
 c.Spawner.default_url = "/lab"
 # Since JupyterHub 5.2 PATH is not kept from the hub's environment: the servers get the site's.
-c.Spawner.environment = {"PATH": settings["path"]}
+# Lmod's command and the module tree too, for the module panel (jupyterlab-lmod) in the servers.
+c.Spawner.environment = {"PATH": settings["path"], **settings.get("server_environment", {})}
 c.Spawner.start_timeout = settings["start_timeout_s"]
 # A login node where many servers start at once can take minutes to answer: a server still
 # starting is given as long as a queued one, not abandoned after JupyterHub's default 30 s.

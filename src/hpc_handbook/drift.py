@@ -31,7 +31,7 @@ from hpc_handbook.data.snapshot import (
     named_or_baseline,
 )
 from hpc_handbook.drift_findings import Drift as Drift
-from hpc_handbook.hub_drift import hub_drift
+from hpc_handbook.hub_drift import hub_drift, jupyter_drift
 from hpc_handbook.partition_drift import node_partitions, partition_drift
 from hpc_handbook.probe import probe_snapshot
 from hpc_handbook.profile import Kernel, Profile, load_profile
@@ -59,6 +59,8 @@ DIRECTIVES = {
     "partition": ("site-partitions", "site-spawn-form", "waiting-times"),
     "module": ("site-modules",),
     "hub": ("site-spawn-form",),
+    # The users' extensions and proxy applications: the status page and the limitations list them.
+    "jupyter": ("system-status", "site-limitations"),
     # The status page lists each node's state from the committed snapshot.
     "node": ("site-partitions", "system-status"),
 }
@@ -247,6 +249,7 @@ def check_drift(
         *partition_drift(profile, snapshot),
         *_module_drift(profile, snapshot),
         *hub_drift(profile, snapshot),
+        *jupyter_drift(profile, snapshot),
     ]
     if root is None:
         return found
@@ -259,8 +262,8 @@ def check_drift(
             # A node's pages are its own and those of its partition.
             partition = owners.get(drift.name, "")
             names, components = [drift.name, partition], [f"partition:{partition}"]
-        elif drift.kind == "hub":
-            components = ["hub"]
+        elif drift.kind in ("hub", "jupyter"):
+            components = [drift.kind]
         extra = SNAPSHOT_DIRECTIVES if drift.versions else ()
         pages = find_pages(
             root,

@@ -161,15 +161,28 @@ class HubClient:
     def server_url(self, user: str, server: str = "") -> str:
         return f"{self.url}/user/{quote(user)}/{quote(server) + '/' if server else ''}"
 
-    def server_api(self, user: str, server: str, path: str, method: str = "GET", **kwargs: Any) -> Any:
-        """A request to the single-user server's own API (kernels, kernelspecs), as this account."""
+    def _server_base(self, user: str, server: str) -> str:
         base = self.server_url(user, server).removeprefix(self.url)
         if "Authorization" not in self.session.headers and base not in self._signed_in:
             # Opening the server once runs the OAuth hand-shake that gives the session its cookie.
             self._request("GET", f"{base}lab", expect=(200,))
             self._signed_in.add(base)
-        response = self._request(method, f"{base}api{path}", expect=(200, 201, 204), **kwargs)
+        return base
+
+    def server_api(self, user: str, server: str, path: str, method: str = "GET", **kwargs: Any) -> Any:
+        """A request to the single-user server's own API (kernels, kernelspecs), as this account."""
+        return self.server_request(user, server, f"/api{path}", method, **kwargs)
+
+    def server_request(self, user: str, server: str, path: str, method: str = "GET", **kwargs: Any) -> Any:
+        """A JSON request to any path of the single-user server (`/lab/api/extensions`), as this account."""
+        base = self._server_base(user, server)
+        response = self._request(method, f"{base}{path.lstrip('/')}", expect=(200, 201, 204), **kwargs)
         return response.json() if response.content else None
+
+    def server_page(self, user: str, server: str, path: str) -> str:
+        """A page of the single-user server, as a browser of this account gets it."""
+        base = self._server_base(user, server)
+        return self._request("GET", f"{base}{path.lstrip('/')}", expect=(200,)).text
 
 
 def _message(response: requests.Response) -> str:

@@ -39,3 +39,32 @@ def hub_drift(profile: Profile, snapshot: Snapshot) -> list[Drift]:
         if kernel.name not in hub.server_kernels
     ]
     return found
+
+
+def jupyter_drift(profile: Profile, snapshot: Snapshot) -> list[Drift]:
+    """The extensions and server-proxy applications the profile promises, against users' servers."""
+    jupyter = snapshot.jupyter
+    if jupyter.source != "users-server":
+        return []  # only a user's own server says what users have
+    if jupyter.error:
+        return [
+            Drift(
+                "jupyter", "users' servers", "answer", f"users' servers could not be asked: {jupyter.error}"
+            )
+        ]
+    found = [
+        Drift("jupyter", name, "extension", "in site.yml, but users' servers do not have this extension")
+        for name in profile.jupyter.extensions
+        if not jupyter.has_extension(name)
+    ]
+    found += [
+        Drift(
+            "jupyter",
+            name,
+            "proxy-app",
+            "in site.yml, but the server proxy in users' servers does not open it",
+        )
+        for name in profile.jupyter.server_proxy_allowed
+        if name not in jupyter.proxy_apps
+    ]
+    return found

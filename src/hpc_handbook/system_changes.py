@@ -266,7 +266,11 @@ def snapshot_changes(
         *_module_changes(before.modules.available, after.modules.available),
         *_hub_changes(before.hub, after.hub),
     ]
-    jupyter = dict_items(_jupyter_versions(before.jupyter), _jupyter_versions(after.jupyter))
+    # Read from another place (users' servers instead of the probe's environment) is no change of the site.
+    same_source = before.jupyter.source == after.jupyter.source
+    jupyter = (
+        dict_items(_jupyter_versions(before.jupyter), _jupyter_versions(after.jupyter)) if same_source else []
+    )
     if jupyter:
         changes.append(
             ComponentChange(

@@ -10,10 +10,10 @@ import yaml
 
 from hpc_handbook.cli import main
 from hpc_handbook.doc_ci.contract import discover_examples, load_example
-from hpc_handbook.site_facts import site_parameters
 from hpc_handbook.doc_ci.runner import plan_jobs
 from hpc_handbook.errors import HandbookInputError
 from hpc_handbook.profile import load_profile
+from hpc_handbook.site_facts import site_parameters
 
 REPO = Path(__file__).resolve().parents[2]
 

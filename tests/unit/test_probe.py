@@ -377,9 +377,17 @@ def snapshot(taken: str = "2026-11-25") -> dict:
         "kernels": {},
         "partitions": {"batch": BATCH},
         "modules": {"available": {}, "error": None},
-        "jupyter": {"packages": {}, "lab_extensions": {}, "server_extensions": {}},
+        "jupyter": {
+            "source": "users-server",
+            "packages": {},
+            "lab_extensions": {},
+            "server_extensions": {},
+            "proxy_apps": [],
+            "error": None,
+        },
         "versions": {"slurm": "22.05.8", "lmod": "8.6.19"},
         "hub": None,
+        "retired": {"partitions": [], "kernels": [], "modules": ["gcc/11.1"], "extensions": []},
     }
 
 

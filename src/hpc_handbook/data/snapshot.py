@@ -115,19 +115,28 @@ class Modules(DataModel):
     error: str | None = None
 
 
+def extension_key(name: str) -> str:
+    """How a page or the profile may name an extension: without its npm scope, `-` for `_`."""
+    return name.rsplit("/", 1)[-1].lower().replace("_", "-")
+
+
 class Extension(DataModel):
     version: str | None = None
     enabled: bool = False
+    #: The Python package that installs it, where the server says.
+    package: str | None = None
+
+    def goes_by(self, found_as: str, name: str) -> bool:
+        """Whether the extension, listed as `found_as`, is the one a page or the profile calls `name`:
+        by its listed name (JupyterLab lists `@scope/name` as `scope-name`) or by its package."""
+        key, listed = extension_key(name), extension_key(found_as)
+        package = extension_key(self.package) if self.package else None
+        return key in (listed, package) or listed.endswith(f"-{key}")
 
 
 #: Where the Jupyter part was read: from a user's own server, started through the hub as users
 #: start theirs, or (at a site whose profile names no hub) from the probe's own environment.
 JupyterSource = Literal["users-server", "tool-environment"]
-
-
-def extension_key(name: str) -> str:
-    """How a page or the profile may name an extension: without its npm scope, `-` for `_`."""
-    return name.rsplit("/", 1)[-1].lower().replace("_", "-")
 
 
 class Jupyter(DataModel):
@@ -137,12 +146,16 @@ class Jupyter(DataModel):
     server_extensions: dict[str, Extension] = Field(default_factory=dict)
     #: The applications jupyter-server-proxy opens from the Launcher, by name.
     proxy_apps: list[str] = Field(default_factory=list)
+    #: Why users' servers could not be asked; None when they answered.
+    error: str | None = None
 
     def has_extension(self, name: str) -> bool:
         """Whether an enabled Lab or server extension goes by this name (`jupyterlab-lmod` for
         `@cmd-ntrf/jupyterlab-lmod`, `jupyter-server-proxy` for `jupyter_server_proxy`)."""
         installed = {**self.server_extensions, **self.lab_extensions}
-        return any(extension_key(found) == extension_key(name) and e.enabled for found, e in installed.items())
+        return any(
+            extension_key(found) == extension_key(name) and e.enabled for found, e in installed.items()
+        )
 
     def declared_extensions_found(self, declared: list[str]) -> list[str]:
         """The declared extensions that users' servers really have, as the profile names them."""

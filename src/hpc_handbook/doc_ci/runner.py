@@ -18,7 +18,6 @@ from pathlib import Path
 
 from hpc_handbook.doc_ci import cleanup
 from hpc_handbook.doc_ci.contract import Example, discover_examples
-from hpc_handbook.site_facts import site_parameters
 from hpc_handbook.doc_ci.dispatch import DispatchSetup, Manifest, run_dispatched
 from hpc_handbook.doc_ci.execute import ExecutionContext, JobResult, execute_example
 from hpc_handbook.doc_ci.sanitize import Sanitizer, load_sanitizer
@@ -26,6 +25,7 @@ from hpc_handbook.doc_ci.through_hub import HubRun, execute_in_server
 from hpc_handbook.kernelspecs import SITE_JUPYTER_DATA_DIR, site_kernel_spec_manager
 from hpc_handbook.login_environment import login_environment, new_home
 from hpc_handbook.profile import Profile
+from hpc_handbook.site_facts import site_parameters
 from hpc_handbook.slurm import partition_availability
 
 #: Downloads the examples' installs share between runs (the one thing a run does not start anew).

@@ -26,10 +26,10 @@ from hpc_handbook.data.snapshot import (
     load_snapshot,
 )
 from hpc_handbook.doc_ci.contract import Example
-from hpc_handbook.site_facts import site_parameters
 from hpc_handbook.drift_findings import Drift
 from hpc_handbook.errors import HandbookInputError
 from hpc_handbook.profile import Profile
+from hpc_handbook.site_facts import site_parameters
 from hpc_handbook.system_changes import ComponentChange, snapshot_changes
 
 #: The kinds of change that move examples ahead; a change of JupyterLab or the hub concerns

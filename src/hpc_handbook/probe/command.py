@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from hpc_handbook.data.snapshot import DEFAULT_SNAPSHOT, named_or_baseline, write_snapshot
-from hpc_handbook.probe.snapshot import probe_snapshot
+from hpc_handbook.probe.snapshot import carry_retired, probe_snapshot
 from hpc_handbook.profile import load_profile
 from hpc_handbook.system_changes import snapshot_changes, write_change_fragments
 
@@ -29,7 +29,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--kernel-timeout", type=float, default=120.0, help="seconds to wait for each kernel")
     parser.add_argument(
         "--jupyter-python",
-        help="Python of the site's Jupyter server (default: the one `jupyter-lab` on PATH runs with)",
+        help="at a site without a hub: the Python of its Jupyter server "
+        "(default: the one `jupyter-lab` on PATH runs with)",
     )
     parser.set_defaults(run=run)
 
@@ -38,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.site)
     output = Path(args.output)
     previous = named_or_baseline(args.previous, output, what="a snapshot to compare with")
-    snapshot = probe_snapshot(profile, kernel_timeout=args.kernel_timeout, jupyter=args.jupyter_python)
+    snapshot = probe_snapshot(profile, kernel_timeout=args.kernel_timeout, jupyter_python=args.jupyter_python)
+    snapshot = carry_retired(previous, snapshot)
     write_snapshot(output, snapshot)
     failed = sorted(name for name, kernel in snapshot.kernels.items() if kernel.error)
     print(

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
-from hpc_handbook.data.snapshot import FormPlace, HubService
+from hpc_handbook.data.snapshot import FormPlace, HubService, Jupyter
 from hpc_handbook.hub_client import HubClient, HubError
+from hpc_handbook.probe.users_server import probe_users_server
 from hpc_handbook.profile import HubAccess
 
 #: The form field whose options are the places a server can run.
@@ -78,47 +79,61 @@ def read_spawn_form(access: HubAccess) -> tuple[list[str], dict[str, str]]:
     return parse_spawn_form(browser.page("/hub/spawn"))
 
 
-def probe_hub(access: HubAccess) -> HubService:
-    """Ask the hub as the doc CI's account; a hub that does not answer is recorded with the reason."""
+def token_scopes(client: HubClient, account: str) -> list[str]:
+    """What the doc CI's token may do, with its own account written as JupyterHub's `!user` filter."""
+    scopes = client.api("GET", "/user").get("scopes") or []
+    return sorted({str(scope).replace(f"!user={account}", "!user") for scope in scopes})
+
+
+def probe_hub(access: HubAccess) -> tuple[HubService, Jupyter | None]:
+    """Ask the hub as the doc CI's account; a hub that does not answer is recorded with the reason.
+
+    Also returns the users' Jupyter environment, read from the server the probe starts there;
+    None when no server could be started.
+    """
     url = str(access.url).rstrip("/")
     try:
         token = access.token_file.read_text(encoding="utf-8").strip()
     except OSError as error:
-        return HubService(url=url, error=f"cannot read the hub token {access.token_file} ({error.strerror})")
+        reason = f"cannot read the hub token {access.token_file} ({error.strerror})"
+        return HubService(url=url, error=reason), None
     client = HubClient.with_token(url, token)
     try:
         info = client.api("GET", "/info")
+        scopes = token_scopes(client, access.doc_ci_user)
     except HubError as error:
-        return HubService(url=url, error=str(error))
+        return HubService(url=url, error=str(error)), None
     spawner = info.get("spawner") or {}
     service = HubService(
         url=url,
         version=info.get("version"),
         spawner=spawner.get("class"),
         spawner_version=spawner.get("version"),
+        doc_ci_scopes=scopes,
     )
     try:
         labels, places = read_spawn_form(access)
     except HubError as error:
-        return service.model_copy(update={"error": f"the spawn form could not be read: {error}"})
+        return service.model_copy(update={"error": f"the spawn form could not be read: {error}"}), None
     offered = [FormPlace(value=value, label=label) for value, label in places.items()]
     service = service.model_copy(update={"form_fields": labels, "form_places": offered})
     try:
         # The form's first place is its default, where a new user's server starts.
         options = {PLACE_FIELD: next(iter(places))} if places else {}
-        kernels = server_kernel_names(client, access.doc_ci_user, options)
+        kernels, jupyter = probe_default_server(client, access.doc_ci_user, options)
     except HubError as error:
-        return service.model_copy(update={"error": f"the probe's server did not list kernels: {error}"})
-    return service.model_copy(update={"server_kernels": kernels})
+        return service.model_copy(update={"error": f"the probe's server did not answer: {error}"}), None
+    return service.model_copy(update={"server_kernels": kernels}), jupyter
 
 
-def server_kernel_names(client: HubClient, user: str, options: dict[str, str]) -> list[str]:
-    """Start a server as the user where the form's defaults put it, list its kernelspecs, stop it."""
+def probe_default_server(client: HubClient, user: str, options: dict[str, str]) -> tuple[list[str], Jupyter]:
+    """Start a server as the user where the form's defaults put it; list its kernels and its
+    Jupyter environment; stop it."""
     try:
         outcome = client.start_and_wait(user, PROBE_SERVER, options, timeout_s=120)
         if not outcome.ready:
             raise HubError(outcome.messages[-1] if outcome.messages else "the server was never ready")
         specs = client.server_api(user, PROBE_SERVER, "/kernelspecs")
-        return sorted(specs.get("kernelspecs") or {})
+        return sorted(specs.get("kernelspecs") or {}), probe_users_server(client, user, PROBE_SERVER)
     finally:
         client.stop(user, PROBE_SERVER)

@@ -183,12 +183,12 @@ def check_passage(
             where=where, page=passage.page, owner=passage.owner, kind=kind, claim=claim, truth=truth
         )
 
-    for line, key, reason in passage.unknown_facts:
-        yield finding(line - 1, "unknown fact", f"{{site}}`{key}`", reason)
+    for number, key, reason in passage.unknown_facts:
+        yield finding(number - 1, "unknown fact", f"{{site}}`{key}`", reason)
     if not passage.code:
-        for line, snippet in passage.unfilled:
+        for number, snippet in passage.unfilled:
             yield finding(
-                line - 1, "unfilled placeholder", snippet, "no role or directive fills it; see CONTRIBUTING"
+                number - 1, "unfilled placeholder", snippet, "no role or directive fills it; see CONTRIBUTING"
             )
     lines = passage.lines
     for index, line in enumerate(lines):
@@ -213,7 +213,7 @@ def check_prose(root: Path, vocabulary: Vocabulary, pages: list[str] | None = No
     by_page: dict[str, list[Passage]] = {}
     for passage in book_passages(root, vocabulary, pages):
         by_page.setdefault(passage.page, []).append(passage)
-    findings = []
+    findings: list[ProseFinding] = []
     for passages in by_page.values():
         defined = frozenset(names_defined([line for p in passages for line in p.lines]))
         for passage in passages:

@@ -98,16 +98,16 @@ def claims_in_line(line: str) -> Iterator[Claim]:
     for match in _PARTITION_WORD.finditer(line):
         if match.group(1) not in _NOT_A_NAME:
             yield Claim("partition", match.group(1), context)
-    if (match := _YAML_PARTITION.match(line)) is not None:
-        yield Claim("partition", match.group(1), context)
+    if (yaml_partition := _YAML_PARTITION.match(line)) is not None:
+        yield Claim("partition", yaml_partition.group(1), context)
     if _SLURM_COMMAND.search(line):
         yield from _slurm_option_claims(line, context)
     for match in _MODULE_COMMAND.finditer(line):
         for token in match.group(1).split():
             if (name := _clean(token)) is not None:
                 yield Claim("module", name, context)
-    if (match := _YAML_MODULES.match(line)) is not None:
-        for token in match.group(1).split(","):
+    if (yaml_modules := _YAML_MODULES.match(line)) is not None:
+        for token in yaml_modules.group(1).split(","):
             if (name := _clean(token)) is not None:
                 yield Claim("module", name, context)
     for match in _KERNEL.finditer(line):
@@ -166,11 +166,12 @@ def job_requests(lines: list[str]) -> Iterator[tuple[int, JobRequest]]:
         command = _SLURM_COMMAND.search(line)
         if command is None:
             continue
-        values = {}
+        values: dict[str, str] = {}
         for option, value in _OPTION.findall(line):
             if option in _REQUEST_OPTIONS and _clean(value) is not None:
-                values[_REQUEST_OPTIONS[option]] = _gpu_count(value) if option == "--gres" else value
-        values = {k: v for k, v in values.items() if v is not None}
+                asked = _gpu_count(value) if option == "--gres" else value
+                if asked is not None:
+                    values[_REQUEST_OPTIONS[option]] = asked
         if command.group(2) == "#SBATCH":
             script_at = index if script_at is None else script_at
             script.update(values)

@@ -27,7 +27,12 @@ from hpc_handbook.reference_site.paths import (
     reference_site_dir,
     site_layout,
 )
-from hpc_handbook.reference_site.spawn_options import LOGIN_NODE, Place
+from hpc_handbook.reference_site.server_environment import (
+    server_environment_variables,
+    server_packages,
+    write_server_config,
+)
+from hpc_handbook.reference_site.spawn_options import Place
 from hpc_handbook.reference_site.system import (
     Log,
     ensure_venv,
@@ -38,6 +43,7 @@ from hpc_handbook.reference_site.system import (
     write_if_changed,
 )
 from hpc_handbook.reference_site.users import SECRETS_DIR, accounts, passwords
+from hpc_handbook.site_facts import spawn_places as site_spawn_places
 
 #: Pinned: a hub upgrade is a change the probe reports, never a surprise of `site up`.
 HUB_PACKAGES = (
@@ -82,23 +88,11 @@ def hub_url(profile: Profile) -> str:
 
 
 def spawn_places(profile: Profile) -> list[Place]:
-    """What the spawn form offers: the login node, then every partition Jupyter reaches."""
-    places = [Place(LOGIN_NODE, "Login node (no job, starts at once)", None, "00:00:00", 1, 1)]
-    for partition in profile.jupyter_partitions:
-        limits = partition.limits
-        # The form's hint beside the choice gives the limits; the label only names the place.
-        label = f"Partition {partition.name}"
-        places.append(
-            Place(
-                partition.name,
-                label,
-                partition.name,
-                limits.max_walltime,
-                limits.max_nodes,
-                partition.node_setup.cpus,
-            )
-        )
-    return places
+    """What the spawn form offers, from the site vocabulary: the login node, then each Jupyter partition."""
+    return [
+        Place(p.value, p.label, p.partition, p.max_walltime, p.max_nodes, p.max_cpus)
+        for p in site_spawn_places(profile)
+    ]
 
 
 def doc_ci_token_file(profile: Profile) -> Path | None:
@@ -129,6 +123,7 @@ def hub_settings(profile: Profile) -> dict[str, Any]:
         "singleuser": str(layout.bin / "jupyterhub-singleuser"),
         "batchspawner_singleuser": str(layout.bin / "batchspawner-singleuser"),
         "path": SERVER_PATH,
+        "server_environment": server_environment_variables(profile),
         "start_timeout_s": START_TIMEOUT_S,
     }
     if profile.hub is not None:
@@ -144,6 +139,7 @@ def _hub_files(profile: Profile) -> dict[Path, str]:
         layout.config: source.read_text(encoding="utf-8"),
         layout.config_dir / "handbook_spawn_options.py": options.read_text(encoding="utf-8"),
         layout.config_dir / "hub-settings.json": json.dumps(hub_settings(profile), indent=1) + "\n",
+        **write_server_config(profile, layout.venv),
     }
 
 
@@ -227,7 +223,8 @@ def ensure_hub(profile: Profile, python: Path, log: Log) -> None:
         stop_hub(log)
         return
     layout = hub_layout(profile)
-    rebuilt = ensure_venv(layout.venv, list(HUB_PACKAGES), python, log)
+    # The servers share the hub's venv: the profile's extensions and proxy applications go there too.
+    rebuilt = ensure_venv(layout.venv, [*HUB_PACKAGES, *server_packages(profile)], python, log)
     if rebuilt:
         # The server's environment brings ipykernel's own python3 kernelspec: only the site's may show.
         remove(layout.venv / "share" / "jupyter" / "kernels")
