@@ -26,6 +26,7 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from hpc_handbook.data.measured_on import MeasuredOn
 from hpc_handbook.data.waiting_times import (
     COLLECT_COMMAND,
     DEFAULT_OUTPUT,
@@ -37,6 +38,7 @@ from hpc_handbook.data.waiting_times import (
     write_waiting_times,
 )
 from hpc_handbook.errors import HandbookInputError
+from hpc_handbook.probe.partitions import probe_slurm
 from hpc_handbook.slurm import slurm_config
 
 DEFAULT_WEEKS = 4
@@ -326,6 +328,12 @@ def collect_records(
     return records, sources
 
 
+def current_partitions() -> MeasuredOn:
+    """Each partition of the running site, with its node count, as Slurm reports it now."""
+    _, partitions = probe_slurm()
+    return MeasuredOn(partitions={name: int(p["total_nodes"]) for name, p in sorted(partitions.items())})
+
+
 # --- The command --------------------------------------------------------------------------
 
 
@@ -370,6 +378,9 @@ def run_collect(args: argparse.Namespace) -> int:
     if not sources:
         print("warning: no job records: the site has neither jobcomp/filetxt nor accounting", flush=True)
     data = waiting_time_stats(records, start=start, end=end, sources=sources)
+    if not args.jobcomp:
+        # The partitions as they are now: the book marks the figures stale once they change.
+        data = data.model_copy(update={"measured_on": current_partitions()})
     output = Path(args.output)
     write_waiting_times(output, data)
     print(f"{data.total_jobs} jobs from {', '.join(sources) or 'no source'} between {start:%Y-%m-%d} and "

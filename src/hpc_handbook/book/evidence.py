@@ -9,23 +9,27 @@ notes that too, so the file's arrival re-reads the page.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from sphinx.environment import BuildEnvironment
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
 from hpc_handbook.book.changelog_pages import changelog_dir, loaded_fragments
 from hpc_handbook.book.config import book_path
+from hpc_handbook.book.site_facts import vocabulary_of
 from hpc_handbook.book.state import note_missing_input, note_view
 from hpc_handbook.changelog import Fragment
 from hpc_handbook.data.examples_report import EXAMPLES_REPORT, ExamplesReport, load_examples_report
 from hpc_handbook.data.service_measurements import ServiceMeasurements, load_service_measurements
 from hpc_handbook.data.snapshot import Snapshot, load_snapshot
+from hpc_handbook.data.verification import VerificationRecord, load_verification
 from hpc_handbook.data.waiting_times import WaitingTimes, load_waiting_times
 from hpc_handbook.errors import HandbookInputError
 from hpc_handbook.profile import Profile
+from hpc_handbook.site_facts import Vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +47,10 @@ class Evidence:
     snapshot: Snapshot | None = None
     waiting_times: WaitingTimes | None = None
     service: ServiceMeasurements | None = None
+    #: The site's names and facts, the same the pages state.
+    vocabulary: Vocabulary | None = None
+    #: Each example's last refresh record, by notebook name (None: never refreshed).
+    verifications: dict[str, VerificationRecord | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -111,4 +119,18 @@ def gather_evidence(directive: SphinxDirective, profile: Profile) -> Evidence:
         snapshot=measured_here(read_optional(inputs["snapshot"], load_snapshot), profile),
         waiting_times=measured_here(read_optional(inputs["waiting_times"], load_waiting_times), profile),
         service=measured_here(read_optional(inputs["service"], load_service_measurements), profile),
+        vocabulary=vocabulary_of(env),
+        verifications=_verifications(env),
     )
+
+
+def _verifications(env: BuildEnvironment) -> dict[str, VerificationRecord | None]:
+    """The refresh record of every example notebook, each noted as a dependency."""
+    records: dict[str, VerificationRecord | None] = {}
+    for path in sorted((Path(env.app.confdir) / "examples").glob("*.ipynb")):
+        env.note_dependency(str(path))
+        try:
+            records[path.stem] = load_verification(path)
+        except HandbookInputError:
+            records[path.stem] = None
+    return records

@@ -16,6 +16,7 @@ from sphinx.application import Sphinx
 
 from hpc_handbook.book.access_measures import ACCESS_MEASURES
 from hpc_handbook.book.changelog_pages import human_date
+from hpc_handbook.book.docs_measures import DOCS_MEASURES
 from hpc_handbook.book.evidence import Evidence, Finding, Measure, gather_evidence
 from hpc_handbook.book.generated import (
     GeneratedMyST,
@@ -26,6 +27,7 @@ from hpc_handbook.book.generated import (
     wording,
 )
 from hpc_handbook.profile import Profile
+from hpc_handbook.site_facts import look_up
 from hpc_handbook.waiting_times import format_seconds
 
 RATING_BADGES = {
@@ -60,13 +62,31 @@ def _profile_finding(rating: str, evidence: str) -> Finding:
 def _defaults(evidence: Evidence) -> Finding:
     profile = evidence.profile
     ready = [k.name for k in profile.kernels if k.start in ("local", "modules")]
-    interactive = profile.interactive_partition
-    rating = "yes" if ready and interactive.interactive else "partly"
+    assert evidence.vocabulary is not None
+    default_place = look_up(evidence.vocabulary, "spawn default_place")
+    # A server that starts at once, with kernels that need no choices, lets a new user explore.
+    rating = "yes" if ready else "partly"
     text = (
         f"Kernels that start with no choices: {code_list(ready)}. "
-        f"A new user's server runs on `{interactive.name}` (up to {interactive.limits.max_walltime})."
+        f"A new user's server starts where the spawn form's default puts it: {default_place.value}."
     )
-    return _profile_finding(rating, text)
+    return Finding(rating, text, "site profile and the hub's spawn form")
+
+
+def _configurable(evidence: Evidence) -> Finding | str:
+    hub = evidence.snapshot.hub if evidence.snapshot is not None else None
+    if hub is None or not hub.form_fields:
+        return "Not yet measured: the probe has not read the hub's spawn form (`nox -s probe`)."
+    fields = ", ".join(hub.form_fields)
+    places = len(hub.form_places)
+    return Finding(
+        # Memory and GPUs go through the experts' #SBATCH lines, not fields of their own.
+        "partly",
+        f"The spawn form offers {places} places and asks for: {fields}. "
+        "Memory and GPUs are asked for with the experts' #SBATCH lines; kernels in their own job take "
+        "the partition and walltime their kernel sets.",
+        "the hub's spawn form, probed",
+    )
 
 
 def _all_partitions(evidence: Evidence) -> Finding:
@@ -156,55 +176,6 @@ def _terminal(evidence: Evidence) -> Finding:
     )
 
 
-def _current(evidence: Evidence) -> Finding | str:
-    report = evidence.examples_report
-    if report is None:
-        return "Not yet measured: no doc CI report (`nox -s examples` writes `_build/reports/examples.json`)."
-    passed, failed, skipped = report.summary.passed, report.summary.failed, report.summary.skipped
-    runs = report.summary.runs
-    if runs == 0:
-        return "Not yet measured: the last doc CI report has no example runs."
-    text = f"Doc CI run of {report.date}: {passed} of {runs} example runs passed"
-    text += f", {failed} failed" if failed else ""
-    text += f", {skipped} skipped (not verified at this site)" if skipped else ""
-    rating = "yes" if failed == 0 and passed else "partly" if passed > failed else "no"
-    return Finding(rating, text + ".", "doc CI report")
-
-
-TRACKS = {"novice": ("book/start/", "examples/start-"), "expert": ("book/recipes/", "examples/recipe-"),
-          "admin": ("book/operate/", "examples/operate-")}  # fmt: skip
-TRACK_TITLES = {"novice": "getting started", "expert": "recipes", "admin": "operating the service"}
-
-
-def _audiences(evidence: Evidence) -> Finding:
-    counts = {
-        track: sum(1 for page in evidence.pages if page.startswith(prefixes))
-        for track, prefixes in TRACKS.items()
-    }
-    text = "Pages per track: " + ", ".join(f"{TRACK_TITLES[t]} {n}" for t, n in counts.items()) + "."
-    # A track with only its index page does not serve its readers yet.
-    rating = (
-        "yes"
-        if all(n >= 2 for n in counts.values())
-        else "partly"
-        if any(n >= 2 for n in counts.values())
-        else "no"
-    )
-    return Finding(rating, text, "this handbook")
-
-
-def _changes(evidence: Evidence) -> Finding:
-    if not evidence.fragments:
-        return Finding("no", "No changes are recorded yet.", "this handbook")
-    latest = evidence.fragments[0].meta.date
-    return Finding(
-        "yes",
-        f"{len(evidence.fragments)} changes recorded, the latest on {human_date(latest)}, "
-        "with an Atom feed for everyone and one per audience.",
-        "this handbook",
-    )
-
-
 def _ready_kernels(evidence: Evidence) -> Finding:
     profile = evidence.profile
     text = f"{len(profile.kernels)} kernels ready to use, for {languages(profile)}."
@@ -222,8 +193,14 @@ def _any_extension(evidence: Evidence) -> Finding:
     jupyter = evidence.profile.jupyter
     if jupyter.users_can_install_extensions:
         return _profile_finding("yes", "Users can install JupyterLab extensions themselves.")
-    return _profile_finding(
-        "no", f"Users cannot install extensions; installed by the centre: {code_list(jupyter.extensions)}."
+    assert evidence.vocabulary is not None
+    installed = evidence.vocabulary.extensions
+    probed = evidence.vocabulary.probed_jupyter
+    listed = code_list(installed) if installed else "none"
+    return Finding(
+        "no",
+        f"Users cannot install extensions; their servers have: {listed}.",
+        "users' servers, probed" if probed else "site profile",
     )
 
 
@@ -251,15 +228,14 @@ def _portable(evidence: Evidence) -> Finding:
 #: The measure of each criterion that can be measured, by criterion id.
 MEASURES: dict[str, Measure] = {
     **ACCESS_MEASURES,
+    **DOCS_MEASURES,
     "resources-defaults": _defaults,
+    "resources-configurable": _configurable,
     "resources-all-partitions": _all_partitions,
     "resources-quick": _quick,
     "resources-combine-allocations": _slurm_kernels,
     "resources-plan": _plan,
     "resources-terminal-tasks": _terminal,
-    "docs-current": _current,
-    "docs-audiences": _audiences,
-    "docs-changes": _changes,
     "custom-defaults": _ready_kernels,
     "custom-any-extension": _any_extension,
     "custom-stack-mix": _stack_mix,
@@ -291,10 +267,11 @@ def evaluate(criterion: Criterion, evidence: Evidence) -> Finding:
             # The administrators' note adds context; the measurement keeps the rating.
             return Finding(measured.rating, f"{measured.evidence} {answer.note}", measured.source)
         return measured
-    reviewed = f", reviewed {human_date(assessment.reviewed)}" if assessment.reviewed else ""
     if answer is not None:
         prefix = f"{measured} " if measured else ""
-        return Finding(answer.rating, prefix + answer.note, f"administrators' self-assessment{reviewed}")
+        reviewed = human_date(assessment.reviewed_on(criterion.id))
+        source = f"administrators' self-assessment of the {answer.component}, reviewed {reviewed}"
+        return Finding(answer.rating, prefix + answer.note, source)
     return Finding("unknown", measured or "Not yet assessed by the administrators.", "")
 
 

@@ -23,6 +23,7 @@ from hpc_handbook.book.site_values import get_profile
 from hpc_handbook.data.examples_report import EXAMPLES_REPORT, ExamplesReport, load_examples_report
 from hpc_handbook.data.verification import VerificationRecord, verification_from_metadata
 from hpc_handbook.errors import HandbookInputError
+from hpc_handbook.profile import Profile
 
 LOGGER = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ class Verdict:
     kernels: tuple[str, ...] = ()
     #: Which run the verdict comes from, as the badge names it.
     source: str = ""
+    #: Why the verification is older than the site (a kernel it has not run on yet); empty if current.
+    stale: str = ""
 
 
 def verdict_for(
@@ -80,6 +83,9 @@ def _badge(verdict: Verdict, site: str) -> nodes.Element:
             f"Verified on {verdict.date} at {site} on kernel {kernels or 'unknown'}, "
             f"by {verdict.source}: passed."
         )
+        if verdict.stale:
+            title, kind = "Verified at this site, but stale", "warning"
+            text += f" Stale: {verdict.stale}."
     elif result == "failed":
         title, kind = "This example failed its last check", "warning"
         text = (
@@ -199,6 +205,7 @@ def add_verification_badge(app: Sphinx, doctree: nodes.document) -> None:
         _warn(error, docname)
         report = None
     verdict = verdict_for(source.stem, recorded, report, site)
+    verdict = dataclasses.replace(verdict, stale=_stale_reason(source, recorded, get_profile(app)))
     if recorded is None or recorded.site != site or recorded.result == "skipped":
         # Only outputs a run at this site recorded are shown: others would tell its readers something untrue.
         for output in list(
@@ -213,6 +220,21 @@ def add_verification_badge(app: Sphinx, doctree: nodes.document) -> None:
         return
     title_index = next((i for i, child in enumerate(section.children) if isinstance(child, nodes.title)), -1)
     section.insert(title_index + 1, _badge(verdict, site))
+
+
+def _stale_reason(source: Path, recorded: VerificationRecord | None, profile: Profile) -> str:
+    """Why the record is older than the site: the kernels the contract resolves to now that it lacks."""
+    from hpc_handbook.doc_ci.contract import load_example
+    from hpc_handbook.site_facts.freshness import stale_verifications
+
+    try:
+        example = load_example(source, profile)
+    except HandbookInputError:
+        return ""  # the doc CI names a notebook that breaks the contract
+    stale = stale_verifications(
+        {example.name: recorded}, {example.name: example.kernels}, profile.site.short_name
+    )
+    return f"not yet verified on kernel {stale[0].subject.removeprefix('kernel ')}" if stale else ""
 
 
 def setup_verification(app: Sphinx) -> None:

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from hpc_handbook.data.files import DataModel, read_json
+from hpc_handbook.data.measured_on import MeasuredOn
 
 #: Where the bench writes the measurements, relative to the repository root.
 SERVICE_MEASUREMENTS = Path("book/data/service-measurements.json")
@@ -54,6 +55,8 @@ class ServiceMeasurements(DataModel):
     load_accounts: int
     #: The load run: from logging in to the cell's output, for each account.
     load: Spread
+    #: The places the spawn form offered when measured; None in older files, marked stale.
+    measured_on: MeasuredOn | None = None
 
 
 def load_service_measurements(path: Path) -> ServiceMeasurements | None:

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from hpc_handbook.data.files import DataModel, read_json, write_json
+from hpc_handbook.data.measured_on import MeasuredOn
 
 #: Where the collected statistics live, relative to the repository root.
 DEFAULT_OUTPUT = Path("book/data/waiting-times.json")
@@ -53,6 +54,9 @@ class WaitingTimes(DataModel):
     walltime_buckets: list[str] = Field(default_factory=list)
     total_jobs: int
     partitions: dict[str, PartitionWaits]
+    #: The partitions and their node counts when the figures were collected; None in older files,
+    #: which the book therefore marks as stale.
+    measured_on: MeasuredOn | None = None
 
 
 def load_waiting_times(path: Path) -> WaitingTimes | None:

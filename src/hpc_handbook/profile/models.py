@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from hpc_handbook.changelog import Component
 from hpc_handbook.doc_ci.notify_settings import NotifySetup
 
 #: The profile of the handbook's own reference site, at the repository root.
@@ -248,6 +249,10 @@ class Limitation(_Strict):
     workaround: str = Field(min_length=1, description="What to do instead.")
     since: dt.date = Field(description="When the limitation was first noted.")
     reviewed: dt.date = Field(description="When an administrator last checked that it still holds.")
+    component: Component = Field(
+        description="What it is about (a changelog component): a change of it since the review makes "
+        "the doc CI ask for a new review."
+    )
 
     @model_validator(mode="after")
     def _reviewed_after_since(self) -> Limitation:
@@ -271,6 +276,13 @@ class KnownLimitations(_Strict):
 class Assessment(_Strict):
     rating: Rating
     note: str = Field(min_length=1, description="The evidence behind the rating, for readers.")
+    component: Component = Field(
+        description="What the answer is about (a changelog component): a change of it since the "
+        "review makes the doc CI ask for a new review."
+    )
+    reviewed: dt.date | None = Field(
+        default=None, description="When this answer was last checked; default: the section's `reviewed`."
+    )
 
 
 class SelfAssessment(_Strict):
@@ -278,6 +290,20 @@ class SelfAssessment(_Strict):
 
     reviewed: dt.date | None = Field(default=None, description="When the answers were last reviewed.")
     answers: dict[CriterionId, Assessment] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _every_answer_has_a_review_date(self) -> SelfAssessment:
+        undated = [key for key, answer in self.answers.items() if answer.reviewed is None]
+        if undated and self.reviewed is None:
+            raise ValueError(f"{', '.join(undated)}: no 'reviewed' date here or for the section")
+        return self
+
+    def reviewed_on(self, criterion: str) -> dt.date:
+        """When the answer for a criterion was last checked."""
+        answer = self.answers[criterion]
+        reviewed = answer.reviewed or self.reviewed
+        assert reviewed is not None  # the validator above makes sure
+        return reviewed
 
 
 #: A Unix account name as `useradd` takes it.

@@ -20,7 +20,9 @@ from hpc_handbook.prose.claims import Claim, JobRequest, claims_in_line, job_req
 from hpc_handbook.prose.sources import IGNORE_MARKER, Passage, book_passages
 from hpc_handbook.site_facts.vocabulary import Vocabulary
 
-FindingKind = Literal["unknown", "retired", "beyond limit", "unknown fact", "unfilled placeholder"]
+FindingKind = Literal[
+    "unknown", "retired", "beyond limit", "unknown fact", "unfilled placeholder", "stale data"
+]
 
 
 class ProseFinding(BaseModel):

@@ -7,10 +7,13 @@ import json
 import time
 from pathlib import Path
 
+from hpc_handbook.changelog import load_fragments
 from hpc_handbook.data.files import write_atomically
 from hpc_handbook.data.snapshot import DEFAULT_SNAPSHOT
 from hpc_handbook.profile import load_profile
 from hpc_handbook.prose.check import ProseFinding, check_prose
+from hpc_handbook.prose.freshness_check import freshness_findings
+from hpc_handbook.prose.reviews import ReviewDue, reviews_due
 from hpc_handbook.site_facts.vocabulary import load_vocabulary
 
 #: Exit code when a page contradicts the site (2 stays reserved for bad input).
@@ -29,27 +32,38 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def prose_findings(
     root: Path, site: str | None, snapshot: str | None, pages: list[str] | None
-) -> list[ProseFinding]:
+) -> tuple[list[ProseFinding], list[ReviewDue]]:
+    """The pages' findings, and the self-assessed statements whose review is due."""
     profile = load_profile(site)
     vocabulary = load_vocabulary(
         profile, snapshot=Path(snapshot) if snapshot else root / DEFAULT_SNAPSHOT, examples=root / "examples"
     )
-    return check_prose(root, vocabulary, pages)
+    findings = check_prose(root, vocabulary, pages)
+    if pages is None:
+        findings += freshness_findings(root, vocabulary)
+    return findings, reviews_due(profile, load_fragments(root / "changelog"))
 
 
-def format_findings(findings: list[ProseFinding], seconds: float) -> str:
+def format_findings(findings: list[ProseFinding], due: list[ReviewDue], seconds: float) -> str:
     if not findings:
-        return f"Prose check: no page contradicts the site ({seconds:.2f} s)."
-    lines = [f"Prose check: {len(findings)} statement(s) contradict the site ({seconds:.2f} s)"]
-    lines += [f"- {finding.line()}" for finding in findings]
+        lines = [f"Prose check: no page contradicts the site ({seconds:.2f} s)."]
+    else:
+        lines = [f"Prose check: {len(findings)} statement(s) contradict the site ({seconds:.2f} s)"]
+        lines += [f"- {finding.line()}" for finding in findings]
+    if due:
+        lines.append(f"Warning: {len(due)} self-assessed statement(s) to review again")
+        lines += [f"- {item.line()}" for item in due]
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    findings = prose_findings(Path(args.root), args.site, args.snapshot, args.pages or None)
-    print(format_findings(findings, time.perf_counter() - started))
+    findings, due = prose_findings(Path(args.root), args.site, args.snapshot, args.pages or None)
+    print(format_findings(findings, due, time.perf_counter() - started))
     if args.json_path:
-        payload = [finding.model_dump() for finding in findings]
+        payload = {
+            "findings": [finding.model_dump() for finding in findings],
+            "reviews_due": [item.line() for item in due],
+        }
         write_atomically(Path(args.json_path), json.dumps(payload, indent=2) + "\n")
     return FINDINGS_EXIT_CODE if findings else 0

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hpc_handbook.data.files import write_json
+from hpc_handbook.data.measured_on import MeasuredOn
 from hpc_handbook.data.service_measurements import (
     SERVICE_MEASUREMENTS,
     ServiceMeasurements,
@@ -193,6 +194,7 @@ def run_service_bench(profile: Profile, *, rounds: int, output: Path) -> int:
         spawns=spawns,
         load_accounts=len(load_accounts),
         load=measure_load(profile, load_accounts, secrets),
+        measured_on=MeasuredOn(places=[spawn.place for spawn in spawns]),
     )
     write_json(output, measured)
     print(format_table(measured))

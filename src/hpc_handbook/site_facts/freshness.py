@@ -1,0 +1,104 @@
+"""Data older than the site: figures measured before a partition, a place or a kernel existed.
+
+Freshness is a matter of sets, not dates: every partition the site has (with as many nodes as
+it has now) must have waiting-time figures, every place of the spawn form spawn figures, and
+every example a verification on each kernel its contract resolves to today. What fails is
+stale: its page says so, the prose check reports it, and `nox -s refresh` measures it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from hpc_handbook.data.service_measurements import SERVICE_MEASUREMENTS, ServiceMeasurements
+from hpc_handbook.data.verification import VerificationRecord
+from hpc_handbook.data.waiting_times import DEFAULT_OUTPUT as WAITING_TIMES
+from hpc_handbook.data.waiting_times import WaitingTimes
+from hpc_handbook.site_facts.vocabulary import Vocabulary
+
+WAITING_TIMES_COMMAND = "nox -s waiting-times -- generate, then nox -s waiting-times"
+SPAWNS_COMMAND = "hpc-handbook service-bench (nox -s bench)"
+
+
+@dataclass(frozen=True)
+class StaleFigure:
+    #: The data file, or the example notebook whose record is stale.
+    file: str
+    #: What is stale: `partition gpu`, `place gpu`, `kernel python3-gpu`.
+    subject: str
+    reason: str
+    #: What measures it again.
+    command: str
+
+    def line(self) -> str:
+        return f"{self.file}: {self.subject}: {self.reason}; measure it again with `{self.command}`"
+
+
+def _site_partitions(vocabulary: Vocabulary) -> dict[str, int]:
+    """Each partition and its node count: as probed, else as the profile declares."""
+    if vocabulary.snapshot is not None and vocabulary.snapshot.partitions:
+        return {name: p.total_nodes for name, p in vocabulary.snapshot.partitions.items()}
+    return {p.name: p.node_setup.count for p in vocabulary.profile.partitions}
+
+
+def stale_waiting_times(vocabulary: Vocabulary, data: WaitingTimes | None) -> list[StaleFigure]:
+    if data is None:
+        return []  # nothing published, nothing stale: the page says there are no figures yet
+    file = WAITING_TIMES.as_posix()
+    measured = data.measured_on.partitions if data.measured_on is not None else None
+    stale = []
+    for name, nodes in sorted(_site_partitions(vocabulary).items()):
+        if measured is None:
+            reason = "the figures do not say which partitions they were measured on"
+        elif name not in measured:
+            reason = "measured before this partition existed"
+        elif measured[name] != nodes:
+            reason = f"measured when it had {measured[name]} node(s); it has {nodes} now"
+        else:
+            continue
+        stale.append(StaleFigure(file, f"partition {name}", reason, WAITING_TIMES_COMMAND))
+    return stale
+
+
+def _form_places(vocabulary: Vocabulary) -> list[str]:
+    hub = vocabulary.snapshot.hub if vocabulary.snapshot is not None else None
+    if hub is not None and hub.form_places:
+        return [place.value for place in hub.form_places]
+    return [place.value for place in vocabulary.places]
+
+
+def stale_spawn_figures(vocabulary: Vocabulary, data: ServiceMeasurements | None) -> list[StaleFigure]:
+    if data is None:
+        return []
+    measured = {spawn.place for spawn in data.spawns}
+    reason = "the spawn form offers it, but no spawn was timed there"
+    file = SERVICE_MEASUREMENTS.as_posix()
+    return [
+        StaleFigure(file, f"place {place}", reason, SPAWNS_COMMAND)
+        for place in _form_places(vocabulary)
+        if place not in measured
+    ]
+
+
+def stale_verifications(
+    records: Mapping[str, VerificationRecord | None], resolved: Mapping[str, Sequence[str]], site: str
+) -> list[StaleFigure]:
+    """Examples whose last refresh at this site ran on fewer kernels than their contract asks for today."""
+    stale = []
+    for example, kernels in sorted(resolved.items()):
+        record = records.get(example)
+        if record is None or record.site != site or record.result != "passed":
+            continue  # not verified here at all: the page already says so
+        missing = [k for k in kernels if k not in record.kernels]
+        if missing:
+            stale.append(
+                StaleFigure(
+                    f"examples/{example}.ipynb",
+                    f"kernel {', '.join(missing)}",
+                    f"verified on {', '.join(record.kernels)} on {record.date}, "
+                    "not on every kernel it runs on now",
+                    f"nox -s refresh -- {example}",
+                )
+            )
+    return stale
