@@ -115,7 +115,8 @@ def changelog(session: nox.Session) -> None:
 
 @shared_session()
 def examples(session: nox.Session) -> None:
-    """Doc CI: run every example on the site's kernels and compare outputs, then the UI check."""
+    """Doc CI: run every example on the site's kernels and compare outputs, check every page's
+    statements about the site (the prose check, in the same report), then the UI check."""
     if session.posargs:
         _handbook(session, "examples", *session.posargs)
         return
@@ -129,6 +130,12 @@ def examples(session: nox.Session) -> None:
             failed.append(command)
     if failed:
         session.error(f"failed: hpc-handbook {' and '.join(failed)}")
+
+
+@shared_session()
+def prose(session: nox.Session) -> None:
+    """Check what every page and example says about the site against the profile and the snapshot."""
+    _handbook(session, "prose", *session.posargs)
 
 
 @shared_session()

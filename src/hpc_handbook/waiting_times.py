@@ -39,6 +39,7 @@ from hpc_handbook.data.waiting_times import (
 )
 from hpc_handbook.errors import HandbookInputError
 from hpc_handbook.probe.partitions import probe_slurm
+from hpc_handbook.profile import load_profile
 from hpc_handbook.slurm import slurm_config
 
 DEFAULT_WEEKS = 4
@@ -352,6 +353,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     collect.add_argument(
         "--output", default=str(DEFAULT_OUTPUT), help=f"where to write (default: {DEFAULT_OUTPUT})"
     )
+    collect.add_argument("--site", help="the site profile, which names the site (default: site.yml)")
     collect.set_defaults(run=run_collect)
 
     from hpc_handbook import job_mix
@@ -378,6 +380,7 @@ def run_collect(args: argparse.Namespace) -> int:
     if not sources:
         print("warning: no job records: the site has neither jobcomp/filetxt nor accounting", flush=True)
     data = waiting_time_stats(records, start=start, end=end, sources=sources)
+    data = data.model_copy(update={"site": load_profile(args.site).site.short_name})
     if not args.jobcomp:
         # The partitions as they are now: the book marks the figures stale once they change.
         data = data.model_copy(update={"measured_on": current_partitions()})

@@ -137,6 +137,7 @@ def change_profile(data: dict) -> None:
                 "title": "Notebooks cannot send email",
                 "details": "Compute nodes have no mail relay.",
                 "workaround": "Write a file and check it from the login node.",
+                "component": "service",
                 "since": "2026-12-02",
                 "reviewed": "2026-12-03",
             }
@@ -145,7 +146,11 @@ def change_profile(data: dict) -> None:
     data["self_assessment"] = {
         "reviewed": "2026-12-04",
         "answers": {
-            "access-slow-network": {"rating": "yes", "note": "Tested from a train's mobile network."}
+            "access-slow-network": {
+                "rating": "yes",
+                "component": "hub",
+                "note": "Tested from a train's mobile network.",
+            }
         },
     }
 

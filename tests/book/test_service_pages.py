@@ -15,6 +15,7 @@ from hpc_handbook.data.snapshot import KernelEntry, Modules, PartitionEntry, Sna
 from hpc_handbook.data.waiting_times import WaitingTimes
 from hpc_handbook.errors import HandbookInputError
 from hpc_handbook.profile import SCORECARD_CRITERIA, load_profile, parse_profile
+from hpc_handbook.site_facts import build_vocabulary
 
 from .helpers import REPO, TINY_PROFILE, WAITING_TIMES, Book
 
@@ -52,19 +53,19 @@ def test_every_measure_measures_a_declared_criterion() -> None:
 
 
 def test_limitations_follow_the_profile(profile) -> None:
-    titles = [entry.title for entry in service_limitations(profile)]
+    titles = [entry.title for entry in service_limitations(build_vocabulary(profile, None))]
     assert "Jupyter cannot run on the `largemem` partition" in titles
     assert {"No containers", "No conda", "You cannot install JupyterLab extensions"} <= set(titles)
     # The gpu partition's GPUs are scheduled, not real: the page says that, not "no GPUs".
     assert "GPUs are handed out, but GPU code does not run" in titles and "No GPUs" not in titles
     assert "Your own kernels can break when the centre updates its software" in titles
-    for entry in service_limitations(profile):
+    for entry in service_limitations(build_vocabulary(profile, None)):
         assert entry.workaround and entry.since and entry.reviewed
 
 
 def test_limitations_of_a_profile_without_dates_say_so() -> None:
     tiny = load_profile(TINY_PROFILE)
-    entries = service_limitations(tiny)
+    entries = service_limitations(build_vocabulary(tiny, None))
     assert "Jupyter cannot run on the `bigmem` partition" in [e.title for e in entries]
     assert "No GPUs" in [e.title for e in entries], "the tiny profile has no partition with GPUs"
     assert all(e.since is None and e.reviewed is None for e in entries)
@@ -140,10 +141,14 @@ def test_measurements_of_another_site_are_ignored(profile) -> None:
 
 def test_self_assessment_rejects_unknown_criteria_and_ratings(profile) -> None:
     data = profile.model_dump(mode="json")
-    data["self_assessment"] = {"answers": {"access-teleport": {"rating": "yes", "note": "x"}}}
+    data["self_assessment"] = {
+        "answers": {"access-teleport": {"rating": "yes", "note": "x", "component": "hub"}}
+    }
     with pytest.raises(HandbookInputError, match=r"self_assessment\.answers\.access-teleport"):
         parse_profile(data, file="site.yml")
-    data["self_assessment"] = {"answers": {"access-slow-network": {"rating": "maybe", "note": "x"}}}
+    data["self_assessment"] = {
+        "answers": {"access-slow-network": {"rating": "maybe", "note": "x", "component": "hub"}}
+    }
     with pytest.raises(HandbookInputError, match="rating"):
         parse_profile(data, file="site.yml")
 
@@ -192,7 +197,7 @@ def test_scorecard_rates_every_criterion_and_links_a_page(default_book: Book) ->
         assert cells[3].xpath(".//a[contains(@class, 'internal')]"), "every criterion links a page"
     text = text_of(default_book, SCORECARD)
     assert "Partitions Jupyter can use: 3 of 4 (not: largemem)." in text
-    assert "Source: administrators\u2019 self-assessment, reviewed 25 November 2026." in text
+    assert "Source: administrators\u2019 self-assessment of the hub, reviewed 6 December 2026." in text
 
 
 def test_service_pages_follow_a_changed_profile(changed_profile_book: Book) -> None:

@@ -210,9 +210,12 @@ def test_the_status_pages_partitions_table_shows_each_partitions_nodes(profile: 
         return cells[cells.index(partition) + 2]
 
     snapshot = matching_snapshot(profile)
-    assert nodes_cell(snapshot, "gpu") == "rcc-gpu01: 1 up"
+    # What each node offers follows, so a page can send readers here for features and GPUs.
+    assert nodes_cell(snapshot, "gpu") == "rcc-gpu01: 1 up (each: 8 CPUs, 16 GB, 2 GPUs, features gpu)"
     drain(snapshot, "rcc-cpu02", "disk")
-    assert nodes_cell(snapshot, "batch (default)") == "rcc-cpu[01,03-04]: 3 up; rcc-cpu02: 1 drained (disk)"
+    assert nodes_cell(snapshot, "batch (default)") == (
+        "rcc-cpu[01,03-04]: 3 up; rcc-cpu02: 1 drained (disk) (each: 8 CPUs, 8 GB, features cpu)"
+    )
     # A snapshot from before nodes were recorded shows Slurm's count.
     snapshot.partitions["batch"].nodes = {}
     assert nodes_cell(snapshot, "batch (default)") == "4"

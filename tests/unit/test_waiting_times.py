@@ -317,7 +317,7 @@ def test_every_planned_job_is_quiet_and_small() -> None:
 
 
 def test_the_page_shows_the_profiles_partitions_only_and_counts_their_jobs() -> None:
-    from hpc_handbook.book.status_pages import for_profile, waiting_rows
+    from hpc_handbook.book.waiting_times_page import for_profile, waiting_rows
 
     start, end = dt.datetime(2026, 11, 1), dt.datetime(2026, 11, 29, 12, 0)
     data = waiting_time_stats(read_jobcomp(constructed_history()), start=start, end=end)
@@ -332,7 +332,7 @@ def test_the_page_shows_the_profiles_partitions_only_and_counts_their_jobs() -> 
 
 
 def test_the_plot_is_drawn_from_the_statistics(tmp_path: Path) -> None:
-    from hpc_handbook.book.status_pages import draw_waiting_times
+    from hpc_handbook.book.waiting_times_page import draw_waiting_times
 
     start, end = dt.datetime(2026, 11, 1), dt.datetime(2026, 11, 29, 12, 0)
     data = waiting_time_stats(read_jobcomp(constructed_history()), start=start, end=end)

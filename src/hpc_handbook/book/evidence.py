@@ -29,7 +29,7 @@ from hpc_handbook.data.verification import VerificationRecord, load_verification
 from hpc_handbook.data.waiting_times import WaitingTimes, load_waiting_times
 from hpc_handbook.errors import HandbookInputError
 from hpc_handbook.profile import Profile
-from hpc_handbook.site_facts import Vocabulary
+from hpc_handbook.site_facts import Vocabulary, build_vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,11 @@ class Evidence:
     vocabulary: Vocabulary | None = None
     #: Each example's last refresh record, by notebook name (None: never refreshed).
     verifications: dict[str, VerificationRecord | None] = field(default_factory=dict)
+
+    @property
+    def site(self) -> Vocabulary:
+        """The site's vocabulary: the build's, else one from this evidence's profile and snapshot."""
+        return self.vocabulary or build_vocabulary(self.profile, self.snapshot)
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,7 @@ def read_optional(path: Path, load: Callable[[Path], Measurement | None]) -> Mea
 
 def measured_here(data: Measurement | None, profile: Profile) -> Measurement | None:
     """Drop a measurement of another site: a book built for a second profile must not show the first's."""
-    # The waiting times name no site: they are read from this site's own scheduler.
+    # Older files name no site; they are kept, and the freshness check marks what they miss.
     if data is not None and getattr(data, "site", None) not in (None, profile.site.short_name):
         return None
     return data

@@ -18,7 +18,9 @@ from sphinx.util.docutils import SphinxDirective
 
 from hpc_handbook.book.changelog_pages import human_date
 from hpc_handbook.book.generated import GeneratedMyST, choice_argument, code_list, profile_of, wording
+from hpc_handbook.book.site_facts import vocabulary_of
 from hpc_handbook.profile import Limitation, Profile
+from hpc_handbook.site_facts import Vocabulary
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,8 +64,9 @@ def _service_entry(key: str, profile: Profile, **values: Any) -> LimitationEntry
     )
 
 
-def service_limitations(profile: Profile) -> list[LimitationEntry]:
-    """The limitations that follow from the profile, then the administrators' own entries."""
+def service_limitations(vocabulary: Vocabulary) -> list[LimitationEntry]:
+    """The limitations that follow from the profile and the probe, then the administrators' own entries."""
+    profile = vocabulary.profile
     interactive, batch = profile.interactive_partition.name, profile.batch_partition.name
     entries = [
         _service_entry(
@@ -95,22 +98,24 @@ def service_limitations(profile: Profile) -> list[LimitationEntry]:
     ):
         if missing:
             entries.append(_service_entry(key, profile, batch=batch))
-    jupyter = profile.jupyter
-    if not jupyter.users_can_install_extensions:
+    # What users' servers really have, as probed from one of them (the profile's word until then).
+    extensions = vocabulary.extensions
+    if not profile.jupyter.users_can_install_extensions:
         entries.append(
             _service_entry(
                 "managed-extensions",
                 profile,
-                extensions=code_list(jupyter.extensions),
+                extensions=code_list(extensions) if extensions else "none",
                 issue_tracker=profile.support.issue_tracker,
             )
         )
-    proxied = "jupyter-server-proxy" in jupyter.extensions
+    proxied = "jupyter-server-proxy" in extensions
+    apps = vocabulary.proxy_apps
     entries.append(
         _service_entry(
             "server-proxy" if proxied else "no-server-proxy",
             profile,
-            allowed=code_list(jupyter.server_proxy_allowed),
+            allowed=code_list(apps) if apps else "none",
         )
     )
     entries.extend(_from_profile(limitation) for limitation in profile.known_limitations.entries)
@@ -146,7 +151,11 @@ class LimitationsList(GeneratedMyST):
         return super().run() if self.group else []
 
     def markdown(self, profile: Profile) -> list[str]:
-        entries = service_limitations(profile) if self.group == "service" else handbook_limitations()
+        entries = (
+            service_limitations(vocabulary_of(self.env))
+            if self.group == "service"
+            else handbook_limitations()
+        )
         lines: list[str] = []
         for entry in entries:
             footer = (

@@ -62,8 +62,7 @@ def _profile_finding(rating: str, evidence: str) -> Finding:
 def _defaults(evidence: Evidence) -> Finding:
     profile = evidence.profile
     ready = [k.name for k in profile.kernels if k.start in ("local", "modules")]
-    assert evidence.vocabulary is not None
-    default_place = look_up(evidence.vocabulary, "spawn default_place")
+    default_place = look_up(evidence.site, "spawn default_place")
     # A server that starts at once, with kernels that need no choices, lets a new user explore.
     rating = "yes" if ready else "partly"
     text = (
@@ -193,9 +192,8 @@ def _any_extension(evidence: Evidence) -> Finding:
     jupyter = evidence.profile.jupyter
     if jupyter.users_can_install_extensions:
         return _profile_finding("yes", "Users can install JupyterLab extensions themselves.")
-    assert evidence.vocabulary is not None
-    installed = evidence.vocabulary.extensions
-    probed = evidence.vocabulary.probed_jupyter
+    installed = evidence.site.extensions
+    probed = evidence.site.probed_jupyter
     listed = code_list(installed) if installed else "none"
     return Finding(
         "no",

@@ -25,6 +25,17 @@ class CellDifference(DataModel):
     summary: str
 
 
+class KeptFolder(DataModel):
+    """What the report folder keeps of a failing example's working folder, for diagnosis."""
+
+    #: Relative to the report folder: `failed/<example>-<kernel>`.
+    path: str
+    files: int = 0
+    bytes: int = 0
+    #: Files and folders not kept: virtual environments, Dask's spill folders, large files.
+    left_out: int = 0
+
+
 class ExampleResult(DataModel):
     """The verdict for one example on one kernel."""
 
@@ -38,6 +49,9 @@ class ExampleResult(DataModel):
     diff: str = ""
     #: Every cell whose outputs differ, in the notebook's order; empty unless outputs differ.
     differences: list[CellDifference] = Field(default_factory=list)
+    #: Where on its page the prose check found each statement that contradicts the site
+    #: (`line 12`, `cell 4, line 3`); empty for an example's own run.
+    locations: list[str] = Field(default_factory=list)
     page: str = ""
     owner: str = ""
     audience: str = ""
@@ -51,6 +65,33 @@ class ExampleResult(DataModel):
     busy_seconds: float = 0.0
     #: True when everything ran and only the outputs differ (refresh may then overwrite them).
     output_mismatch_only: bool = False
+    #: A failing example's working folder, as far as the report folder keeps it.
+    kept: KeptFolder | None = None
+
+
+class Cleanup(DataModel):
+    """What the run found and left where it worked: the room it had, what it removed, what went wrong."""
+
+    #: Where the run worked: the doc-CI account's home, or this machine's temporary folder.
+    where: str = ""
+    free_bytes: int | None = None
+    #: What the account's quota still allowed; None where no quota tool answered.
+    quota_left_bytes: int | None = None
+    needed_bytes: int = 0
+    #: What the run's working folders held at its end, all removed.
+    folder_bytes: int = 0
+    #: Everything removed: the run's folders, and what else appeared in the home during the run.
+    removed_bytes: int = 0
+    #: What appeared in the home during the run and was removed (the first ones), and how much.
+    removed: list[str] = Field(default_factory=list)
+    removed_count: int = 0
+    #: Files that changed during the run and were put back from their copies (the first ones).
+    restored: list[str] = Field(default_factory=list)
+    restored_count: int = 0
+    #: What an earlier run that was killed left, and this run put right.
+    earlier: list[str] = Field(default_factory=list)
+    #: Every removal or restoration that failed; a run with any fails.
+    problems: list[str] = Field(default_factory=list)
 
 
 class Summary(DataModel):
@@ -70,6 +111,8 @@ class ExamplesReport(DataModel):
     date: str
     summary: Summary = Field(default_factory=Summary)
     results: list[ExampleResult] = Field(default_factory=list)
+    #: Absent in reports of runs before the doc CI checked its room and cleaned up after itself.
+    cleanup: Cleanup | None = None
 
 
 def load_examples_report(path: Path) -> ExamplesReport | None:

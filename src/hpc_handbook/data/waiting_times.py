@@ -47,6 +47,8 @@ class Period(DataModel):
 class WaitingTimes(DataModel):
     format_version: Literal[1] = Field(default=DATA_FORMAT, alias="format")
     generated_by: str = COLLECT_COMMAND
+    #: The site whose scheduler the figures come from (its short name); None in older files.
+    site: str | None = None
     period: Period
     #: Where the records came from: `jobcomp/filetxt`, `sacct`.
     sources: list[str] = Field(default_factory=list)

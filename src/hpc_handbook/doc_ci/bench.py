@@ -24,6 +24,7 @@ from pathlib import Path
 import nbformat
 
 from hpc_handbook.doc_ci.bench_dispatch import DispatchBenchFailed, format_dispatch_table, measure_dispatch
+from hpc_handbook.doc_ci.bench_prose import measure_prose
 from hpc_handbook.doc_ci.refresh import refresh_examples
 from hpc_handbook.doc_ci.runner import default_workers, run_examples, site_jupyter_path
 from hpc_handbook.profile import Profile, load_profile
@@ -313,4 +314,6 @@ def run_bench(*, count: int = 32, workers: int | None = None) -> int:
     print(format_table(timings, runner_seconds=by_name[RUNNER], lower_bound=by_name[LOWER_BOUND]))
     print(f"\nthe same examples over the doc CI's Slurm nodes ({workers} workers in all, on {cores} cores):")
     print(dispatch_table)
+    print("\nthe prose check over the whole book, beside a clean build of it:")
+    print(measure_prose(Path.cwd()), flush=True)
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -192,16 +193,29 @@ def run_examples_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted: every kernel and Slurm job of this run was ended", file=sys.stderr)
         return 130
-    paths = write_reports(run.results, profile=profile, directory=Path(args.report_dir))
-    failed = len(run.failed)
-    print(
-        f"\n{len(run.results) - failed - sum(r.status == 'skipped' for r in run.results)} passed, "
-        f"{failed} failed, {sum(r.status == 'skipped' for r in run.results)} skipped"
-    )
+    results = list(run.results)
+    if not args.names:
+        # A whole run also holds every page against the site: the same report, alerts and owners.
+        results += _prose_rows(Path(args.examples_dir).resolve().parent, args.site)
+    paths = write_reports(results, profile=profile, directory=Path(args.report_dir))
+    failed = sum(r.status == "failed" for r in results)
+    skipped = sum(r.status == "skipped" for r in results)
+    print(f"\n{len(results) - failed - skipped} passed, {failed} failed, {skipped} skipped")
     print(f"report: {paths['markdown']} (JUnit XML: {paths['junit']})")
     # A notifier that fails says why on stderr; the exit code stays the examples'.
-    notify_after_run(run.results, channels=channels, profile=profile, report=paths["markdown"])
+    notify_after_run(results, channels=channels, profile=profile, report=paths["markdown"])
     return 1 if failed else 0
+
+
+def _prose_rows(root: Path, site: str | None) -> list[JobResult]:
+    from hpc_handbook.doc_ci.prose_results import prose_results
+    from hpc_handbook.prose.command import format_findings, prose_findings
+
+    started = time.perf_counter()
+    findings, due = prose_findings(root, site, None, None)
+    print(format_findings(findings, due, time.perf_counter() - started), flush=True)
+    pages = len(list((root / "book").rglob("*.md"))) + len(list((root / "examples").glob("*.ipynb")))
+    return prose_results(findings, pages_checked=pages)
 
 
 def refresh_command(args: argparse.Namespace) -> int:

@@ -85,10 +85,14 @@ def failure_fields(result: JobResult, *, profile: Profile) -> dict[str, str]:
     """The placeholders of one failure line."""
     where = wording()["where"]
     cells = differing_cells(result)
+    if result.locations:
+        place = where["lines"].format(lines=", ".join(result.locations))
+    else:
+        place = where["cells"].format(cells=cells_text(cells)) if cells else where["start"]
     return {
         "example": result.example,
         "kernel": result.kernel,
-        "where": where["cells"].format(cells=cells_text(cells)) if cells else where["start"],
+        "where": place,
         "owner": result.owner or "nobody",
         "page": result.page or result.example,
         "page_url": page_url(profile, result),

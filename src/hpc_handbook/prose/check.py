@@ -21,7 +21,13 @@ from hpc_handbook.prose.sources import IGNORE_MARKER, Passage, book_passages
 from hpc_handbook.site_facts.vocabulary import Vocabulary
 
 FindingKind = Literal[
-    "unknown", "retired", "beyond limit", "unknown fact", "unfilled placeholder", "stale data"
+    "unknown",
+    "retired",
+    "beyond limit",
+    "unknown fact",
+    "unfilled placeholder",
+    "stale data",
+    "unsanitized output",
 ]
 
 

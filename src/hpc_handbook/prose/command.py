@@ -13,6 +13,7 @@ from hpc_handbook.data.snapshot import DEFAULT_SNAPSHOT
 from hpc_handbook.profile import load_profile
 from hpc_handbook.prose.check import ProseFinding, check_prose
 from hpc_handbook.prose.freshness_check import freshness_findings
+from hpc_handbook.prose.outputs_check import unsanitized_outputs
 from hpc_handbook.prose.reviews import ReviewDue, reviews_due
 from hpc_handbook.site_facts.vocabulary import load_vocabulary
 
@@ -40,7 +41,7 @@ def prose_findings(
     )
     findings = check_prose(root, vocabulary, pages)
     if pages is None:
-        findings += freshness_findings(root, vocabulary)
+        findings += freshness_findings(root, vocabulary) + unsanitized_outputs(root)
     return findings, reviews_due(profile, load_fragments(root / "changelog"))
 
 

@@ -43,8 +43,8 @@ def _site_partitions(vocabulary: Vocabulary) -> dict[str, int]:
 
 
 def stale_waiting_times(vocabulary: Vocabulary, data: WaitingTimes | None) -> list[StaleFigure]:
-    if data is None:
-        return []  # nothing published, nothing stale: the page says there are no figures yet
+    if data is None or data.site not in (None, vocabulary.profile.site.short_name):
+        return []  # nothing published here, nothing stale: the page says there are no figures yet
     file = WAITING_TIMES.as_posix()
     measured = data.measured_on.partitions if data.measured_on is not None else None
     stale = []
