@@ -140,10 +140,13 @@ def prose(session: nox.Session) -> None:
 
 @shared_session()
 def refresh(session: nox.Session) -> None:
-    """Re-execute examples on the site and write their reference outputs (`-- NAME...`), and screenshots."""
+    """Re-execute examples on the site and write their reference outputs (`-- NAME...`); without names
+    also the screenshots, and every waiting or spawn time older than the site."""
     _handbook(session, "refresh", *session.posargs)
     if not session.posargs:
         _handbook(session, "screenshots")
+        # Waiting and spawn times that miss a partition or place of the site are measured again.
+        _handbook(session, "stale-data", "--measure")
 
 
 @shared_session()

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "hpc_handbook.probe",
     "hpc_handbook.drift",
     "hpc_handbook.prose.command",
+    "hpc_handbook.prose.stale_command",
     "hpc_handbook.waiting_times",
     "hpc_handbook.doc_ci.cli",
     "hpc_handbook.reference_site.service_bench",

@@ -21,10 +21,13 @@ from typing import Any
 import pytest
 
 from hpc_handbook.cli import main
+from hpc_handbook.data.snapshot import Jupyter
 from hpc_handbook.drift import check_drift
+from hpc_handbook.hub_client import HubClient
 from hpc_handbook.probe import KERNEL_JOB_COMMENT_ENV, compared_content, probe_site
 from hpc_handbook.processes import processes_tagged
 from hpc_handbook.profile import PROFILE_ENV_VAR, Profile, load_profile
+from hpc_handbook.reference_site.hub import HUB_PACKAGES
 from hpc_handbook.slurm import slurm_config
 from hpc_handbook.waiting_times import parse_jobcomp_line
 
@@ -229,3 +232,36 @@ def test_a_kernel_users_cannot_start_is_reported_though_the_probe_could(
         (KERNELSPEC_DIR / name / "kernel.json").unlink(missing_ok=True)
         (KERNELSPEC_DIR / name).rmdir()
     assert kernels[name]["error"], kernels[name]
+
+
+def test_the_users_jupyter_environment_is_read_from_their_own_server(snapshot: dict[str, Any]) -> None:
+    jupyter = Jupyter.model_validate(snapshot["jupyter"])
+    assert jupyter.source == "users-server" and jupyter.error is None
+    # What the hub's venv pins, not what the probe's own environment happens to have.
+    assert f"jupyterlab=={jupyter.packages['jupyterlab']}" in HUB_PACKAGES
+    for extension in PROFILE.jupyter.extensions:
+        assert jupyter.has_extension(extension), extension
+    assert set(PROFILE.jupyter.server_proxy_allowed) <= set(jupyter.proxy_apps)
+    assert "read:hub" in snapshot["hub"]["doc_ci_scopes"]
+    assert not any("rcc-" in scope for scope in snapshot["hub"]["doc_ci_scopes"]), "no account names"
+
+
+def test_an_extension_the_servers_lack_is_drift(snapshot: dict[str, Any]) -> None:
+    promised = PROFILE.model_copy(
+        update={"jupyter": PROFILE.jupyter.model_copy(update={"extensions": ["jupyterlab-git"]})}
+    )
+    [drift] = check_drift(promised, snapshot)
+    assert (drift.kind, drift.name, drift.check) == ("jupyter", "jupyterlab-git", "extension")
+
+
+def test_a_proxy_application_opens_from_a_users_server(site: Profile) -> None:
+    assert site.hub is not None
+    client = HubClient.with_token(str(site.hub.url), site.hub.token_file.read_text().strip())
+    user, server = site.hub.doc_ci_user, "proxy-check"
+    try:
+        assert client.start_and_wait(user, server, {"place": "login"}, timeout_s=120).ready
+        for app in site.jupyter.server_proxy_allowed:
+            page = client.server_page(user, server, f"{app}/")
+            assert "<html" in page.lower() or "<!doctype html" in page.lower(), app
+    finally:
+        client.stop(user, server)

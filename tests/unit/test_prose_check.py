@@ -145,3 +145,17 @@ def test_a_retired_name_is_kept_across_probes() -> None:
     assert after.retired.modules == ["gcc/11.1"]
     # A probe after that still knows it, although the previous snapshot no longer lists the version.
     assert carry_retired(after, snapshot).retired.modules == ["gcc/11.1"]
+
+
+def test_stale_data_lists_what_refresh_measures_again(
+    planted_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["stale-data", "--root", str(planted_root), "--site", str(REPO / "site.yml")]) == 0
+    waiting = json.loads((REPO / "book" / "data" / "waiting-times.json").read_text(encoding="utf-8"))
+    waiting["measured_on"]["partitions"]["batch"] = 1
+    (planted_root / "book" / "data" / "waiting-times.json").write_text(json.dumps(waiting), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["stale-data", "--root", str(planted_root), "--site", str(REPO / "site.yml")]) == 1
+    out = capsys.readouterr().out
+    assert "partition batch: measured when it had 1 node(s); it has 4 now" in out
+    assert "nox -s waiting-times -- generate" in out
