@@ -164,10 +164,19 @@ def jupyter_table(snapshot: Snapshot) -> nodes.table:
         for name, info in sorted(extensions.items()):
             state = "" if info.enabled else " (disabled)"
             rows.append([code(name), info.version or "—", kind + state])
+    rows += [[code(app), "—", "server-proxy application (Launcher tile)"] for app in jupyter.proxy_apps]
     versions = {"slurm": snapshot.versions.slurm, "lmod": snapshot.versions.lmod}
     rows += [[code(tool), version, "scheduler" if tool == "slurm" else "module system"]
              for tool, version in sorted(versions.items()) if version]  # fmt: skip
-    return build_table(["Component", "Version", "Kind"], rows, classes=["handbook-status-jupyter"])
+    # Where it was read, so a reader knows whether it is what their own server has.
+    title = (
+        "As a user's own server, started through the hub, reported it."
+        if jupyter.source == "users-server"
+        else "As the Jupyter installation beside the probe reported it."
+    )
+    return build_table(
+        ["Component", "Version", "Kind"], rows, classes=["handbook-status-jupyter"], title=title
+    )
 
 
 def hub_table(snapshot: Snapshot) -> nodes.table | nodes.paragraph:
