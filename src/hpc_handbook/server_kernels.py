@@ -120,14 +120,15 @@ class ServerKernel:
                 cell.outputs.clear()
         return reply
 
-    async def run(self, code: str, *, timeout_s: float) -> CellRun:
+    async def run(self, code: str, *, timeout_s: float, store_history: bool = True) -> CellRun:
+        """Run code as a cell; `store_history=False` keeps it out of the kernel's history (IPython's)."""
         cell = CellRun()
         reply = await self._request(
             "execute_request",
             {
                 "code": code,
                 "silent": False,
-                "store_history": True,
+                "store_history": store_history,
                 "allow_stdin": False,
                 "stop_on_error": True,
             },

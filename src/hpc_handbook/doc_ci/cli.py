@@ -165,9 +165,10 @@ def _since_snapshot_order(args: argparse.Namespace, profile: Profile) -> list[st
 def run_examples_command(args: argparse.Namespace) -> int:
     from hpc_handbook.doc_ci.dispatch import DispatchError
     from hpc_handbook.doc_ci.notify import notify_after_run
-    from hpc_handbook.doc_ci.report import write_reports
-    from hpc_handbook.doc_ci.runner import run_examples
+    from hpc_handbook.doc_ci.report import print_cleanup, write_reports
+    from hpc_handbook.doc_ci.runner import RunInterrupted, run_examples
     from hpc_handbook.doc_ci.through_hub import HubRunError
+    from hpc_handbook.doc_ci.workspace import NoRoomError
 
     profile = load_profile(args.site)
     # Bad notification settings stop the run before it starts, not after an hour of examples.
@@ -186,25 +187,31 @@ def run_examples_command(args: argparse.Namespace) -> int:
             through_hub=profile.hub is not None and not args.direct,
             first=first,
             dispatch=dispatch,
+            # Only the last run's failing folders are kept, within bounds.
+            keep_dir=Path(args.report_dir) / "failed",
         )
-    except (HubRunError, DispatchError) as error:
+    except (HubRunError, DispatchError, NoRoomError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         print("interrupted: every kernel and Slurm job of this run was ended", file=sys.stderr)
+        if isinstance(interrupt, RunInterrupted):
+            print_cleanup(interrupt.cleanup)
         return 130
     results = list(run.results)
     if not args.names:
         # A whole run also holds every page against the site: the same report, alerts and owners.
         results += _prose_rows(Path(args.examples_dir).resolve().parent, args.site)
-    paths = write_reports(results, profile=profile, directory=Path(args.report_dir))
+    paths = write_reports(results, profile=profile, directory=Path(args.report_dir), cleanup=run.cleanup)
     failed = sum(r.status == "failed" for r in results)
     skipped = sum(r.status == "skipped" for r in results)
     print(f"\n{len(results) - failed - skipped} passed, {failed} failed, {skipped} skipped")
     print(f"report: {paths['markdown']} (JUnit XML: {paths['junit']})")
+    # What the run could not remove fills the account's home night after night: it fails the run.
+    left_behind = print_cleanup(run.cleanup)
     # A notifier that fails says why on stderr; the exit code stays the examples'.
     notify_after_run(results, channels=channels, profile=profile, report=paths["markdown"])
-    return 1 if failed else 0
+    return 1 if failed or left_behind else 0
 
 
 def _prose_rows(root: Path, site: str | None) -> list[JobResult]:
@@ -221,6 +228,7 @@ def _prose_rows(root: Path, site: str | None) -> list[JobResult]:
 def refresh_command(args: argparse.Namespace) -> int:
     from hpc_handbook.doc_ci.refresh import refresh_examples
     from hpc_handbook.doc_ci.through_hub import HubRunError
+    from hpc_handbook.doc_ci.workspace import NoRoomError
 
     profile = load_profile(args.site)
     try:
@@ -230,7 +238,7 @@ def refresh_command(args: argparse.Namespace) -> int:
             names=args.names or None,
             through_hub=profile.hub is not None and not args.direct,
         )
-    except HubRunError as error:
+    except (HubRunError, NoRoomError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -30,6 +30,7 @@ from hpc_handbook.data.examples_report import CellDifference, ExampleResult, Sta
 from hpc_handbook.doc_ci.compare import RAISES_EXCEPTION_TAG, cell_options, judge_outputs
 from hpc_handbook.doc_ci.contract import Example, PartitionPlacement
 from hpc_handbook.doc_ci.sanitize import Sanitizer
+from hpc_handbook.doc_ci.workspace import Keeper, remove_for_good
 from hpc_handbook.slurm import KERNEL_JOB_COMMENT_ENV, cancel_jobs_named
 
 RUN_ID_ENV = "HANDBOOK_RUN_ID"
@@ -86,6 +87,10 @@ class ExecutionContext:
     #: The site's login environment for a new account (see `hpc_handbook.login_environment`).
     environment: dict[str, str] = field(default_factory=dict)
     kernel_starts: int = 0
+    #: Keeps failing examples' folders in the report folder; None keeps none.
+    keeper: Keeper | None = None
+    #: Every working folder that could not be removed, in words; the report names them.
+    removal_problems: list[str] = field(default_factory=list)
 
 
 def _prepare(
@@ -350,7 +355,9 @@ async def execute_example(
             # Ending the srun client does not end the kernel it started: cancel the job itself.
             await asyncio.to_thread(cancel_jobs_named, job_name)
         result.seconds = time.monotonic() - started
-        shutil.rmtree(workdir, ignore_errors=True)
+        if result.status == "failed" and context.keeper is not None:
+            result.kept = context.keeper.keep_local(workdir, example=example.name, kernel=kernel)
+        context.removal_problems += remove_for_good(workdir)
     result.notebook = notebook
     if completed:
         judge(result, example, notebook, origins, context.sanitize)

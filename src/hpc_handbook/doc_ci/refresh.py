@@ -19,6 +19,7 @@ from hpc_handbook.data.verification import VerificationRecord
 from hpc_handbook.doc_ci.compare import cell_options, sanitize_outputs
 from hpc_handbook.doc_ci.contract import discover_examples
 from hpc_handbook.doc_ci.execute import JobResult
+from hpc_handbook.doc_ci.report import print_cleanup
 from hpc_handbook.doc_ci.runner import run_examples
 from hpc_handbook.doc_ci.sanitize import Sanitizer, load_sanitizer
 from hpc_handbook.profile import Profile
@@ -99,6 +100,8 @@ def refresh_examples(
     """
     examples = {e.name: e for e in discover_examples(examples_dir, profile, names)}
     run = run_examples(profile=profile, examples_dir=examples_dir, names=names, through_hub=through_hub)
+    if run.cleanup.problems:
+        print_cleanup(run.cleanup)  # what the run could not remove is said, never passed over
     # The run's own sanitizer also knows its temporary working folder.
     sanitize = run.sanitize or load_sanitizer(examples_dir / "sanitize.cfg")
     today = dt.date.today().isoformat()

@@ -6,12 +6,14 @@ Failures are grouped by owner, so each fix has someone who owns it.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
 
 from hpc_handbook.data.examples_report import (
     EXAMPLES_REPORT,
+    Cleanup,
     ExampleResult,
     ExamplesReport,
     Summary,
@@ -19,6 +21,7 @@ from hpc_handbook.data.examples_report import (
 )
 from hpc_handbook.data.files import write_atomically
 from hpc_handbook.doc_ci.execute import JobResult
+from hpc_handbook.doc_ci.workspace import gigabytes
 from hpc_handbook.profile import Profile
 
 REPORT_DIR = Path("_build/reports")
@@ -94,7 +97,62 @@ def _where(result: JobResult) -> str:
     return f"{where}, node {result.node}" if result.node else where
 
 
-def markdown_report(results: list[JobResult], *, profile: Profile, when: dt.datetime) -> str:
+def kept_text(result: ExampleResult) -> str:
+    """Where a failure's working folder is kept, and what of it."""
+    kept = result.kept
+    if kept is None:
+        return ""
+    size = f"{kept.files} files, {gigabytes(kept.bytes)}"
+    if kept.left_out:
+        size += f"; {kept.left_out} left out: environments, Dask's folders, large files"
+    return f"Its working folder is kept in `{kept.path}` ({size})."
+
+
+def cleanup_summary(cleanup: Cleanup) -> str:
+    """One line: where the run worked, its room, and what it removed and put back."""
+    room = [f"{gigabytes(cleanup.free_bytes)} free"] if cleanup.free_bytes is not None else []
+    if cleanup.quota_left_bytes is not None:
+        room.append(f"{gigabytes(cleanup.quota_left_bytes)} left in the quota")
+    needed = f"{', '.join(room)}; " if room else ""
+    text = (
+        f"The run worked in {cleanup.where or 'its folders'} ({needed}{gigabytes(cleanup.needed_bytes)} "
+        f"needed) and removed {gigabytes(cleanup.removed_bytes)} at its end"
+    )
+    if cleanup.removed_count:
+        text += f", {cleanup.removed_count} entries that appeared there during the run among it"
+    if cleanup.restored_count:
+        text += f", and put back {cleanup.restored_count} files that changed"
+    return text + "."
+
+
+def print_cleanup(cleanup: Cleanup) -> bool:
+    """The summary on stdout, each problem on stderr; True when there was any (the run then fails)."""
+    print(cleanup_summary(cleanup))
+    for problem in cleanup.problems:
+        print(f"cleanup failed: {problem}", file=sys.stderr)
+    return bool(cleanup.problems)
+
+
+def cleanup_lines(cleanup: Cleanup | None) -> list[str]:
+    """The report's section on where the run worked; its problems first, since each fails the run."""
+    if cleanup is None:
+        return []
+    lines = ["## Where the run worked", "", cleanup_summary(cleanup), ""]
+    if cleanup.problems:
+        lines += ["**Not cleaned up** (the run fails for it; remove these by hand):", ""]
+        lines += [f"- {problem}" for problem in cleanup.problems] + [""]
+    if cleanup.earlier:
+        lines += ["Put right before the run:", "", *(f"- {text}" for text in cleanup.earlier), ""]
+    if cleanup.removed:
+        more = cleanup.removed_count - len(cleanup.removed)
+        shown = ", ".join(f"`{path}`" for path in cleanup.removed) + (f" and {more} more" if more > 0 else "")
+        lines += [f"Appeared during the run and removed: {shown}.", ""]
+    return lines
+
+
+def markdown_report(
+    results: list[JobResult], *, profile: Profile, when: dt.datetime, cleanup: Cleanup | None = None
+) -> str:
     counts = summary_counts(results)
     lines = [
         f"# Doc CI report for {profile.site.short_name}",
@@ -127,6 +185,9 @@ def markdown_report(results: list[JobResult], *, profile: Profile, when: dt.date
                 ]
                 if result.diff:
                     lines += ["  ```diff", *(f"  {line}" for line in result.diff.splitlines()), "  ```", ""]
+                if result.kept is not None:
+                    lines += [f"  {kept_text(result)}", ""]
+    lines += cleanup_lines(cleanup)
     lines += [
         "## All examples",
         "",
@@ -142,17 +203,24 @@ def markdown_report(results: list[JobResult], *, profile: Profile, when: dt.date
     return "\n".join(lines) + "\n"
 
 
-def json_report(results: list[JobResult], *, profile: Profile, when: dt.datetime) -> ExamplesReport:
+def json_report(
+    results: list[JobResult], *, profile: Profile, when: dt.datetime, cleanup: Cleanup | None = None
+) -> ExamplesReport:
     return ExamplesReport(
         site=profile.site.short_name,
         date=when.strftime("%Y-%m-%d"),
         summary=Summary(**summary_counts(results)),
         results=[example_result(r) for r in sorted(results, key=lambda r: (r.example, r.kernel))],
+        cleanup=cleanup,
     )
 
 
 def write_reports(
-    results: list[JobResult], *, profile: Profile, directory: Path = REPORT_DIR
+    results: list[JobResult],
+    *,
+    profile: Profile,
+    directory: Path = REPORT_DIR,
+    cleanup: Cleanup | None = None,
 ) -> dict[str, Path]:
     when = dt.datetime.now(dt.UTC)
     paths = {
@@ -161,6 +229,6 @@ def write_reports(
         "json": directory / EXAMPLES_REPORT,
     }
     write_atomically(paths["junit"], junit_xml(results, site=profile.site.short_name))
-    write_atomically(paths["markdown"], markdown_report(results, profile=profile, when=when))
-    write_examples_report(paths["json"], json_report(results, profile=profile, when=when))
+    write_atomically(paths["markdown"], markdown_report(results, profile=profile, when=when, cleanup=cleanup))
+    write_examples_report(paths["json"], json_report(results, profile=profile, when=when, cleanup=cleanup))
     return paths

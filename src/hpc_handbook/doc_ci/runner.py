@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
-import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from hpc_handbook.data.examples_report import Cleanup
 from hpc_handbook.doc_ci import cleanup
+from hpc_handbook.doc_ci.capabilities import detect_capabilities
 from hpc_handbook.doc_ci.contract import Example, discover_examples
 from hpc_handbook.doc_ci.dispatch import DispatchSetup, Manifest, run_dispatched
 from hpc_handbook.doc_ci.execute import ExecutionContext, JobResult, execute_example
 from hpc_handbook.doc_ci.sanitize import Sanitizer, load_sanitizer
+from hpc_handbook.doc_ci.site_watch import InFlight, SiteWatch
 from hpc_handbook.doc_ci.through_hub import HubRun, execute_in_server
+from hpc_handbook.doc_ci.workspace import GB, Keeper, check_local_room, remove_for_good, tree_bytes
 from hpc_handbook.kernelspecs import SITE_JUPYTER_DATA_DIR, site_kernel_spec_manager
 from hpc_handbook.login_environment import login_environment, new_home
 from hpc_handbook.profile import Profile
@@ -39,52 +41,6 @@ def default_workers() -> int:
 def site_jupyter_path() -> list[str]:
     """Where the site's kernelspecs live, for tools that take a JUPYTER_PATH."""
     return [SITE_JUPYTER_DATA_DIR]
-
-
-def _command_works(*command: str) -> bool:
-    if shutil.which(command[0]) is None:
-        return False
-    try:
-        return subprocess.run(command, capture_output=True, timeout=15, check=False).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-def detect_capabilities(profile: Profile) -> dict[str, str | None]:
-    """Each capability mapped to None when present, or to the reason it is missing."""
-    lmod = os.environ.get("LMOD_CMD") or "/usr/share/lmod/lmod/libexec/lmod"
-    found = {
-        "slurm": None if _command_works("sinfo", "--noheader") else "Slurm does not answer (sinfo failed)",
-        "lmod": None if Path(lmod).exists() else "Lmod is not installed",
-    }
-    for capability, probe, missing in (
-        ("gpu", ("nvidia-smi", "-L"), "no GPU"),
-        ("apptainer", ("apptainer", "--version"), "no Apptainer"),
-        ("conda", ("conda", "--version"), "no conda"),
-    ):
-        if not getattr(profile.capabilities, capability):
-            found[capability] = f"{missing}: the site profile does not offer it"
-        elif not _command_works(*probe):
-            found[capability] = f"{missing}: `{probe[0]}` does not work on this machine"
-        else:
-            found[capability] = None
-    found["gpu_scheduling"] = _gpu_scheduling(profile, slurm_missing=found["slurm"])
-    return found
-
-
-def _gpu_scheduling(profile: Profile, *, slurm_missing: str | None) -> str | None:
-    """None when Slurm hands out GPUs on some partition, else why not."""
-    if not profile.capabilities.gpu_scheduling:
-        return "no GPU scheduling: the site profile does not offer it"
-    if slurm_missing:
-        return f"no GPU scheduling: {slurm_missing}"
-    try:
-        gres = subprocess.run(
-            ["sinfo", "--noheader", "--format=%G"], capture_output=True, text=True, timeout=15, check=False
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        gres = ""
-    return None if "gpu" in gres else "no GPU scheduling: no Slurm node declares GPUs (sinfo %G)"
 
 
 def needed_partition(job: Job, profile: Profile) -> str | None:
@@ -119,10 +75,20 @@ class RunResult:
     executions: int = 0
     interrupted: bool = False
     sanitize: Sanitizer | None = None
+    #: Where the run worked, what it removed there, and what it could not.
+    cleanup: Cleanup = field(default_factory=Cleanup)
 
     @property
     def failed(self) -> list[JobResult]:
         return [r for r in self.results if r.status == "failed"]
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM ended the run; its clean-up is done, and `cleanup` says how it went."""
+
+    def __init__(self, cleanup: Cleanup) -> None:
+        super().__init__()
+        self.cleanup = cleanup
 
 
 @dataclass(frozen=True)
@@ -171,25 +137,40 @@ async def _run_jobs(
     workers: int,
     on_result: Callable[[JobResult], None],
     hub: HubRun | None = None,
+    watch: SiteWatch | None = None,
 ) -> list[JobResult]:
     limit = asyncio.Semaphore(workers)
+    # Without a plan the watch knows no job, so it never fails one.
+    watch = watch or SiteWatch(workroot="", run_id="")
 
     async def one(index: int, job: Job) -> JobResult:
         async with limit:
+            watch.register(index)
             try:
                 if hub is not None:
                     result = await execute_in_server(job.example, job.kernel, context, hub, job_index=index)
                 else:
                     result = await execute_example(job.example, job.kernel, context, job_index=index)
+            except asyncio.CancelledError:
+                if index not in watch.reasons:
+                    raise  # the whole run is interrupted
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                result = JobResult.for_example(job.example, job.kernel, "failed", watch.reasons[index])
             except Exception as error:  # one broken example must not end the run
                 reason = f"the runner could not execute it: {type(error).__name__}: {error}"
                 result = JobResult.for_example(job.example, job.kernel, "failed", reason)
+            finally:
+                watch.unregister(index)
             on_result(result)
             return result
 
     # Longest timeouts first, so one slow example does not end up alone at the tail.
     order = sorted(range(len(jobs)), key=lambda i: (jobs[i].rank, -jobs[i].example.meta.timeout))
-    return list(await asyncio.gather(*(one(i, jobs[i]) for i in order)))
+    watcher = asyncio.create_task(watch.run())
+    try:
+        return list(await asyncio.gather(*(one(i, jobs[i]) for i in order)))
+    finally:
+        watcher.cancel()
 
 
 def run_examples(
@@ -204,13 +185,17 @@ def run_examples(
     through_hub: bool = False,
     first: Sequence[str] = (),
     dispatch: DispatchSetup | None = None,
+    keep_dir: Path | None = None,
 ) -> RunResult:
-    """Execute the examples once per kernel and judge them; always leave no kernel or job behind.
+    """Execute the examples once per kernel and judge them; always leave no kernel, job or folder behind.
 
     `through_hub` runs them as the profile's doc-CI account, in its servers on the site's hub
     (HubRunError when the hub cannot be used); otherwise kernels start directly on this machine.
+    Either way the run first checks its room (NoRoomError) and leaves where it worked as it
+    found it; `keep_dir` keeps failing examples' folders there, within bounds.
     `first` names examples to start before all others, in that order (`--since-snapshot`).
     With `dispatch`, examples that may run on any node run in worker jobs on its nodes instead.
+    RunInterrupted (a KeyboardInterrupt) when Ctrl-C or SIGTERM ends it.
     """
     examples = discover_examples(examples_dir, profile, names)
     capabilities = detect_capabilities(profile) if capabilities is None else capabilities
@@ -224,14 +209,38 @@ def run_examples(
         return run
     run_id = cleanup.new_run_id()
     cleanup.end_run(None)  # what an earlier, killed run left behind
-    hub = HubRun.open(profile, run_id) if through_hub else None
+    needed = int(profile.doc_ci.space_needed_gb * GB)
+    if through_hub:
+        hub: HubRun | None = HubRun.open(profile, run_id, needed_bytes=needed)
+    else:
+        hub = None
+        check_local_room(Path(tempfile.gettempdir()), needed)
+        run.cleanup = Cleanup(where=f"the temporary folder {tempfile.gettempdir()}", needed_bytes=needed)
+    keeper = Keeper(keep_dir) if keep_dir is not None else None
     try:
-        return _run_planned(
-            run, jobs, profile, examples_dir, run_id, workers, sanitize_rules, on_result, hub, dispatch
+        if keeper is not None:
+            run.cleanup.problems += keeper.reset()
+        _run_planned(
+            run,
+            jobs,
+            profile,
+            examples_dir,
+            run_id,
+            workers,
+            sanitize_rules,
+            on_result,
+            hub,
+            dispatch,
+            keeper,
         )
     finally:
         if hub is not None:
-            hub.close()
+            local = run.cleanup
+            run.cleanup = hub.close()
+            run.cleanup.problems += local.problems
+    if run.interrupted:
+        raise RunInterrupted(run.cleanup)
+    return run
 
 
 def execution_context(
@@ -281,11 +290,12 @@ def _run_in_loop(
     on_result: Callable[[JobResult], None],
     hub: HubRun | None,
     dispatched: tuple[list[Job], DispatchSetup, Manifest] | None = None,
+    watch: SiteWatch | None = None,
 ) -> None:
     """Run the jobs in a new event loop that Ctrl-C or SIGTERM cancels, then end what the run left."""
 
     async def everything() -> list[JobResult]:
-        here = _run_jobs(jobs, context, workers or default_workers(), on_result, hub)
+        here = _run_jobs(jobs, context, workers or default_workers(), on_result, hub, watch)
         if dispatched is None:
             return await here
         remote, setup, manifest = dispatched
@@ -326,7 +336,8 @@ def _run_planned(
     on_result: Callable[[JobResult], None],
     hub: HubRun | None,
     dispatch: DispatchSetup | None = None,
-) -> RunResult:
+    keeper: Keeper | None = None,
+) -> None:
     dispatched = None
     if dispatch is not None:
         # Longest timeouts first, as on the login node: workers claim the queue in this order.
@@ -343,18 +354,37 @@ def _run_planned(
             workers_per_node=dispatch.workers_per_node,
         )
         dispatched = (remote, dispatch, manifest)
-    with (
-        tempfile.TemporaryDirectory(prefix=cleanup.workroot_prefix(run_id)) as workroot,
-        # Every run starts as a new account would: an empty home, the site's login environment.
-        # A short path, like a real home's, so that output wrapped at 80 columns stays on one line.
-        tempfile.TemporaryDirectory(prefix="hb-home-") as home_root,
-    ):
-        home = new_home(Path(home_root))
-        context = execution_context(
-            profile, examples_dir, run_id, sanitize_rules, hub, workroot=workroot, home=home
-        )
-        run.sanitize = context.sanitize
-        _run_in_loop(run, jobs, context, workers, on_result, hub, dispatched)
-    if run.interrupted:
-        raise KeyboardInterrupt
-    return run
+    workroot = Path(tempfile.mkdtemp(prefix=cleanup.workroot_prefix(run_id)))
+    # Every run starts as a new account would: an empty home, the site's login environment.
+    # A short path, like a real home's, so that output wrapped at 80 columns stays on one line.
+    home_root = Path(tempfile.mkdtemp(prefix="hb-home-"))
+    context = execution_context(
+        profile, examples_dir, run_id, sanitize_rules, hub, workroot=str(workroot), home=new_home(home_root)
+    )
+    context.keeper = keeper
+    run.sanitize = context.sanitize
+    watch = SiteWatch(
+        workroot=hub.workroot if hub else str(workroot),
+        run_id=run_id,
+        user=hub.user if hub else None,
+        plan={
+            index: in_flight(job, profile, index, through_hub=hub is not None)
+            for index, job in enumerate(jobs)
+        },
+    )
+    try:
+        _run_in_loop(run, jobs, context, workers, on_result, hub, dispatched, watch)
+    finally:
+        run.cleanup.folder_bytes += tree_bytes(workroot) + tree_bytes(home_root)
+        run.cleanup.removed_bytes += run.cleanup.folder_bytes
+        problems = [*context.removal_problems, *remove_for_good(workroot), *remove_for_good(home_root)]
+        run.cleanup.problems += problems
+
+
+def in_flight(job: Job, profile: Profile, index: int, *, through_hub: bool) -> InFlight:
+    """What the site watch needs to know of a job: where it runs, whether it uses Slurm, its folder."""
+    partition = needed_partition(job, profile)
+    # Through the hub an example's folder is `<name>-<index>`; directly, `<name>-` and a random part.
+    folder = f"{job.example.name}-{index}" if through_hub else f"{job.example.name}-"
+    uses_slurm = partition is not None or "slurm" in job.example.meta.requires
+    return InFlight(job.example.name, job.example.partition, uses_slurm, folder)

@@ -4,7 +4,8 @@ One named server per place the examples need (the login node, each partition in 
 `runs_on`), started through the hub's REST API with the account's token, each kernel
 started and driven through that server's kernel API, as JupyterLab does. So the server
 jobs and the kernels run as that account, where users' run. At the end, interrupted or
-not, every server is stopped and the account's Slurm jobs are cancelled.
+not, every server is stopped, the account's Slurm jobs are cancelled, and its home is left
+as the run found it (`hub_home`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hpc_handbook.data.examples_report import Cleanup
 from hpc_handbook.doc_ci.contract import Example
 from hpc_handbook.doc_ci.execute import (
     ExecutionContext,
@@ -26,10 +28,12 @@ from hpc_handbook.doc_ci.execute import (
     seconds_left,
     timed_out,
 )
+from hpc_handbook.doc_ci.hub_home import GuardError, HomeGuard, finish_guard, record_start
+from hpc_handbook.doc_ci.workspace import NoRoomError, room_problem
 from hpc_handbook.hub_client import HubClient, HubError
 from hpc_handbook.profile import HubAccess, Profile
 from hpc_handbook.server_kernels import KernelError, ServerKernel
-from hpc_handbook.slurm import cancel_jobs_of_user
+from hpc_handbook.slurm import SlurmError, cancel_jobs_of_user, list_jobs
 
 LOGIN_NODE = "login"
 SERVER_PREFIX = "doc-ci-"
@@ -71,11 +75,15 @@ class HubRun:
     home: str = ""
     servers: dict[str, str] = field(default_factory=dict)
     spawn_seconds: dict[str, float] = field(default_factory=dict)
+    cleanup: Cleanup = field(default_factory=Cleanup)
+    #: Keeps the account's home as the run found it; None when the login-node server did not start.
+    guard: HomeGuard | None = None
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _failures: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, profile: Profile, run_id: str) -> HubRun:
+    def open(cls, profile: Profile, run_id: str, *, needed_bytes: int = 0) -> HubRun:
+        """The run's view of the hub, its home recorded; NoRoomError when the home lacks the room."""
         assert profile.hub is not None
         client = HubClient.with_token(str(profile.hub.url), read_token(profile.hub))
         try:
@@ -85,8 +93,44 @@ class HubRun:
             raise HubRunError(str(error)) from None
         user = profile.hub.doc_ci_user
         run = cls(profile, client, user, run_id.split(":")[-1][-8:], home=_home_of(profile, user))
+        run.cleanup = Cleanup(where=f"the home of {user}, {run.home}", needed_bytes=needed_bytes)
+        # What the run's own servers write into the home from now on is the run's to remove.
+        since_ns = time.time_ns()
         run.stop_leftovers()
+        try:
+            run._guard_home(since_ns)
+        except BaseException:
+            run.close()
+            raise
         return run
+
+    def _guard_home(self, since_ns: int) -> None:
+        """Start the login-node server, record the home there, and check that the run has room."""
+        python = self.profile.kernel_roles.get("python")
+        try:
+            server = self._spawn(LOGIN_NODE)
+            guard = HomeGuard(
+                self.client, self.user, server, self.home, self.workroot_name, python.name if python else None
+            )
+            guard.upload()
+            self.guard = guard
+            result = asyncio.run(guard.start(since_ns))
+        except (HubError, GuardError) as error:
+            self.cleanup.problems.append(f"the home of {self.user} was not recorded: {error}")
+            return
+        record_start(self.cleanup, result)
+        where = f"the home of {self.user} ({self.home})"
+        problem = room_problem(
+            where=where,
+            free=result["free"],
+            quota_left=result["quota_left"],
+            needed=self.cleanup.needed_bytes,
+        )
+        if problem:
+            raise NoRoomError(
+                f"{problem} (doc_ci.space_needed_gb in the site profile): free some space there or raise "
+                "the account's quota"
+            )
 
     @property
     def workroot(self) -> str:
@@ -110,43 +154,69 @@ class HubRun:
         limits = self.profile.partition(place).limits
         return {"place": place, "walltime": limits.max_walltime, "cpus": SERVER_CPUS}
 
+    def _spawn(self, place: str) -> str:
+        """Start the named server for this place and wait until it answers; HubError if it does not."""
+        if place in self._failures:
+            raise HubError(self._failures[place])
+        if place not in self.servers:
+            name = f"{SERVER_PREFIX}{place}"
+            started = time.monotonic()
+            try:
+                outcome = self.client.start_and_wait(
+                    self.user, name, self._options(place), timeout_s=SPAWN_TIMEOUT_S
+                )
+            except HubError as error:
+                self._failures[place] = f"the doc CI's server on {place} did not start: {error}"
+                raise HubError(self._failures[place]) from None
+            if not outcome.ready:
+                detail = outcome.messages[-1] if outcome.messages else "no progress reported"
+                self._failures[place] = f"the doc CI's server on {place} did not start: {detail}"
+                raise HubError(self._failures[place])
+            self.servers[place] = name
+            self.spawn_seconds[place] = time.monotonic() - started
+        return self.servers[place]
+
     async def server_for(self, place: str) -> str:
         """The named server for this place, started on first use; HubError if it cannot start."""
-        lock = self._locks.setdefault(place, asyncio.Lock())
-        async with lock:
-            if place in self._failures:
-                raise HubError(self._failures[place])
-            if place not in self.servers:
-                name = f"{SERVER_PREFIX}{place}"
-                started = time.monotonic()
-                try:
-                    outcome = await asyncio.to_thread(
-                        self.client.start_and_wait,
-                        self.user,
-                        name,
-                        self._options(place),
-                        timeout_s=SPAWN_TIMEOUT_S,
-                    )
-                except HubError as error:
-                    self._failures[place] = f"the doc CI's server on {place} did not start: {error}"
-                    raise HubError(self._failures[place]) from None
-                if not outcome.ready:
-                    detail = outcome.messages[-1] if outcome.messages else "no progress reported"
-                    self._failures[place] = f"the doc CI's server on {place} did not start: {detail}"
-                    raise HubError(self._failures[place])
-                self.servers[place] = name
-                self.spawn_seconds[place] = time.monotonic() - started
-            return self.servers[place]
+        async with self._locks.setdefault(place, asyncio.Lock()):
+            return await asyncio.to_thread(self._spawn, place)
 
-    def close(self) -> None:
-        """Stop every server of the run, then cancel what the account still has queued or running."""
-        for name in {*self.servers.values(), *(SERVER_PREFIX + p for p in self._locks)}:
+    def _stop_servers(self, names: set[str]) -> None:
+        for name in names:
             try:
                 self.client.stop(self.user, name)
             except HubError:
                 pass  # never started, or the hub is gone: the sweep below still ends its job
+
+    def close(self) -> Cleanup:
+        """Stop the run's servers and the account's jobs, then leave its home as the run found it.
+
+        The partition servers and every job go first, so that nothing writes into the home
+        any more (a server job's log is written until it ends); the login-node server, where
+        the home is put back, goes last.
+        """
+        login = SERVER_PREFIX + LOGIN_NODE
+        self._stop_servers({*self.servers.values(), *(SERVER_PREFIX + p for p in self._locks)} - {login})
         # The account is the doc CI's own: none of its jobs outlives the run (kernels' jobs too).
         cancel_jobs_of_user(self.user)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self._jobs_left():
+            time.sleep(0.5)
+        if self.guard is not None:
+            finish_guard(self.guard, self.cleanup)
+        elif self.servers:
+            self.cleanup.problems.append(
+                f"{self.workroot} was not removed: the login-node server, where the home guard runs, "
+                "did not start"
+            )
+        self._stop_servers({login})
+        return self.cleanup
+
+    def _jobs_left(self) -> bool:
+        try:
+            return any(job.user == self.user for job in list_jobs(check=False, timeout=30))
+        except SlurmError:
+            return False  # Slurm does not answer: waiting longer would not help
 
 
 def _contents_path(*parts: str) -> str:
@@ -192,11 +262,28 @@ async def _make_workdir(hub: HubRun, server: str, example: Example, job_index: i
     return folder
 
 
-async def _remove_workdir(hub: HubRun, server: str, folder: str) -> None:
-    try:
-        await asyncio.to_thread(hub.client.server_api, hub.user, server, _contents_path(folder), "DELETE")
-    except HubError:
-        pass  # a server already stopped takes nothing with it; the next run's folder is new
+async def _remove_workdir(hub: HubRun, folder: str) -> None:
+    """Remove an example's folder for good as soon as it is done, so a run needs room for a few at once."""
+    if hub.guard is None:
+        hub.cleanup.problems.append(f"{folder} not removed: the home guard did not start")
+        return
+    await hub.guard.remove([folder.rpartition("/")[2]])
+
+
+async def _keep_if_failed(
+    hub: HubRun, server: str, folder: str, result: JobResult, context: ExecutionContext
+) -> None:
+    """A failure's folder, as far as the report folder keeps it, before it is removed."""
+    if result.status == "failed" and context.keeper is not None:
+        result.kept = await asyncio.to_thread(
+            context.keeper.keep_from_server,
+            hub.client,
+            hub.user,
+            server,
+            folder,
+            example=result.example,
+            kernel=result.kernel,
+        )
 
 
 async def execute_in_server(
@@ -244,7 +331,8 @@ async def execute_in_server(
         result.fail(f"the kernel stopped answering in cell {current_cell}: {error}", cell=current_cell)
     finally:
         await kernel.shutdown()
-        await _remove_workdir(hub, server, folder)
+        await _keep_if_failed(hub, server, folder, result, context)
+        await _remove_workdir(hub, folder)
         result.seconds = time.monotonic() - started
     result.notebook = notebook
     if completed:

@@ -377,6 +377,13 @@ class DocCiSetup(_Strict):
         "otherwise (default: every node that takes jobs). Workers share their nodes, but an example that "
         "asks for whole nodes (`--exclusive`) on this partition needs some left without one.",
     )
+    space_needed_gb: float = Field(
+        default=1.0,
+        gt=0,
+        description="The room a run needs where it works: the doc-CI account's home (free space and quota) "
+        "through the hub, the temporary folder with `--direct`. A run with less refuses to start. The "
+        "handbook's own examples need about 0.7 GB at most, mostly for virtual environments.",
+    )
 
 
 class Profile(_Strict):
