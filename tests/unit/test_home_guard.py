@@ -78,7 +78,10 @@ def test_finish_leaves_the_home_exactly_as_start_found_it(home: Path) -> None:
     assert snapshot(home) == before
     assert ".cache" in result["removed"] and ".jupyter-server-17.log" in result["removed"]
     assert "empty/new-file" in result["removed"]
-    assert set(result["restored"]) == {".ipython/profile_default/history.sqlite", ".npm/_logs/old-debug-0.log"}
+    assert set(result["restored"]) == {
+        ".ipython/profile_default/history.sqlite",
+        ".npm/_logs/old-debug-0.log",
+    }
     assert result["folder_bytes"] >= 200_000  # the venv went with the run's folder
 
 
@@ -125,9 +128,8 @@ def test_a_changed_file_too_large_to_copy_is_a_problem(home: Path, monkeypatch: 
     start(home)
     (home / ".ipython" / "profile_default" / "history.sqlite").write_bytes(b"changed")
     result = home_guard.finish(str(home), RUN)
-    assert result["problems"] == [
-        ".ipython/profile_default/history.sqlite changed during the run, and it was too large to keep a copy of"
-    ]
+    history = ".ipython/profile_default/history.sqlite"
+    assert result["problems"] == [f"{history} changed during the run, and it was too large to keep a copy of"]
 
 
 def test_a_folder_that_cannot_be_removed_is_a_problem(home: Path) -> None:

@@ -161,7 +161,7 @@ def record_start(cleanup: Cleanup, result: dict[str, Any]) -> None:
         freed = gigabytes(earlier["folder_bytes"])
         cleanup.earlier.append(
             f"{earlier['folder']}: a run that was killed; removed {freed} of its folder and "
-            f"{earlier['removed_count']} other entries, put back {earlier['restored_count']} files"
+            f"{earlier['removed_count']} other entries, and put back {earlier['restored_count']} files"
         )
     if result.get("trash_bytes"):
         cleanup.earlier.append(

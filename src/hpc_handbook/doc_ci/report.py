@@ -119,10 +119,14 @@ def cleanup_summary(cleanup: Cleanup) -> str:
         f"needed) and removed {gigabytes(cleanup.removed_bytes)} at its end"
     )
     if cleanup.removed_count:
-        text += f", {cleanup.removed_count} entries that appeared there during the run among it"
+        text += f", among it {_count(cleanup.removed_count, 'entry', 'entries')} that appeared during the run"
     if cleanup.restored_count:
-        text += f", and put back {cleanup.restored_count} files that changed"
+        text += f", and put back {_count(cleanup.restored_count, 'file', 'files')} that changed"
     return text + "."
+
+
+def _count(number: int, one: str, more: str) -> str:
+    return f"{number} {one if number == 1 else more}"
 
 
 def print_cleanup(cleanup: Cleanup) -> bool:
