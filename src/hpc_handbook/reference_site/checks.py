@@ -25,13 +25,9 @@ from hpc_handbook.reference_site.hub import (
 from hpc_handbook.reference_site.kernels import kernelspec, site_jupyter_env
 from hpc_handbook.reference_site.lmod import module_command, plan_modules
 from hpc_handbook.reference_site.paths import SITE_JUPYTER_DIR, SLURM_CONF
-from hpc_handbook.reference_site.slurm import (
-    SLURM_DAEMONS,
-    _node_ready,
-    node_states,
-    partition_states,
-)
+from hpc_handbook.reference_site.slurm import SLURM_DAEMONS, partition_states
 from hpc_handbook.reference_site.slurm_conf import site_nodes, slurm_conf
+from hpc_handbook.reference_site.slurm_nodes import node_ready, node_states
 from hpc_handbook.reference_site.system import dedupe, find_processes, node_name, run
 from hpc_handbook.reference_site.users import account_folders, accounts
 
@@ -73,7 +69,7 @@ def _check_slurm(profile: Profile) -> list[Check]:
     for node in site_nodes(profile):
         state = states.get(node.name)
         detail = f"{state or 'not reachable in sinfo'} (partition {node.partition})"
-        checks.append(Check("node", node.name, state is not None and _node_ready(state), detail))
+        checks.append(Check("node", node.name, state is not None and node_ready(state), detail))
     partitions = partition_states()
     for partition in profile.partitions:
         found = partitions.get(partition.name)
@@ -81,7 +77,7 @@ def _check_slurm(profile: Profile) -> list[Check]:
             checks.append(Check("partition", partition.name, False, "missing from sinfo"))
             continue
         availability, node_states_ = found
-        ok = availability == "up" and all(_node_ready(state) for state in node_states_)
+        ok = availability == "up" and all(node_ready(state) for state in node_states_)
         summary = ", ".join(f"{count} {state}" for state, count in sorted(Counter(node_states_).items()))
         checks.append(Check("partition", partition.name, ok, f"{availability}, nodes: {summary}"))
     return checks

@@ -205,6 +205,25 @@ def start_hub(profile: Profile, log: Log) -> None:
         raise ReferenceSiteError(f"JupyterHub did not start: {hub_failure()}") from None
 
 
+def revive_proxy(profile: Profile, log: Log) -> bool:
+    """When the hub answers on its own port but not through the proxy, restart the proxy alone.
+
+    The hub starts a proxy that has ended again within seconds, with its routes, so users'
+    servers keep running; True once the hub answers through it again.
+    """
+    assert profile.reference_site is not None
+    if not hub_pids() or hub_answers(f"http://127.0.0.1:{profile.reference_site.hub_api_port}") is None:
+        return False
+    log(f"the proxy (configurable-http-proxy) does not answer at {hub_url(profile)}: restarting it")
+    terminate(proxy_pids(), grace=10)
+    try:
+        wait_for(lambda: hub_answers(hub_url(profile)) is not None, timeout_s=30, what="the proxy to answer")
+    except ReferenceSiteError:
+        log("the proxy did not come back: restarting JupyterHub")
+        return False
+    return True
+
+
 def stop_hub(log: Log | None = None) -> None:
     """Stop the hub (it stops every server and its proxy), then whatever of them is left."""
     if hub_pids() and log:
@@ -241,6 +260,10 @@ def ensure_hub(profile: Profile, python: Path, log: Log) -> None:
     running = bool(hub_pids()) and hub_answers(hub_url(profile)) is not None
     if running and not changed and not rebuilt:
         return
+    if not changed and not rebuilt and revive_proxy(profile, log):
+        return
+    if hub_pids() and not changed and not rebuilt:
+        log(f"JupyterHub runs but does not answer at {hub_url(profile)}: restarting it")
     stop_hub(log)
     try:
         start_hub(profile, log)

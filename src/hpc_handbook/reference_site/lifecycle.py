@@ -121,7 +121,8 @@ def reset(profile: Profile, *, force: bool = False, log: Log = print_log) -> lis
     """Start the site anew, as on a new machine: job ids from 1, kernels, modules and state rebuilt.
 
     Only the Debian packages stay. Without `force` it refuses a site that is not up (there
-    is nothing to reset) and one with jobs queued or running (it would cancel them).
+    is nothing to reset) and one with jobs queued or running (it would cancel them). A
+    tear-down that fails part way brings the site up again before it reports the failure.
     """
     _require_root("reset")
     if not force:
@@ -139,6 +140,18 @@ def reset(profile: Profile, *, force: bool = False, log: Log = print_log) -> lis
                 f"{len(jobs)} job(s) are queued or running ({listed}); reset would cancel them: "
                 "wait until they end, or pass --force"
             )
+    try:
+        _tear_down(profile, log)
+    except (ReferenceSiteError, OSError) as error:
+        # Never leave the site half torn down: bring it back as it was, then say what failed.
+        log(f"reset could not tear the site down ({error}): bringing it up again")
+        up(profile, log=log)
+        raise ReferenceSiteError(f"reset did not start the site anew, but it is up again: {error}") from None
+    return up(profile, log=log)
+
+
+def _tear_down(profile: Profile, log: Log) -> None:
+    """Stop the site, remove its accounts with their homes, and every file it made."""
     down(log=log)
     previous = load_manifest()
     remove_accounts(previous.get("accounts", []), log)
@@ -155,7 +168,6 @@ def reset(profile: Profile, *, force: bool = False, log: Log = print_log) -> lis
         if path.exists() or path.is_symlink():
             log(f"removing {path}")
             remove(path)
-    return up(profile, log=log)
 
 
 def down(*, log: Log = print_log) -> None:

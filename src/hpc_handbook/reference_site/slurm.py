@@ -32,6 +32,7 @@ from hpc_handbook.reference_site.slurm_conf import (
     site_nodes,
     slurm_conf,
 )
+from hpc_handbook.reference_site.slurm_nodes import slurmd_pids, wait_for_nodes
 from hpc_handbook.reference_site.system import (
     Log,
     find_processes,
@@ -79,23 +80,21 @@ def ensure_munge(log: Log) -> None:
     for directory in (Path("/run/munge"), Path("/var/lib/munge"), Path("/var/log/munge")):
         directory.mkdir(parents=True, exist_ok=True)
         shutil.chown(directory, "munge", "munge")
-    if find_processes("munged") and _munge_works():
+    running = bool(find_processes("munged"))
+    if running and _munge_works():
         return
     stop_processes("munged")
-    log("starting munged")
+    log(
+        "munged runs but issues no credential (munge -n | unmunge): restarting it"
+        if running
+        else "starting munged"
+    )
     run(["runuser", "-u", "munge", "--", "/usr/sbin/munged"], env=daemon_env())
     wait_for(_munge_works, timeout_s=15, what="munged to issue credentials")
 
 
 def slurm_daemons_running() -> dict[str, bool]:
     return {daemon: bool(find_processes(daemon)) for daemon in SLURM_DAEMONS}
-
-
-def node_states() -> dict[str, str]:
-    result = run(["sinfo", "--noheader", "--Node", "--format=%N %T"], check=False, timeout=20)
-    if result.returncode != 0:
-        return {}
-    return dict(line.split(maxsplit=1) for line in result.stdout.splitlines() if line.strip())
 
 
 def partition_states() -> dict[str, tuple[str, list[str]]]:
@@ -109,14 +108,6 @@ def partition_states() -> dict[str, tuple[str, list[str]]]:
         if len(parts) == 3:
             states.setdefault(parts[0].rstrip("*"), (parts[1], []))[1].append(parts[2])
     return states
-
-
-READY_NODE_STATES = ("idle", "mixed", "allocated", "completing")
-
-
-def _node_ready(state: str) -> bool:
-    # A trailing '*' means the node does not respond; '~' or '#' mean powered down or powering up.
-    return state.rstrip("+") in READY_NODE_STATES
 
 
 def slurm_minutes(value: str) -> int | None:
@@ -233,25 +224,6 @@ def stop_slurm() -> None:
     stop_processes("slurmctld")
 
 
-def slurmd_pids() -> dict[str, int]:
-    """{node: pid} of each running slurmd: each was started as `slurmd -N NODE`."""
-    nodes = {}
-    for pid in find_processes("slurmd"):
-        try:
-            arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"-N" in arguments[:-1]:
-            nodes[arguments[arguments.index(b"-N") + 1].decode()] = pid
-    return nodes
-
-
-def _resume_if_left_down(node: str, state: str) -> None:
-    if state.startswith(("down", "drain")) and not state.endswith("*"):
-        # slurmd answers but the node was left down or drained (e.g. by a test): take it back.
-        run(["scontrol", "update", f"NodeName={node}", "State=RESUME"], check=False)
-
-
 def _ensure_gpu_devices(node: SiteNode) -> None:
     """Character devices with /dev/null's numbers, so slurmd accepts them as the node's GPUs."""
     for device in gpu_device_files(node):
@@ -265,20 +237,23 @@ def _ensure_gpu_devices(node: SiteNode) -> None:
             device.touch()
 
 
-def _wait_for_nodes(nodes: Sequence[SiteNode]) -> None:
-    def every_node_ready() -> bool:
-        states = node_states()
-        for node in nodes:
-            _resume_if_left_down(node.name, states.get(node.name, ""))
-        return all(_node_ready(states.get(node.name, "")) for node in nodes)
+def _restart_slurmd(node: SiteNode) -> None:
+    pid = slurmd_pids().get(node.name)
+    if pid is not None:
+        terminate([pid], grace=15)
+    _start_daemon(f"slurmd-{node.name}", ["/usr/sbin/slurmd", "-N", node.name])
 
+
+def _slurmctld_answers(timeout_s: float) -> bool:
     try:
-        wait_for(every_node_ready, timeout_s=90, what="every node to be idle in sinfo")
-    except ReferenceSiteError as error:
-        states = node_states()
-        late = [n.name for n in nodes if not _node_ready(states.get(n.name, ""))]
-        reasons = "; ".join(f"{name}: {daemon_failure(f'slurmd-{name}')}" for name in late)
-        raise ReferenceSiteError(f"{error}: {reasons}") from None
+        wait_for(
+            lambda: run(["scontrol", "ping"], check=False, timeout=20).returncode == 0,
+            timeout_s=timeout_s,
+            what="slurmctld to answer",
+        )
+    except ReferenceSiteError:
+        return False
+    return True
 
 
 def start_slurm(profile: Profile, log: Log) -> None:
@@ -303,17 +278,15 @@ def start_slurm(profile: Profile, log: Log) -> None:
         log("slurm.conf changed: restarting slurmctld and every slurmd")
         stop_slurm()
         running = slurm_daemons_running()
+    if running["slurmctld"] and not _slurmctld_answers(timeout_s=10):
+        log("slurmctld runs but does not answer `scontrol ping`: restarting it")
+        stop_processes("slurmctld")
+        running["slurmctld"] = False
     if not running["slurmctld"]:
         log("starting slurmctld")
         _start_daemon("slurmctld", ["/usr/sbin/slurmctld"])
-        try:
-            wait_for(
-                lambda: run(["scontrol", "ping"], check=False, timeout=20).returncode == 0,
-                timeout_s=30,
-                what="slurmctld to answer",
-            )
-        except ReferenceSiteError:
-            raise ReferenceSiteError(f"slurmctld does not answer: {daemon_failure('slurmctld')}") from None
+        if not _slurmctld_answers(timeout_s=30):
+            raise ReferenceSiteError(f"slurmctld does not answer: {daemon_failure('slurmctld')}")
     started = slurmd_pids()
     for stray in sorted(set(started) - {n.name for n in nodes}):
         log(f"stopping the slurmd of node {stray} (not in slurm.conf)")
@@ -323,5 +296,5 @@ def start_slurm(profile: Profile, log: Log) -> None:
         log(f"starting slurmd for {len(missing)} node(s): {', '.join(n.name for n in missing)}")
     for node in missing:
         _start_daemon(f"slurmd-{node.name}", ["/usr/sbin/slurmd", "-N", node.name])
-    _wait_for_nodes(nodes)
+    wait_for_nodes(nodes, log, restart=_restart_slurmd, failure=daemon_failure)
     converge_partitions(conf_text, log)

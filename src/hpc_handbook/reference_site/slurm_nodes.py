@@ -1,0 +1,114 @@
+"""The reference site's Slurm nodes: their states, their slurmds, and bringing every one back to idle.
+
+A slurmd can run and still not answer: after munged was killed and started again, one stayed
+"not responding" until `site up` gave up. So `up` waits for every node as before, and a node
+whose slurmd does not listen on its port, or that is still not ready after a grace period,
+gets its slurmd restarted, once, with a line in the log that says so.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from hpc_handbook.reference_site.paths import ReferenceSiteError
+from hpc_handbook.reference_site.slurm_conf import SiteNode
+from hpc_handbook.reference_site.system import Log, find_processes, run
+
+READY_NODE_STATES = ("idle", "mixed", "allocated", "completing")
+#: How long every node has to become ready; a new slurmd registers within seconds.
+NODES_TIMEOUT_S = 90.0
+#: How long a node may stay not ready, with its slurmd running, before that slurmd is restarted.
+GRACE_S = 15.0
+
+
+def node_states() -> dict[str, str]:
+    result = run(["sinfo", "--noheader", "--Node", "--format=%N %T"], check=False, timeout=20)
+    if result.returncode != 0:
+        return {}
+    return dict(line.split(maxsplit=1) for line in result.stdout.splitlines() if line.strip())
+
+
+def node_ready(state: str) -> bool:
+    # A trailing '*' means the node does not respond; '~' or '#' mean powered down or powering up.
+    return state.rstrip("+") in READY_NODE_STATES
+
+
+def slurmd_pids() -> dict[str, int]:
+    """{node: pid} of each running slurmd: each was started as `slurmd -N NODE`."""
+    nodes = {}
+    for pid in find_processes("slurmd"):
+        try:
+            arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"-N" in arguments[:-1]:
+            nodes[arguments[arguments.index(b"-N") + 1].decode()] = pid
+    return nodes
+
+
+def slurmd_listens(port: int) -> bool:
+    """Whether a slurmd takes connections on its port (every node is on loopback here)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def resume_if_left_down(node: str, state: str) -> None:
+    if state.startswith(("down", "drain")) and not state.endswith("*"):
+        # slurmd answers but the node was left down or drained (e.g. by a test): take it back.
+        run(["scontrol", "update", f"NodeName={node}", "State=RESUME"], check=False)
+
+
+def to_restart(
+    nodes: Sequence[SiteNode],
+    states: Mapping[str, str],
+    *,
+    listening: Callable[[int], bool],
+    waited_s: float,
+    restarted: set[str],
+) -> list[SiteNode]:
+    """The nodes whose slurmd should be restarted now: not ready, and deaf or past the grace; once each."""
+    return [
+        node
+        for node in nodes
+        if node.name not in restarted
+        and not node_ready(states.get(node.name, ""))
+        and (waited_s >= GRACE_S or not listening(node.port))
+    ]
+
+
+def wait_for_nodes(
+    nodes: Sequence[SiteNode],
+    log: Log,
+    *,
+    restart: Callable[[SiteNode], None],
+    failure: Callable[[str], str],
+) -> None:
+    """Every node ready in sinfo; a slurmd that does not answer is restarted once, and the log says why."""
+    started = time.monotonic()
+    restarted: set[str] = set()
+    while True:
+        states = node_states()
+        for node in nodes:
+            resume_if_left_down(node.name, states.get(node.name, ""))
+        late = [node for node in nodes if not node_ready(states.get(node.name, ""))]
+        if not late:
+            return
+        waited = time.monotonic() - started
+        if waited > NODES_TIMEOUT_S:
+            reasons = "; ".join(f"{n.name}: {failure(f'slurmd-{n.name}')}" for n in late)
+            raise ReferenceSiteError(
+                f"timed out after {NODES_TIMEOUT_S:.0f} s waiting for every node to be idle in sinfo: "
+                f"{reasons}"
+            )
+        for node in to_restart(late, states, listening=slurmd_listens, waited_s=waited, restarted=restarted):
+            state = states.get(node.name) or "missing from sinfo"
+            log(f"the slurmd of node {node.name} does not answer ({state}): restarting it")
+            restart(node)
+            restarted.add(node.name)
+        time.sleep(0.3)
