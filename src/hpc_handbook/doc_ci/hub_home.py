@@ -83,6 +83,8 @@ class HomeGuard:
     terminals: bool = True
     #: Where the run's per-example removals put their problems.
     problems: list[str] = field(default_factory=list)
+    #: What those removals freed.
+    freed: int = 0
 
     @property
     def script(self) -> str:
@@ -148,6 +150,7 @@ class HomeGuard:
             self.problems.append(f"{', '.join(names)} in {self.workroot} not removed: {error}")
             return
         self.problems += result["problems"]
+        self.freed += result["removed_bytes"]
 
     async def finish(self) -> dict[str, Any]:
         return await self.call(["finish", self.home, self.workroot], timeout_s=FINISH_TIMEOUT_S)
@@ -185,3 +188,6 @@ def finish_guard(guard: HomeGuard, cleanup: Cleanup) -> None:
         record_finish(cleanup, asyncio.run(guard.finish()))
     except GuardError as error:
         cleanup.problems.append(f"the home of {guard.user} was not put back: {error}")
+    # The examples' folders, each removed as soon as its example was done.
+    cleanup.folder_bytes += guard.freed
+    cleanup.removed_bytes += guard.freed
