@@ -111,6 +111,16 @@ def test_what_the_runs_servers_made_before_the_record_goes_too(home: Path) -> No
     assert snapshot(home) == before
 
 
+def test_an_empty_folder_the_run_changed_before_the_record_stays(home: Path) -> None:
+    since = time.time_ns()
+    time.sleep(0.02)
+    (home / "empty" / "gone-before-the-record").mkdir()
+    (home / "empty" / "gone-before-the-record").rmdir()  # the folder changed, and is empty again
+    start(home, since_ns=since)
+    home_guard.finish(str(home), RUN)
+    assert (home / "empty").is_dir()
+
+
 def test_a_killed_runs_record_puts_the_home_right_at_the_next_start(home: Path) -> None:
     before = snapshot(home)
     start(home, EARLIER)

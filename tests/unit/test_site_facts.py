@@ -35,7 +35,7 @@ def tiny():
         ("partition role:gpu", "gpu"),
         ("partition batch node_count", "4"),
         ("partition batch nodes", "rcc-cpu[01-04]"),
-        ("kernel role:python display_name", "Python 3 (login node)"),
+        ("kernel role:python display_name", "Python 3"),
         ("module gcc", "gcc/12.2"),
         ("module gcc versions", "12.2, 13.2"),
         ("filesystem scratch path", "/scratch/$USER"),

@@ -34,6 +34,9 @@ class LimitationEntry:
     reviewed: dt.date | None
     #: Pages with more on it, best first; the first one in the book is linked.
     see_also: tuple[str, ...] = ()
+    #: True for a limitation that follows from the profile and the probe: it holds as long as they
+    #: say so, so it has no date of its own.
+    derived: bool = False
 
 
 def handbook_limitations() -> list[LimitationEntry]:
@@ -58,9 +61,10 @@ def _service_entry(key: str, profile: Profile, **values: Any) -> LimitationEntry
         title=texts["title"].format(**values),
         details=texts["details"].format(**values),
         workaround=texts["workaround"].format(**values),
-        since=profile.known_limitations.since,
+        since=None,
         reviewed=profile.known_limitations.reviewed,
         see_also=tuple(texts.get("see_also", ())),
+        derived=True,
     )
 
 
@@ -158,10 +162,16 @@ class LimitationsList(GeneratedMyST):
         )
         lines: list[str] = []
         for entry in entries:
-            footer = (
-                f"Noted {_date(entry.since, missing='(date not recorded)')} · "
-                f"last reviewed {_date(entry.reviewed, missing='not yet')}"
-            )
+            if entry.derived:
+                footer = (
+                    "Follows from the site as its profile and the last probe describe it · "
+                    f"page last reviewed {_date(entry.reviewed, missing='not yet')}"
+                )
+            else:
+                footer = (
+                    f"Noted {_date(entry.since, missing='(date not recorded)')} · "
+                    f"last reviewed {_date(entry.reviewed, missing='not yet')}"
+                )
             see = next((page for page in entry.see_also if page in self.env.found_docs), None)
             if see:
                 footer += f" · see {{doc}}`/{see}`"

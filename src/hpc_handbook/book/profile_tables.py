@@ -70,7 +70,9 @@ class SpawnFormTable(ProfileTableDirective):
 
 class KernelsTable(ProfileTableDirective):
     def rows(self, profile: Profile) -> tuple[list[str], list[list[str]]]:
-        how = {"local": "on the login node", "modules": "from modules", "slurm": "in a Slurm job"}
+        # Local and module kernels are children of the user's server, wherever the server runs.
+        how = {"local": "where your server runs", "modules": "from modules, where your server runs",
+               "slurm": "in a Slurm job"}  # fmt: skip
         roles: dict[str, list[str]] = {}
         for role, player in profile.kernel_roles.items():
             roles.setdefault(player.name, []).append(f"`role:{role}`")

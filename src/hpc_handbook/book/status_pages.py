@@ -43,7 +43,8 @@ def _start_text(kernel: KernelEntry) -> str:
         partition, walltime = details.get("partition"), details.get("walltime")
         text = f"in a Slurm job on {partition}" if partition else "in a Slurm job"
         return f"{text}, for up to {_walltime(str(walltime))}" if walltime else text
-    return {"local": "on the login node", "unknown": "not stated"}.get(start, start)
+    # A local kernel is a child of the user's server: the login node, or the server's own job.
+    return {"local": "where your server runs", "unknown": "not stated"}.get(start, start)
 
 
 def _language(kernel: KernelEntry) -> str:

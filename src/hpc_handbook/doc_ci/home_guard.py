@@ -102,8 +102,9 @@ def appeared_since(entries: list[tuple[str, os.stat_result]], since_ns: int | No
     """The entries that the run's own servers made before the record was taken.
 
     A file or link is one when its inode changed after the run began. A folder is one when it
-    changed after the run began and everything in it is one too; a folder that was there
-    before, with something new in it, is not.
+    changed after the run began and holds entries, all of them the run's; a folder that was
+    there before with something new in it is not, nor an empty one (removing something from
+    a folder changes it too, and an empty folder left is better than one taken away).
     """
     if since_ns is None:
         return set()
@@ -116,7 +117,8 @@ def appeared_since(entries: list[tuple[str, os.stat_result]], since_ns: int | No
     for path, info in sorted(entries, key=lambda item: item[0].count("/"), reverse=True):
         if path not in changed:
             continue
-        if not stat.S_ISDIR(info.st_mode) or all(c in new for c in children.get(path, [])):
+        inside = children.get(path, [])
+        if not stat.S_ISDIR(info.st_mode) or (inside and all(c in new for c in inside)):
             new.add(path)
     return new
 

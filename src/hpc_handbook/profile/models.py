@@ -49,6 +49,10 @@ class SiteInfo(_Strict):
 class Support(_Strict):
     email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
     issue_tracker: HttpUrl = Field(description="The single point of truth for feedback.")
+    account_request: HttpUrl = Field(
+        description="Where someone without an account asks for one: the centre's application form, or "
+        "the page that says who may apply and how. The getting-started track begins there."
+    )
 
 
 class PartitionLimits(_Strict):
@@ -138,7 +142,7 @@ class System(_Strict):
 #: What an example can ask a kernel for, by what it does rather than by its name at one site:
 #: an example says `role:bash`, and each site's profile answers with its own kernel.
 KERNEL_ROLES: dict[str, str] = {
-    "python": "an everyday Python kernel on the login node (language python, start local)",
+    "python": "an everyday Python kernel that runs where the server runs (language python, start local)",
     "modules": "a kernel built from the site's modules (start modules)",
     "slurm": "a kernel that runs in its own Slurm job (start slurm)",
     "r": "an R kernel (language R)",

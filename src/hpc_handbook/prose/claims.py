@@ -46,7 +46,7 @@ _NOT_A_NAME = frozenset(
     "a an any another chosen current default dispatch doc each every first given its my named new one "
     "other own right same second single slurm that the this which whole your".split()
 )
-_YAML_PARTITION = re.compile(r"^\s*partition:\s*([a-z][a-z0-9_-]*)\s*$")
+_YAML_PARTITION = re.compile(r"^\s*(?:\w+_)?partition:\s*([a-z][a-z0-9_-]*)\s*(?:#.*)?$")
 _MODULE_COMMAND = re.compile(
     r"\b(?:module\s+(?:load|add|swap|switch|show|display|whatis|help)|ml)\s+([^;&|#`\n]+)"
 )
@@ -67,6 +67,8 @@ _EXTENSION = re.compile(
 )
 #: Launcher tiles: "the TensorBoard tile", "a `tensorboard` tile".
 _PROXY_APP = re.compile(r"\b(?:the|a|its) `?([\w-]+)`? (?:tile|application in the Launcher)\b", re.IGNORECASE)
+#: Tiles that are not server-proxy applications.
+_NOT_AN_APP = frozenset({"launcher", "kernel", "notebook", "console", "terminal", "new", "proxy", "own"})
 _PATH = re.compile(
     r"(?<![\w.~$/-])(/(?:home|project|projects|scratch|work|opt|apps|sw|gpfs|lustre|data)(?:/[^\s`\"'<>)\],;:]*)?)"
 )
@@ -119,7 +121,8 @@ def claims_in_line(line: str) -> Iterator[Claim]:
         if name is not None and not name[0].isupper():
             yield Claim("extension", name, context)
     for match in _PROXY_APP.finditer(line):
-        yield Claim("proxy_app", match.group(1), context)
+        if match.group(1).lower() not in _NOT_AN_APP:
+            yield Claim("proxy_app", match.group(1), context)
     for match in _PATH.finditer(line):
         yield Claim("path", match.group(1).rstrip("/.") or match.group(1), context)
 

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from hpc_handbook.changelog import Fragment
 from hpc_handbook.profile import Profile
 
+#: What the limitations derived from the profile and the probe are about.
+DERIVED_LIMITATION_COMPONENTS = ("partition", "kernel", "hub", "service")
+
 
 @dataclass(frozen=True)
 class ReviewDue:
@@ -53,6 +56,15 @@ def reviews_due(profile: Profile, fragments: list[Fragment]) -> list[ReviewDue]:
         changes = _changes_since(fragments, answer.component, reviewed, site)
         if changes:
             due.append(ReviewDue(f"self_assessment {criterion}", answer.component, reviewed, changes))
+    page = profile.known_limitations
+    if page.reviewed is not None:
+        # The limitations that follow from the site hold while the site is as its profile says.
+        for component in DERIVED_LIMITATION_COMPONENTS:
+            changes = _changes_since(fragments, component, page.reviewed, site)
+            if changes:
+                due.append(
+                    ReviewDue("known_limitations (the page as a whole)", component, page.reviewed, changes)
+                )
     for limitation in profile.known_limitations.entries:
         changes = _changes_since(fragments, limitation.component, limitation.reviewed, site)
         if changes:

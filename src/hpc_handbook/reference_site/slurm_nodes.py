@@ -22,6 +22,8 @@ READY_NODE_STATES = ("idle", "mixed", "allocated", "completing")
 NODES_TIMEOUT_S = 90.0
 #: How long a node may stay not ready, with its slurmd running, before that slurmd is restarted.
 GRACE_S = 15.0
+#: A slurmd just started needs a moment to listen on its port: none is called deaf before this.
+SETTLE_S = 3.0
 
 
 def node_states() -> dict[str, str]:
@@ -78,7 +80,7 @@ def to_restart(
         for node in nodes
         if node.name not in restarted
         and not node_ready(states.get(node.name, ""))
-        and (waited_s >= GRACE_S or not listening(node.port))
+        and (waited_s >= GRACE_S or (waited_s >= SETTLE_S and not listening(node.port)))
     ]
 
 

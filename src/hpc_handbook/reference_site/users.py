@@ -149,5 +149,14 @@ def remove_accounts(names: Sequence[str], log: Log) -> None:
         if home.is_dir() and not home.is_symlink():
             remove_home(home, log)
         # The home is gone already: userdel has only the account and its mail spool left to remove.
-        run(["userdel", name])
+        _userdel(name)
         Path("/var/mail", name).unlink(missing_ok=True)
+
+
+def _userdel(name: str, *, attempts: int = 10) -> None:
+    """Remove the account; userdel refuses while a process that just ended still holds its uid."""
+    for _ in range(attempts - 1):
+        if run(["userdel", name], check=False).returncode == 0:
+            return
+        time.sleep(1)
+    run(["userdel", name])  # the last try says why it failed
