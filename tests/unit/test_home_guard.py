@@ -121,6 +121,19 @@ def test_an_empty_folder_the_run_changed_before_the_record_stays(home: Path) -> 
     assert (home / "empty").is_dir()
 
 
+def test_a_kernels_or_servers_file_that_went_with_it_is_not_brought_back(home: Path) -> None:
+    runtime = home / ".local" / "share" / "jupyter" / "runtime"
+    runtime.mkdir(parents=True)
+    (runtime / "kernel-1a2b.json").write_text("{}")  # the kernel that runs the guard, where no terminal is
+    (runtime / "jpserver-7.json").write_text("{}")
+    start(home)
+    (runtime / "kernel-1a2b.json").unlink()
+    (runtime / "jpserver-7.json").unlink()
+    result = home_guard.finish(str(home), RUN)
+    assert result["problems"] == [] and result["restored"] == []
+    assert list(runtime.iterdir()) == []
+
+
 def test_a_killed_runs_record_puts_the_home_right_at_the_next_start(home: Path) -> None:
     before = snapshot(home)
     start(home, EARLIER)

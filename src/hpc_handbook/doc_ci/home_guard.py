@@ -46,6 +46,8 @@ BACKUP_TOTAL_LIMIT = 64 * 1024 * 1024
 MAX_ENTRIES = 200_000
 #: The run folders of the doc CI (`doc-ci-` and the run's eight hex digits).
 RUN_FOLDER = re.compile(r"^doc-ci-[0-9a-f]{8}$")
+#: A Jupyter server's or kernel's own file, which it removes when it ends: never brought back.
+TRANSIENT = re.compile(r"(^|/)jupyter/runtime/(kernel-|jpserver-)[^/]*$")
 #: What `finish` and `remove` list by name; the rest is counted.
 LISTED = 20
 
@@ -299,10 +301,10 @@ def put_back(
     for path in sorted(record, key=lambda p: p.count("/")):
         entry = record[path]
         info = current.get(path)
-        if entry["k"] == "o" or (
-            info is not None and not _changed(entry, info) and path not in gone_with_parent
-        ):
-            continue  # sockets and pipes belong to programs that have ended
+        if entry["k"] == "o" or (info is None and TRANSIENT.search(path)):
+            continue  # sockets, pipes and the files of servers and kernels that have ended
+        if info is not None and not _changed(entry, info) and path not in gone_with_parent:
+            continue
         if entry["k"] == "f" and not entry.get("b"):
             problems.append(f"{path} changed during the run, and it was too large to keep a copy of")
             continue
