@@ -7,6 +7,7 @@ about two examples in flight per core in one asyncio loop (measured by `nox -s b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import tempfile
@@ -171,6 +172,8 @@ async def _run_jobs(
         return list(await asyncio.gather(*(one(i, jobs[i]) for i in order)))
     finally:
         watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
 
 
 def run_examples(
