@@ -39,6 +39,11 @@ PLANTED = {
     "book/recipes/extension.md": ("Open the panel of the jupyterlab-git extension.\n", 1, "unknown"),
     "book/start/placeholder.md": ("Submit to `{{ gpu_partition }}` now.\n", 1, "unfilled placeholder"),
     "book/start/partition.md": ("Use the fancy partition for this.\n", 1, "unknown"),
+    "book/operate/dispatch.md": (
+        "```yaml\ndoc_ci:\n  dispatch_partition: compute  # workers\n```\n",
+        3,
+        "unknown",
+    ),
     "book/start/fact.md": ("Up to {site}`partition nosuch max_walltime`.\n", 1, "unknown fact"),
 }
 
