@@ -212,13 +212,7 @@ def run_examples(
         return run
     run_id = cleanup.new_run_id()
     cleanup.end_run(None)  # what an earlier, killed run left behind
-    needed = int(profile.doc_ci.space_needed_gb * GB)
-    if through_hub:
-        hub: HubRun | None = HubRun.open(profile, run_id, needed_bytes=needed)
-    else:
-        hub = None
-        check_local_room(Path(tempfile.gettempdir()), needed)
-        run.cleanup = Cleanup(where=f"the temporary folder {tempfile.gettempdir()}", needed_bytes=needed)
+    hub = _open_workplace(run, profile, run_id, through_hub=through_hub)
     keeper = Keeper(keep_dir) if keep_dir is not None else None
     try:
         if keeper is not None:
@@ -244,6 +238,16 @@ def run_examples(
     if run.interrupted:
         raise RunInterrupted(run.cleanup)
     return run
+
+
+def _open_workplace(run: RunResult, profile: Profile, run_id: str, *, through_hub: bool) -> HubRun | None:
+    """Where the run works: the account's home through the hub, or the temporary folder; both need room."""
+    needed = int(profile.doc_ci.space_needed_gb * GB)
+    if through_hub:
+        return HubRun.open(profile, run_id, needed_bytes=needed)
+    check_local_room(Path(tempfile.gettempdir()), needed)
+    run.cleanup = Cleanup(where=f"the temporary folder {tempfile.gettempdir()}", needed_bytes=needed)
+    return None
 
 
 def execution_context(
