@@ -13,7 +13,7 @@ import re
 
 from hpc_handbook.doc_ci.execute import RUN_ID_ENV
 from hpc_handbook.processes import is_running, processes_tagged, terminate
-from hpc_handbook.slurm import cancel_jobs, list_jobs, wait_until_gone
+from hpc_handbook.slurm import SlurmError, cancel_jobs, list_jobs, wait_until_gone
 
 RUN_ID_PATTERN = re.compile(r"handbook-ci:(\d+)-[0-9a-f]{8}")
 WORKDIR_PATTERN = re.compile(r"handbook-run-(\d+-[0-9a-f]{8})-")
@@ -64,8 +64,15 @@ def workroot_prefix(run_id: str) -> str:
 
 
 def end_run(run_id: str | None, *, grace: float = 3.0) -> tuple[list[str], list[int]]:
-    """Cancel the run's jobs and end its kernel processes; return what was ended."""
-    jobs = jobs_of_run(run_id)
+    """Cancel the run's jobs and end its kernel processes; return what was ended.
+
+    SlurmError when Slurm does not answer; the kernel processes are ended all the same.
+    """
+    try:
+        jobs = jobs_of_run(run_id)
+    except SlurmError:
+        terminate(processes_of_run(run_id), grace=grace)
+        raise
     cancel_jobs(jobs, timeout=30)
     pids = processes_of_run(run_id)
     terminate(pids, grace=grace)

@@ -29,7 +29,7 @@ from hpc_handbook.kernelspecs import SITE_JUPYTER_DATA_DIR, site_kernel_spec_man
 from hpc_handbook.login_environment import login_environment, new_home
 from hpc_handbook.profile import Profile
 from hpc_handbook.site_facts import site_parameters
-from hpc_handbook.slurm import partition_availability
+from hpc_handbook.slurm import SlurmError, partition_availability
 
 #: Downloads the examples' installs share between runs (the one thing a run does not start anew).
 DOWNLOAD_CACHE = Path.home() / ".cache" / "hpc-handbook"
@@ -329,7 +329,10 @@ def _run_in_loop(
             loop.remove_signal_handler(signum)
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
-        cleanup.end_run(context.run_id)
+        try:
+            cleanup.end_run(context.run_id)
+        except SlurmError as error:  # Slurm itself may be what failed during the run
+            run.cleanup.problems.append(f"the run's Slurm jobs and kernels were not all ended: {error}")
 
 
 def _run_planned(

@@ -198,7 +198,10 @@ class HubRun:
         login = SERVER_PREFIX + LOGIN_NODE
         self._stop_servers({*self.servers.values(), *(SERVER_PREFIX + p for p in self._locks)} - {login})
         # The account is the doc CI's own: none of its jobs outlives the run (kernels' jobs too).
-        cancel_jobs_of_user(self.user)
+        try:
+            cancel_jobs_of_user(self.user)
+        except SlurmError as error:  # Slurm itself may be what failed during the run
+            self.cleanup.problems.append(f"the jobs of {self.user} were not cancelled: {error}")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and self._jobs_left():
             time.sleep(0.5)
