@@ -7,6 +7,7 @@ its examples' tasks are real, so a failed example is a real verdict of `_run_job
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from hpc_handbook.doc_ci import runner
+from hpc_handbook.doc_ci import runner, site_watch
 from hpc_handbook.doc_ci.contract import Example, load_example
 from hpc_handbook.doc_ci.execute import JobResult
 from hpc_handbook.doc_ci.site_watch import (
@@ -83,6 +84,22 @@ def test_the_runs_jobs_are_its_accounts_its_tagged_and_those_from_its_folder() -
     assert not direct._owned(job("22", ("rcc-cpu02",), "/home/rcc-novice"))
     assert direct._owned(RunJob("23", "root", "batch", "/tmp/handbook-run-1-0123abcd-x/a-1/b", "(null)", ()))
     assert direct._owned(RunJob("24", "root", "batch", "/root", "handbook-ci:1-0123abcd", ()))
+
+
+@pytest.mark.parametrize(
+    ("shown", "problem"),
+    [
+        (b"Slurmctld(primary) at vm is UP\n", None),
+        (b"Slurmctld(primary) at a is UP\nSlurmctld(backup) at b is DOWN\n", None),
+        (b"Slurmctld(primary) at vm is DOWN\n", "scontrol ping: Slurmctld(primary) at vm is DOWN"),
+    ],
+)
+def test_slurmctld_answers_while_one_controller_is_up(
+    shown: bytes, problem: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answer = subprocess.CompletedProcess(["scontrol", "ping"], 0 if problem is None else 1, shown, b"")
+    monkeypatch.setattr(site_watch, "_run", lambda command, stdin=None: answer)
+    assert site_watch.slurmctld_problem() == problem
 
 
 def test_the_reason_names_the_daemon() -> None:
