@@ -161,8 +161,12 @@ class Keeper:
                 kept.left_out += 1
                 continue
             copy = target / Path(path).relative_to(folder)
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            copy.write_bytes(base64.b64decode(model.get("content") or ""))
+            try:
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                copy.write_bytes(base64.b64decode(model.get("content") or ""))
+            except (OSError, ValueError):
+                kept.left_out += 1
+                continue
             kept.files += 1
             kept.bytes += size
         return kept if kept.files else None
