@@ -139,6 +139,12 @@ def prose(session: nox.Session) -> None:
 
 
 @shared_session()
+def preview(session: nox.Session) -> None:
+    """Build the book strictly with a page listing what a change touched (`-- --changed-since REF`)."""
+    _handbook(session, "preview", *session.posargs)
+
+
+@shared_session()
 def refresh(session: nox.Session) -> None:
     """Re-execute examples on the site and write their reference outputs (`-- NAME...`); without names
     also the screenshots, and every waiting or spawn time older than the site."""

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "hpc_handbook.prose.stale_command",
     "hpc_handbook.waiting_times",
     "hpc_handbook.doc_ci.cli",
+    "hpc_handbook.doc_ci.preview",
     "hpc_handbook.reference_site.service_bench",
     "hpc_handbook.reference_site.ui_commands",
 ]

@@ -52,6 +52,8 @@ class ExampleResult(DataModel):
     #: Where on its page the prose check found each statement that contradicts the site
     #: (`line 12`, `cell 4, line 3`); empty for an example's own run.
     locations: list[str] = Field(default_factory=list)
+    #: Why a run for a change (`--changed-since`) picked the example; empty in a whole run.
+    picked_because: str = ""
     page: str = ""
     owner: str = ""
     audience: str = ""

@@ -43,6 +43,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     examples.add_argument("--report-dir", default="_build/reports")
     _add_dispatch_options(examples)
     _add_since_snapshot_options(examples)
+    examples.add_argument(
+        "--changed-since",
+        metavar="REF",
+        help="run only the examples the changes since REF touch (a merge request's target), saying why "
+        "each was picked; every example when shared machinery changed",
+    )
     _add_direct_option(examples)
     add_notify_options(examples)
     examples.set_defaults(run=run_examples_command)
@@ -176,12 +182,16 @@ def run_examples_command(args: argparse.Namespace) -> int:
         args, setup=profile.notify, profile_file=args.site or "site.yml", support_email=profile.support.email
     )
     first = _since_snapshot_order(args, profile)
+    names, first, picked = _changed_selection(args, profile, first)
+    if names == []:
+        write_reports([], profile=profile, directory=Path(args.report_dir))
+        return 0
     dispatch = dispatch_setup(args, profile)
     try:
         run = run_examples(
             profile=profile,
             examples_dir=Path(args.examples_dir),
-            names=args.names or None,
+            names=names,
             workers=args.workers,
             on_result=_print_result,
             through_hub=profile.hub is not None and not args.direct,
@@ -199,7 +209,9 @@ def run_examples_command(args: argparse.Namespace) -> int:
             print_cleanup(interrupt.cleanup)
         return 130
     results = list(run.results)
-    if not args.names:
+    for result in results:
+        result.picked_because = picked.get(result.example, "")
+    if not args.names and args.changed_since is None:
         # A whole run also holds every page against the site: the same report, alerts and owners.
         results += _prose_rows(Path(args.examples_dir).resolve().parent, args.site)
     paths = write_reports(results, profile=profile, directory=Path(args.report_dir), cleanup=run.cleanup)
@@ -212,6 +224,25 @@ def run_examples_command(args: argparse.Namespace) -> int:
     # A notifier that fails says why on stderr; the exit code stays the examples'.
     notify_after_run(results, channels=channels, profile=profile, report=paths["markdown"])
     return 1 if failed or left_behind else 0
+
+
+def _changed_selection(
+    args: argparse.Namespace, profile: Profile, first: list[str]
+) -> tuple[list[str] | None, list[str], dict[str, str]]:
+    """The examples to run (None: all), those to run first, and why each was picked for a change."""
+    if args.changed_since is None:
+        return args.names or None, first, {}
+    from hpc_handbook.data.snapshot import load_snapshot
+    from hpc_handbook.doc_ci.change_plan import plan_change
+
+    root = Path(args.examples_dir).resolve().parent
+    plan = plan_change(root, args.changed_since, profile, load_snapshot(root / DEFAULT_SNAPSHOT))
+    for line in plan.lines():
+        print(line, flush=True)
+    picked = {p.example: p.why for p in plan.picks}
+    if plan.shared:
+        return None, list(picked), picked
+    return list(picked), [], picked
 
 
 def _prose_rows(root: Path, site: str | None) -> list[JobResult]:

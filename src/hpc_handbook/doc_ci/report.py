@@ -165,6 +165,10 @@ def markdown_report(
         f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped.",
         "",
     ]
+    picked = {r.example: r.picked_because for r in results if r.picked_because}
+    if picked:
+        # A merge request's run: why each example was chosen for the change.
+        lines += ["## Picked for this change", "", *(f"- **{n}**: {why}" for n, why in picked.items()), ""]
     failed = [r for r in results if r.status == "failed"]
     if failed:
         lines += ["## Failures by owner", ""]

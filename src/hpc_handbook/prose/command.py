@@ -10,7 +10,7 @@ from pathlib import Path
 from hpc_handbook.changelog import load_fragments
 from hpc_handbook.data.files import write_atomically
 from hpc_handbook.data.snapshot import DEFAULT_SNAPSHOT
-from hpc_handbook.profile import load_profile
+from hpc_handbook.profile import Profile, load_profile
 from hpc_handbook.prose.check import ProseFinding, check_prose
 from hpc_handbook.prose.freshness_check import freshness_findings
 from hpc_handbook.prose.outputs_check import unsanitized_outputs
@@ -28,6 +28,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--root", default=".", help="the book's root, with book/ and examples/")
     parser.add_argument("--snapshot", default=None, help=f"the site's snapshot (default: {DEFAULT_SNAPSHOT})")
     parser.add_argument("--json", dest="json_path", help="also write the findings to this JSON file")
+    parser.add_argument(
+        "--junit",
+        dest="junit_path",
+        help="also write them as JUnit XML, one test case per page, for a CI system",
+    )
     parser.set_defaults(run=run)
 
 
@@ -57,6 +62,15 @@ def format_findings(findings: list[ProseFinding], due: list[ReviewDue], seconds:
     return "\n".join(lines)
 
 
+def _junit(findings: list[ProseFinding], root: Path, profile: Profile) -> str:
+    # The doc CI's own report rows: a CI system shows a page's findings as it shows a failing example's.
+    from hpc_handbook.doc_ci.prose_results import prose_results
+    from hpc_handbook.doc_ci.report import junit_xml
+
+    pages = len(list((root / "book").rglob("*.md"))) + len(list((root / "examples").glob("*.ipynb")))
+    return junit_xml(prose_results(findings, pages_checked=pages), site=profile.site.short_name)
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     findings, due = prose_findings(Path(args.root), args.site, args.snapshot, args.pages or None)
@@ -67,4 +81,6 @@ def run(args: argparse.Namespace) -> int:
             "reviews_due": [item.line() for item in due],
         }
         write_atomically(Path(args.json_path), json.dumps(payload, indent=2) + "\n")
+    if args.junit_path:
+        write_atomically(Path(args.junit_path), _junit(findings, Path(args.root), load_profile(args.site)))
     return FINDINGS_EXIT_CODE if findings else 0
