@@ -27,12 +27,29 @@ class UiView(DataModel):
     elements: dict[str, list[str]]
 
 
+class Picture(DataModel):
+    """One view's picture: a region of the window, and the whole window behind it.
+
+    The region is recorded at `scale` device pixels per CSS pixel, so that a page can show it
+    at the size its text had on the screen (`width` by `height` CSS pixels) and still sharp on
+    a high-resolution display; the full view is the whole window at one pixel per CSS pixel.
+    """
+
+    file: str
+    full_view: str
+    scale: float = Field(gt=0)
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+
+
 class UiSnapshot(DataModel):
     format_version: Literal[1] = Field(default=DATA_FORMAT, alias="format")
     generated_by: str = RECORD_COMMAND
     #: JupyterHub's and JupyterLab's versions when it was recorded: for the reader, never compared.
     versions: dict[str, str] = Field(default_factory=dict)
     views: dict[str, UiView]
+    #: Each view's picture, by view; the UI check never compares them.
+    pictures: dict[str, Picture] = Field(default_factory=dict)
 
 
 def load_ui_snapshot(path: Path = UI_SNAPSHOT) -> UiSnapshot:

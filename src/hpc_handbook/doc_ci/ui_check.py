@@ -114,7 +114,10 @@ def record(account: Account, *, snapshot_path: Path = UI_SNAPSHOT) -> list[Path]
             shutil.copyfile(picture, snapshot_path.parent / picture.name)
             written.append(snapshot_path.parent / picture.name)
         write_ui_snapshot(
-            snapshot_path, UiSnapshot(views=done.facts, versions={"jupyterhub": hub, **done.versions})
+            snapshot_path,
+            UiSnapshot(
+                views=done.facts, versions={"jupyterhub": hub, **done.versions}, pictures=done.pictures
+            ),
         )
         return [*written, snapshot_path]
     finally:

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import yaml
 
-from hpc_handbook.data.ui_snapshot import UiView
+from hpc_handbook.data.ui_snapshot import Picture, UiView
 
 VIEWPORT = {"width": 1280, "height": 800}
 #: No transitions, animations or blinking caret: two runs over the same UI give the same picture.
@@ -93,6 +93,7 @@ class Walk:
     shots: Path | None = None
     config: dict[str, Any] = field(default_factory=views_config)
     facts: dict[str, UiView] = field(default_factory=dict)
+    pictures: dict[str, Picture] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     #: The view the walk is in, for an error's message.
     current: str = "login"
@@ -110,20 +111,56 @@ class Walk:
     def record(self, view: str, **groups: list[str]) -> None:
         self.facts[view] = UiView(elements=groups)
 
-    def shoot(self, view: str, page: Any, *, full_page: bool = False) -> None:
+    def shoot(self, view: str, page: Any) -> None:
+        """The view's region at `region_scale`, and the whole window beside it (`NAME-full.png`)."""
         if self.shots is None:
             return
         setup = self.config["views"][view]
         self.sanitize(page)
+        name = setup["screenshot"]
+        full_view = f"{Path(name).stem}-full.png"
         masks = [page.locator(selector) for selector in setup.get("masks", [])]
+        options = {"mask": masks, "mask_color": MASK_COLOR, "animations": "disabled", "caret": "hide"}
         page.screenshot(
-            path=str(self.shots / setup["screenshot"]),
-            mask=masks,
-            mask_color=MASK_COLOR,
-            full_page=full_page,
-            animations="disabled",
-            caret="hide",
+            path=str(self.shots / full_view), full_page=bool(setup.get("full_page")), scale="css", **options
         )
+        region = setup["region"]
+        narrower = region.get("viewport_width")
+        if narrower:
+            page.set_viewport_size({**VIEWPORT, "width": narrower})
+        try:
+            box = page.evaluate(
+                _REGION_JS, {"selectors": region["selectors"], "padding": self.config["region_padding"]}
+            )
+            if box is None:
+                raise WalkError(f"{setup['title']}: {self.config['messages']['no_region']}")
+            page.screenshot(path=str(self.shots / name), full_page=True, clip=box, scale="device", **options)
+        finally:
+            if narrower:
+                page.set_viewport_size(VIEWPORT)
+        self.pictures[view] = Picture(
+            file=name,
+            full_view=full_view,
+            scale=self.config["region_scale"],
+            width=box["width"],
+            height=box["height"],
+        )
+
+
+#: The box, in CSS pixels of the whole page, around every element the selectors match.
+_REGION_JS = """({selectors, padding}) => {
+  const boxes = selectors.flatMap((s) => Array.from(document.querySelectorAll(s)))
+    .map((e) => e.getBoundingClientRect()).filter((r) => r.width > 0 && r.height > 0);
+  if (!boxes.length) return null;
+  const page = document.scrollingElement;
+  const left = Math.max(0, Math.floor(Math.min(...boxes.map((b) => b.left)) + scrollX - padding));
+  const top = Math.max(0, Math.floor(Math.min(...boxes.map((b) => b.top)) + scrollY - padding));
+  const right = Math.min(Math.max(page.scrollWidth, innerWidth),
+                         Math.ceil(Math.max(...boxes.map((b) => b.right)) + scrollX + padding));
+  const bottom = Math.min(Math.max(page.scrollHeight, innerHeight),
+                          Math.ceil(Math.max(...boxes.map((b) => b.bottom)) + scrollY + padding));
+  return {x: left, y: top, width: right - left, height: bottom - top};
+}"""
 
 
 _REPLACE_JS = """(pairs) => {
@@ -146,7 +183,8 @@ def prepare_context(browser: Any) -> Any:
     """A browser context that shows the UI still and quiet: fixed size, no motion, no prompts."""
     context = browser.new_context(
         viewport=VIEWPORT,
-        device_scale_factor=1,
+        # The regions' pictures are taken at this scale; the full views at one pixel per CSS pixel.
+        device_scale_factor=views_config()["region_scale"],
         reduced_motion="reduce",
         color_scheme="light",
         locale="en-US",
@@ -206,7 +244,7 @@ def spawn_form_view(walk: Walk) -> None:
         places=names(page.locator("select[name=place]").aria_snapshot(), "option"),
         buttons=names(snapshot, "button"),
     )
-    walk.shoot("spawn-form", page, full_page=True)
+    walk.shoot("spawn-form", page)
 
 
 def start_on_partition(walk: Walk) -> None:
@@ -300,14 +338,21 @@ def menu_path_view(walk: Walk) -> Any:
         entries.wait_for()
         if any(n == item or n.startswith(f"{item} ") for n in names(entries.aria_snapshot(), "menuitem")):
             found = [title, item]
+            # The picture shows the item as the reader's pointer finds it.
+            _menu_item(page, item).hover()
+            walk.shoot("file-menu", page)
             break
         page.keyboard.press("Escape")
     walk.record("file-menu", **{"hub-control-panel": found})
     if not found:
         return None
     with page.context.expect_page() as opened:
-        page.get_by_role("menuitem", name=re.compile(rf"^{re.escape(item)}")).first.click()
+        _menu_item(page, item).click()
     return opened.value
+
+
+def _menu_item(page: Any, item: str) -> Any:
+    return page.get_by_role("menuitem", name=re.compile(rf"^{re.escape(item)}")).first
 
 
 def control_panel_view(walk: Walk, panel: Any) -> None:
