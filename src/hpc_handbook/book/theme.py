@@ -8,6 +8,10 @@
 - The navigation's buttons that open a section have no name (axe: summary-name), and the
   search and colour-mode buttons' names leave out what they show (label-content-name-mismatch):
   `templates/` holds the handbook's versions of those two components.
+- A table wider than the text column scrolls inside the theme's container, which a keyboard
+  a screen reader does not name: each container becomes a region named after its caption, or
+  its section and columns, in the tab order (the theme's script takes it out again where the
+  table fits, so only a table that scrolls is a tab stop).
 """
 
 from __future__ import annotations
@@ -29,8 +33,15 @@ TEMPLATES_DIR = str(Path(__file__).parent / "templates")
 #: A navigation entry with pages below it, as pydata-sphinx-theme writes it: its link, then the
 #: <details> whose <summary> opens it.
 _SECTION = re.compile(
-    r'(<a class="reference internal"[^>]*>(?P<title>.*?)</a>\s*<details[^>]*>\s*)<summary>', re.S
+    r'(<a class="(?:current )?reference internal"[^>]*>(?P<title>.*?)</a>\s*<details[^>]*>\s*)<summary>', re.S
 )
+_TABLE = re.compile(r'<div class="pst-scrollable-table-container">(?P<table>\s*<table\b.*?</table>)', re.S)
+_HEADING = re.compile(r"<h(?P<level>[1-6])\b[^>]*>(?P<title>.*?)</h(?P=level)>", re.S)
+_CAPTION = re.compile(r"<caption\b[^>]*>(?P<text>.*?)</caption>", re.S)
+_HEADER_ROW = re.compile(r"<thead\b.*?<tr\b[^>]*>(?P<row>.*?)</tr>", re.S)
+_HEADER_CELL = re.compile(r"<th\b[^>]*>(?P<text>.*?)</th>", re.S)
+#: How many column names a table's label lists.
+LABEL_COLUMNS = 4
 
 
 def configure_theme(app: Sphinx, config: Config) -> None:
@@ -55,6 +66,47 @@ def name_section_toggles(markup: str) -> str:
         return f'{match[1]}<summary aria-label="{label}">'
 
     return _SECTION.sub(named, markup)
+
+
+def _text(markup: str) -> str:
+    """The text of an HTML fragment, without the headings' "#" links."""
+    markup = re.sub(r'<a class="headerlink".*?</a>', "", markup, flags=re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", markup)).split())
+
+
+def _table_label(table: str, section: str) -> str:
+    caption = _CAPTION.search(table)
+    if caption and _text(caption["text"]):
+        return _text(caption["text"])
+    row = _HEADER_ROW.search(table)
+    columns = [_text(cell["text"]) for cell in _HEADER_CELL.finditer(row["row"])] if row else []
+    shown = ", ".join(columns[:LABEL_COLUMNS]) + (", …" if len(columns) > LABEL_COLUMNS else "")
+    words = wording("theme.yml")
+    return str(words["table_region"] if shown else words["table_region_plain"]).format(
+        section=section, columns=shown
+    )
+
+
+def label_tables(body: str) -> str:
+    """Make each table's scrolling container a focusable region, named after what the table holds."""
+    headings = [(match.start(), _text(match["title"])) for match in _HEADING.finditer(body)]
+
+    def labelled(match: re.Match[str]) -> str:
+        section = next((title for start, title in reversed(headings) if start < match.start()), "")
+        label = html.escape(_table_label(match["table"], section), quote=True)
+        return (
+            f'<div class="pst-scrollable-table-container" role="region" tabindex="0" aria-label="{label}">'
+            f"{match['table']}"
+        )
+
+    return _TABLE.sub(labelled, body)
+
+
+def label_table_regions(
+    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    if isinstance(context.get("body"), str):
+        context["body"] = label_tables(context["body"])
 
 
 def _named_toctree(generate: Callable[..., str]) -> Callable[..., str]:
@@ -106,3 +158,4 @@ def setup_theme(app: Sphinx) -> None:
     app.connect("html-page-context", drop_duplicate_assets, priority=100)
     # After pydata-sphinx-theme has put its navigation function in the context (priority 500).
     app.connect("html-page-context", name_navigation, priority=600)
+    app.connect("html-page-context", label_table_regions)
