@@ -9,7 +9,7 @@ import pytest
 import yaml
 from lxml import html as lxml_html
 
-from hpc_handbook.book.changelog_pages import human_date
+from hpc_handbook.book.changelog_pages import audience_list, human_date
 from hpc_handbook.build import BookBuildError
 from hpc_handbook.changelog import AUDIENCES, check_fragments
 
@@ -73,12 +73,32 @@ def test_filter_styles_cover_every_audience() -> None:
         assert rule in css, audience
 
 
-def test_whats_new_shows_the_five_latest(default_book: Book) -> None:
+def test_whats_new_shows_the_five_latest_for_users_on_the_home_page(default_book: Book) -> None:
     fragments = check_fragments(default_book.root / "changelog")
+    for_users = [f for f in fragments if {"novice", "expert"} & set(f.meta.audiences)]
+    assert len(for_users) < len(fragments), "every fragment is for users: the test proves nothing"
     items = tree(default_book, HOME).find_class("handbook-whats-new")[0].findall("li")
-    assert len(items) == min(5, len(fragments))
+    assert len(items) == min(5, len(for_users))
     links = [item.find_class("handbook-whats-new-details")[0].get("href") for item in items]
-    assert links == [f"reference/changelog.html#change-{f.entry_id}" for f in fragments[:5]]
+    assert links == [f"reference/changelog.html#change-{f.entry_id}" for f in for_users[:5]]
+
+
+def test_whats_new_takes_several_audiences_and_refuses_an_unknown_one() -> None:
+    assert audience_list("novice, expert") == ["novice", "expert"]
+    assert audience_list("admin") == ["admin"]
+    for bad in ("novices", "", None):
+        with pytest.raises(ValueError):
+            audience_list(bad)
+
+
+def test_whats_new_for_admins_is_on_the_admin_tracks_page_with_its_feed(default_book: Book) -> None:
+    fragments = check_fragments(default_book.root / "changelog")
+    for_admins = [f for f in fragments if "admin" in f.meta.audiences]
+    page = tree(default_book, "book/operate/index")
+    items = page.find_class("handbook-whats-new")[0].findall("li")
+    links = [item.find_class("handbook-whats-new-details")[0].get("href") for item in items]
+    assert links == [f"../reference/changelog.html#change-{f.entry_id}" for f in for_admins[:5]]
+    assert page.xpath('//a[@href="../../feeds/admin.atom.xml"]'), "the admin page links the admins' feed"
 
 
 def test_incremental_build_picks_up_new_and_edited_fragments(incremental_book: Book) -> None:

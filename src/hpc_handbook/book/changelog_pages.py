@@ -192,6 +192,14 @@ class ChangelogDirective(_ChangelogDirective):
         return [self.placeholder()]
 
 
+def audience_list(argument: str | None) -> list[str]:
+    """An option_spec converter: audiences separated by spaces or commas, each one of AUDIENCES."""
+    names = (argument or "").replace(",", " ").split()
+    if not names:
+        raise ValueError(f"name one or more of {', '.join(AUDIENCES)}")
+    return [as_choice(AUDIENCES)(name) for name in names]
+
+
 class WhatsNewDirective(_ChangelogDirective):
     """Show the latest changes, linking each to its entry on the changelog page."""
 
@@ -199,13 +207,14 @@ class WhatsNewDirective(_ChangelogDirective):
     has_content = False
     option_spec: ClassVar[dict[str, Any]] = {
         "count": directives.positive_int,
-        "audience": as_choice(AUDIENCES),
+        # One or more audiences, separated by spaces or commas: the changes for any of them.
+        "audience": audience_list,
     }
 
     def run(self) -> list[nodes.Node]:
         node = self.placeholder()
         node["count"] = self.options.get("count", self.config.handbook_whats_new_count)
-        node["audience"] = self.options.get("audience")
+        node["audiences"] = self.options.get("audience", [])
         return [node]
 
 
@@ -227,12 +236,9 @@ class FillChangelogPlaceholders(SphinxPostTransform):
             if placeholder["kind"] == "changelog":
                 placeholder.replace_self(self.full_changelog(fragments))
             else:
-                selected = [
-                    f
-                    for f in fragments
-                    if placeholder["audience"] is None or placeholder["audience"] in f.meta.audiences
-                ]
-                placeholder.replace_self(self.whats_new(selected[: placeholder["count"]]))
+                audiences = placeholder["audiences"]
+                selected = [f for f in fragments if not audiences or set(audiences) & set(f.meta.audiences)]
+                placeholder.replace_self(self.whats_new(selected[: placeholder["count"]], audiences))
 
     @property
     def is_web_build(self) -> bool:
@@ -290,7 +296,7 @@ class FillChangelogPlaceholders(SphinxPostTransform):
             root += section
         return [root]
 
-    def whats_new(self, fragments: Iterable[Fragment]) -> list[nodes.Node]:
+    def whats_new(self, fragments: Iterable[Fragment], audiences: list[str]) -> list[nodes.Node]:
         page = changelog_page(self.env)
         items = nodes.bullet_list(classes=["handbook-whats-new"])
         for fragment in fragments:
@@ -312,8 +318,10 @@ class FillChangelogPlaceholders(SphinxPostTransform):
             changelog_uri = self.app.builder.get_relative_uri(self.env.docname, page)
             more += nodes.reference("", "changelog", refuri=changelog_uri)
             if self.is_web_build:
+                # One audience has a feed of its own; several follow every change.
+                audience = audiences[0] if len(audiences) == 1 else None
                 more += nodes.Text("; follow it in a feed reader with the ")
-                more += nodes.reference("", "Atom feed", refuri=self.uri_to(feed_path(None)))
+                more += nodes.reference("", "Atom feed", refuri=self.uri_to(feed_path(audience)))
             more += nodes.Text(".")
             result.append(more)
         return result
