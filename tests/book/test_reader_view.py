@@ -52,7 +52,10 @@ def test_a_table_frame_is_a_region_named_by_its_caption_or_its_section_and_colum
     )
     labelled = label_tables(body)
     labels = re.findall(r'role="region" tabindex="0" aria-label="([^"]*)"', labelled)
-    assert labels == ["Table in “Choose a place”: Partition, System, Purpose, Jupyter, …", "Kernels &amp; roles"]
+    assert labels == [
+        "Table in “Choose a place”: Partition, System, Purpose, Jupyter, …",
+        "Kernels &amp; roles",
+    ]
     assert labelled.count("<table") == 2 and "Max nodes" in labelled
 
 
