@@ -53,18 +53,25 @@ def _list(names: Iterable[str]) -> str:
     return ", ".join(sorted(names)) or "none"
 
 
+def _judge_listed(
+    kind: str, name: str, known: frozenset[str], retired: frozenset[str]
+) -> tuple[FindingKind, str] | None:
+    """A partition or kernel: the site has it, retired it, or never had it."""
+    if name in retired:
+        return "retired", f"the {kind} {name} was retired; the site has {_list(known)}"
+    if name not in known:
+        return "unknown", f"no {kind} {name}; the site has {_list(known)}"
+    return None
+
+
 def _judge_name(claim: Claim, vocabulary: Vocabulary) -> tuple[FindingKind, str] | None:
     """None when the site has the name; else the kind of finding and the truth."""
     retired = vocabulary.retired
     if claim.kind == "partition":
-        if claim.name in retired.partitions:
-            return (
-                "retired",
-                f"the {claim.name} partition was retired; the site has {_list(vocabulary.partition_names)}",
-            )
-        if claim.name not in vocabulary.partition_names:
-            return "unknown", f"no partition {claim.name}; the site has {_list(vocabulary.partition_names)}"
-    elif claim.kind == "node":
+        return _judge_listed("partition", claim.name, vocabulary.partition_names, retired.partitions)
+    if claim.kind == "kernel":
+        return _judge_listed("kernel", claim.name, vocabulary.kernel_names, retired.kernels)
+    if claim.kind == "node":
         missing = [n for n in expand_hostlist(claim.name) or [claim.name] if n not in vocabulary.node_names]
         if missing:
             return (
@@ -77,14 +84,6 @@ def _judge_name(claim: Claim, vocabulary: Vocabulary) -> tuple[FindingKind, str]
                 "unknown",
                 f"no node has the feature {claim.name}; features: {_list(vocabulary.node_features)}",
             )
-    elif claim.kind == "kernel":
-        if claim.name in retired.kernels:
-            return (
-                "retired",
-                f"the {claim.name} kernel was retired; kernels: {_list(vocabulary.kernel_names)}",
-            )
-        if claim.name not in vocabulary.kernel_names:
-            return "unknown", f"no kernel {claim.name}; kernels: {_list(vocabulary.kernel_names)}"
     elif claim.kind == "module":
         return _judge_module(claim.name, vocabulary)
     elif claim.kind == "extension":
