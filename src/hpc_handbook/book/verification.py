@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,9 +20,10 @@ from sphinx.application import Sphinx
 from sphinx.util import logging
 
 from hpc_handbook.book.config import book_path
+from hpc_handbook.book.generated import wording
 from hpc_handbook.book.site_values import get_profile
 from hpc_handbook.data.examples_report import EXAMPLES_REPORT, ExamplesReport, load_examples_report
-from hpc_handbook.data.verification import VerificationRecord, verification_from_metadata
+from hpc_handbook.data.verification import RecordedPlace, VerificationRecord, verification_from_metadata
 from hpc_handbook.errors import HandbookInputError
 from hpc_handbook.profile import Profile
 
@@ -40,12 +42,19 @@ class Verdict:
     source: str = ""
     #: Why the verification is older than the site (a kernel it has not run on yet); empty if current.
     stale: str = ""
+    #: Where the kernel ran (a partition of None: the login node); None when the run did not record it.
+    place: RecordedPlace | None = None
+    #: What the run had: the kernel's language and the Jupyter server's packages, with versions.
+    environment: tuple[tuple[str, str], ...] = ()
+    #: The refresh that recorded the outputs on the page, when the verdict comes from a later run.
+    recorded: VerificationRecord | None = None
 
 
 def verdict_for(
     example: str, recorded: VerificationRecord | None, report: ExamplesReport | None, site: str
 ) -> Verdict:
     """Combine the notebook's refresh record with the last report into one verdict for the page."""
+    ours = recorded if recorded is not None and recorded.site == site else None
     if report is not None and report.site == site:
         rows = [r for r in report.results if r.example == example]
         if rows:
@@ -60,44 +69,84 @@ def verdict_for(
                 date=report.date,
                 kernels=tuple(r.kernel for r in rows),
                 source="the last documentation test",
+                place=RecordedPlace(partition=rows[0].partition),
+                recorded=ours if ours is not None and ours.result == "passed" else None,
             )
-    if recorded is not None and recorded.site == site:
+    if ours is not None:
         return Verdict(
-            result=recorded.result,
-            reason=recorded.reason or "",
-            date=recorded.date,
-            kernels=tuple(recorded.kernels),
+            result=ours.result,
+            reason=ours.reason or "",
+            date=ours.date,
+            kernels=tuple(ours.kernels),
             source="the refresh that recorded these outputs",
+            place=ours.place,
+            environment=tuple(ours.environment.items()),
         )
     if recorded is not None:
         return Verdict("elsewhere", "the outputs on this page were recorded at another site")
     return Verdict("unverified", "no run has recorded outputs for this example yet")
 
 
-def _badge(verdict: Verdict, site: str) -> nodes.Element:
-    kernels = ", ".join(f"`{k}`" for k in verdict.kernels)
-    result = verdict.result
-    if result == "passed":
-        title, kind = "Verified at this site", "tip"
-        text = (
-            f"Verified on {verdict.date} at {site} on kernel {kernels or 'unknown'}, "
-            f"by {verdict.source}: passed."
-        )
+def versions_text(environment: Iterable[tuple[str, str]]) -> str:
+    """`Python 3.11.2, JupyterLab 4.5.6 and Jupyter Server 2.21.1`: the language first, then the server."""
+    words = wording("verification.yml")
+    order = {name: index for index, name in enumerate(words["order"])}
+    ranked = sorted(environment, key=lambda item: (order.get(item[0], len(order)), item[0]))
+    parts = [f"{words['names'].get(name, name)} {version}" for name, version in ranked]
+    return parts[0] if len(parts) < 2 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+
+def _place_text(place: RecordedPlace | None) -> str:
+    words = wording("verification.yml")["place"]
+    if place is None:
+        return str(words["unknown"])
+    return str(
+        words["login"] if place.partition is None else words["partition"].format(partition=place.partition)
+    )
+
+
+def _environment_text(verdict: Verdict) -> str:
+    words = wording("verification.yml")["environment"]
+    if verdict.environment:
+        return str(words["known"]).format(versions=versions_text(verdict.environment))
+    # The doc CI's report records no environment: the banner says what the outputs were recorded with.
+    return "" if verdict.recorded is not None else str(words["unknown"])
+
+
+def _recorded_with(verdict: Verdict) -> str:
+    if verdict.recorded is None or not verdict.recorded.environment:
+        return ""
+    versions = versions_text(verdict.recorded.environment.items())
+    return str(wording("verification.yml")["recorded_with"]).format(
+        date=verdict.recorded.date, versions=versions
+    )
+
+
+def banner_text(verdict: Verdict, site: str) -> tuple[str, str, str]:
+    """The banner's title, its admonition kind and its text, with code in backticks."""
+    words = wording("verification.yml")
+    kernels = ", ".join(f"`{k}`" for k in verdict.kernels) or "unknown"
+    facts = {"date": verdict.date, "site": site, "kernels": kernels, "source": verdict.source}
+    if verdict.result == "passed":
+        place, environment = _place_text(verdict.place), _environment_text(verdict)
+        if verdict.place is None and not verdict.environment and verdict.recorded is None:
+            place, environment = "", words["neither"]
+        text = words["passed"].format(**facts, place=place, environment=environment) + _recorded_with(verdict)
         if verdict.stale:
-            title, kind = "Verified at this site, but stale", "warning"
-            text += f" Stale: {verdict.stale}."
-    elif result == "failed":
-        title, kind = "This example failed its last check", "warning"
-        text = (
-            f"On {verdict.date} at {site}, {verdict.source} failed on kernel {kernels}: "
-            f"{verdict.reason}. "
-            "What you see on the system may differ from the outputs below."
-        )
-    else:
-        title, kind = "Not verified at this site", "warning"
-        reason = (verdict.reason or "no reason recorded").removeprefix("not verified at this site: ")
-        text = f"Not verified at {site}: {reason}."
-    admonition = nodes.admonition(classes=[kind, "handbook-verification", f"handbook-verification-{result}"])
+            return words["titles"]["stale"], "warning", text + words["stale"].format(stale=verdict.stale)
+        return words["titles"]["passed"], "tip", text
+    if verdict.result == "failed":
+        text = words["failed"].format(**facts, place=_place_text(verdict.place), reason=verdict.reason)
+        return words["titles"]["failed"], "warning", text
+    reason = (verdict.reason or "no reason recorded").removeprefix("not verified at this site: ")
+    return words["titles"]["unverified"], "warning", words["unverified"].format(site=site, reason=reason)
+
+
+def _badge(verdict: Verdict, site: str) -> nodes.Element:
+    title, kind, text = banner_text(verdict, site)
+    admonition = nodes.admonition(
+        classes=[kind, "handbook-verification", f"handbook-verification-{verdict.result}"]
+    )
     admonition += nodes.title(text=title)
     paragraph = nodes.paragraph()
     for index, part in enumerate(text.split("`")):

@@ -22,6 +22,13 @@ VERIFICATION_FORMAT: Literal[1] = 1
 _HINT = "re-run `nox -s refresh` for this example"
 
 
+class RecordedPlace(DataModel):
+    """Where the kernel whose outputs were recorded ran."""
+
+    #: The partition of the job it ran in; None on the login node.
+    partition: str | None = None
+
+
 class VerificationRecord(DataModel):
     format_version: Literal[1] = Field(default=VERIFICATION_FORMAT, alias="format")
     #: The day of the refresh, `YYYY-MM-DD`.
@@ -32,10 +39,21 @@ class VerificationRecord(DataModel):
     result: Literal["passed", "skipped"]
     #: Why the example was skipped; None when it ran.
     reason: str | None = None
+    #: Where the recorded outputs' kernel ran; None in records older than this field.
+    place: RecordedPlace | None = None
+    #: What the outputs were recorded with: the kernel's language and its version (`python`,
+    #: `3.11.2`) and the Jupyter server's packages (`jupyterlab`, `4.5.6`); empty when unknown.
+    environment: dict[str, str] = Field(default_factory=dict)
 
     def to_metadata(self) -> dict[str, Any]:
-        """The record as notebook metadata: JSON values, no empty reason."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        """The record as notebook metadata: JSON values, no empty reason or environment."""
+        data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if self.place is not None:
+            # The login node is a partition of None: kept, so the record says where it ran.
+            data["place"] = {"partition": self.place.partition}
+        if not self.environment:
+            data.pop("environment", None)
+        return data
 
 
 def verification_from_metadata(metadata: Mapping[str, Any], *, file: str | Path) -> VerificationRecord | None:

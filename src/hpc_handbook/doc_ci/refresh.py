@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
 from hpc_handbook.data.files import write_atomically
+from hpc_handbook.data.snapshot import DEFAULT_SNAPSHOT, load_snapshot
 from hpc_handbook.data.verification import VERIFICATION_KEY as VERIFICATION_KEY
-from hpc_handbook.data.verification import VerificationRecord
+from hpc_handbook.data.verification import RecordedPlace, VerificationRecord
 from hpc_handbook.doc_ci.compare import cell_options, sanitize_outputs
 from hpc_handbook.doc_ci.contract import discover_examples
 from hpc_handbook.doc_ci.execute import JobResult
@@ -50,11 +52,14 @@ def refreshed_notebook(
     kernels: list[str],
     today: str,
     kernelspec: dict[str, str] | None = None,
+    server: dict[str, str] | None = None,
 ) -> nbformat.NotebookNode:
     """The original notebook with the executed outputs, sanitized, and the site's parameter values.
 
     `kernelspec` names the site kernel the outputs came from, so the page and the downloaded
     notebook name this centre's kernel, not the one of the site that wrote the example.
+    `server` is what the site's probe found the kernel and the Jupyter server to be (language and
+    package versions); the executed notebook's own `language_info`, where it has one, wins.
     """
     notebook = copy.deepcopy(original)
     if kernelspec is not None:
@@ -86,9 +91,48 @@ def refreshed_notebook(
             if "execution_count" in output:
                 output["execution_count"] = count
         cell.execution_count = count
-    record = VerificationRecord(date=today, site=site, kernels=kernels, result="passed")
+    record = VerificationRecord(
+        date=today,
+        site=site,
+        kernels=kernels,
+        result="passed",
+        place=RecordedPlace(partition=result.partition),
+        environment={**(server or {}), **kernel_environment(executed)},
+    )
     notebook.metadata[VERIFICATION_KEY] = record.to_metadata()
     return notebook
+
+
+def kernel_environment(executed: nbformat.NotebookNode) -> dict[str, str]:
+    """The kernel's language and its version, as the kernel itself reported them while it ran."""
+    info = executed.metadata.get("language_info") or {}
+    name, version = info.get("name"), info.get("version")
+    return {str(name): str(version)} if name and version else {}
+
+
+def site_environment(profile: Profile, snapshot_path: Path = DEFAULT_SNAPSHOT) -> Environments:
+    """Each kernel's language version and the users' Jupyter server packages, as the site's last
+    probe found them; empty where it found nothing or probed another site."""
+    snapshot = load_snapshot(snapshot_path)
+    if snapshot is None or snapshot.site != profile.site.short_name:
+        return Environments()
+    languages = {
+        name: {entry.language: entry.language_version}
+        for name, entry in snapshot.kernels.items()
+        if entry.language and entry.language_version
+    }
+    return Environments(kernels=languages, server=dict(snapshot.jupyter.packages))
+
+
+@dataclass(frozen=True)
+class Environments:
+    """What a refresh records as an example's environment, from the site's last probe."""
+
+    kernels: dict[str, dict[str, str]] = field(default_factory=dict)
+    server: dict[str, str] = field(default_factory=dict)
+
+    def of(self, kernel: str) -> dict[str, str]:
+        return {**self.kernels.get(kernel, {}), **self.server}
 
 
 def refresh_examples(
@@ -105,6 +149,7 @@ def refresh_examples(
     # The run's own sanitizer also knows its temporary working folder.
     sanitize = run.sanitize or load_sanitizer(examples_dir / "sanitize.cfg")
     today = dt.date.today().isoformat()
+    environments = site_environment(profile)
     by_example: dict[str, list[JobResult]] = {}
     for result in run.results:
         by_example.setdefault(result.example, []).append(result)
@@ -138,6 +183,7 @@ def refresh_examples(
             kernels=[r.kernel for r in executed],
             today=today,
             kernelspec=spec,
+            server=environments.of(chosen.kernel),
         )
         _write_notebook(example.path, notebook)
     return run.results
