@@ -147,10 +147,13 @@ def preview(session: nox.Session) -> None:
 @shared_session()
 def refresh(session: nox.Session) -> None:
     """Re-execute examples on the site and write their reference outputs (`-- NAME...`); without names
-    also the screenshots, and every waiting or spawn time older than the site."""
+    also the screenshots, the doc-CI page's recorded alert, and every waiting or spawn time older than
+    the site."""
     _handbook(session, "refresh", *session.posargs)
     if not session.posargs:
         _handbook(session, "screenshots")
+        # The alerts of a run with one example planted to fail, for the doc-CI page.
+        _handbook(session, "alert-example")
         # Waiting and spawn times that miss a partition or place of the site are measured again.
         _handbook(session, "stale-data", "--measure")
 

@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "hpc_handbook.waiting_times",
     "hpc_handbook.doc_ci.cli",
     "hpc_handbook.doc_ci.preview",
+    "hpc_handbook.doc_ci.alert_example",
     "hpc_handbook.reference_site.service_bench",
     "hpc_handbook.reference_site.ui_commands",
 ]

@@ -65,3 +65,23 @@ def test_the_open_sections_toggle_in_the_navigation_has_a_name_too() -> None:
         '<details open="open"><summary><span class="toctree-toggle"></span></summary>'
     )
     assert '<summary aria-label="Pages of &quot;Getting started&quot;">' in name_section_toggles(markup)
+
+
+def test_the_doc_ci_page_shows_the_recorded_alert_and_another_centre_none(
+    default_book: Book, tiny_book: Book
+) -> None:
+    from hpc_handbook.data.alert_example import load_alert_example
+
+    recorded = load_alert_example(REPO / "book/data/alert-example.json")
+    page = " ".join(lxml_html.fromstring(default_book.page("book/operate/doc-ci")).text_content().split())
+    for shown in (
+        recorded.email.headers["Subject"],
+        recorded.email.body.splitlines()[0],
+        recorded.chat.splitlines()[0],
+        f"Recorded on {recorded.date} at {recorded.site}",
+    ):
+        assert " ".join(shown.split()) in page, shown
+    for name in recorded.email.attachments:
+        assert f"The report attached to it, {name}" in page
+    tiny = " ".join(lxml_html.fromstring(tiny_book.page("book/operate/doc-ci")).text_content().split())
+    assert "No alert has been recorded at TNC yet" in tiny and recorded.email.headers["Subject"] not in tiny

@@ -29,6 +29,7 @@ FEATURES = [
     ("hpc_handbook.book.limitations", "setup_limitations"),
     ("hpc_handbook.book.scorecard", "setup_scorecard"),
     ("hpc_handbook.book.screenshots", "setup_screenshots"),
+    ("hpc_handbook.book.alert_example", "setup_alert_example"),
     ("hpc_handbook.book.theme", "setup_theme"),
     ("hpc_handbook.book.feedback", "setup_feedback"),
     ("hpc_handbook.book.template_cache", "setup_template_cache"),
