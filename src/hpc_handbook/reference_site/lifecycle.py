@@ -25,7 +25,7 @@ from hpc_handbook.reference_site.paths import (
     ReferenceSiteError,
     site_layout,
 )
-from hpc_handbook.reference_site.slurm import ensure_munge, start_slurm
+from hpc_handbook.reference_site.slurm import ensure_munge, settle_nodes, start_slurm
 from hpc_handbook.reference_site.slurm_jobs import cancel_jobs, slurm_jobs
 from hpc_handbook.reference_site.system import (
     Log,
@@ -108,6 +108,18 @@ def up(profile: Profile, *, log: Log = print_log) -> list[Check]:
     }
     write_if_changed(MANIFEST, json.dumps(manifest, indent=1) + "\n")
     checks = check_site(profile)
+    for _ in range(3):
+        failed = [c for c in checks if not c.ok]
+        if not failed or any(c.component not in ("node", "partition") for c in failed):
+            break
+        log(
+            "nodes left service while the site came up ("
+            + "; ".join(f"{c.name}: {c.detail}" for c in failed)
+            + "): taking them back"
+        )
+        time.sleep(2)
+        settle_nodes(profile, log)
+        checks = check_site(profile)
     failed = [c for c in checks if not c.ok]
     if failed:
         raise ReferenceSiteError(

@@ -32,7 +32,7 @@ from hpc_handbook.reference_site.slurm_conf import (
     site_nodes,
     slurm_conf,
 )
-from hpc_handbook.reference_site.slurm_nodes import slurmd_pids, wait_for_nodes
+from hpc_handbook.reference_site.slurm_nodes import end_orphan_steps, slurmd_pids, wait_for_nodes
 from hpc_handbook.reference_site.system import (
     Log,
     find_processes,
@@ -287,6 +287,7 @@ def start_slurm(profile: Profile, log: Log) -> None:
         _start_daemon("slurmctld", ["/usr/sbin/slurmctld"])
         if not _slurmctld_answers(timeout_s=30):
             raise ReferenceSiteError(f"slurmctld does not answer: {daemon_failure('slurmctld')}")
+        end_orphan_steps(log)
     started = slurmd_pids()
     for stray in sorted(set(started) - {n.name for n in nodes}):
         log(f"stopping the slurmd of node {stray} (not in slurm.conf)")
@@ -298,3 +299,12 @@ def start_slurm(profile: Profile, log: Log) -> None:
         _start_daemon(f"slurmd-{node.name}", ["/usr/sbin/slurmd", "-N", node.name])
     wait_for_nodes(nodes, log, restart=_restart_slurmd, failure=daemon_failure)
     converge_partitions(conf_text, log)
+
+
+def settle_nodes(profile: Profile, log: Log) -> None:
+    """Take back every node Slurm left out of service while the site came up, and wait until each is ready.
+
+    A slurmctld killed in the middle of an allocation allocates that job again when it is back,
+    and drains the node that still runs it ("Duplicate jobid"): seconds after it answers.
+    """
+    wait_for_nodes(site_nodes(profile), log, restart=_restart_slurmd, failure=daemon_failure)

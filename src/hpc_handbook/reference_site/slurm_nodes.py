@@ -8,11 +8,13 @@ gets its slurmd restarted, once, with a line in the log that says so.
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from hpc_handbook.processes import terminate
 from hpc_handbook.reference_site.paths import ReferenceSiteError
 from hpc_handbook.reference_site.slurm_conf import SiteNode
 from hpc_handbook.reference_site.system import Log, find_processes, run
@@ -114,3 +116,67 @@ def wait_for_nodes(
             restart(node)
             restarted.add(node.name)
         time.sleep(0.3)
+
+
+def _step_job(pid: int) -> str | None:
+    """The job id a `slurmstepd: [JOB.STEP]` process runs, from its title; None for another process."""
+    try:
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+    except OSError:
+        return None
+    match = re.match(r"slurmstepd: \[(\d+)\.", title)
+    return match.group(1) if match else None
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def end_orphan_steps(log: Log) -> None:
+    """End job steps that slurmds still run for jobs their slurmctld lost when it was killed.
+
+    A slurmctld killed before it saved its state forgets the jobs it started last and hands
+    their ids out again; a node that still runs the old job then takes the new one for a
+    duplicate and is drained. Their steps are ended before anyone submits again.
+    """
+    listed = run(["squeue", "--noheader", "--states=all", "--format=%i"], check=False, timeout=20)
+    if listed.returncode != 0:
+        return
+    known = set(listed.stdout.split())
+    lost: set[int] = set()
+    for pid in find_processes("slurmstepd"):
+        job = _step_job(pid)
+        if job is not None and job not in known:
+            log(f"a step of job {job} runs on, but slurmctld lost that job when it stopped: ending it")
+            terminate([*_descendants(pid), pid], grace=5)
+            lost.add(int(job))
+    if lost:
+        _pass_job_ids(max(lost), log)
+
+
+def _pass_job_ids(last_lost: int, log: Log) -> None:
+    """Hand out job ids up to a lost job's, so no new job takes an id a node still remembers."""
+    while True:
+        held = run(
+            ["sbatch", "--parsable", "--hold", "--output=/dev/null", "--wrap=true"], check=False, timeout=20
+        )
+        job = held.stdout.strip().split(";")[0]
+        if held.returncode != 0 or not job.isdigit():
+            return
+        run(["scancel", job], check=False, timeout=20)
+        if int(job) >= last_lost:
+            log(f"job ids up to {last_lost} handed out again, so no new job takes a lost job's id")
+            return
