@@ -37,6 +37,16 @@ class HubClient:
         #: Servers this (cookie) session has signed in to through the hub's OAuth, as a browser does.
         self._signed_in: set[str] = set()
 
+    def close(self) -> None:
+        """Close the session's connections."""
+        self.session.close()
+
+    def __enter__(self) -> HubClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     @classmethod
     def with_token(cls, url: str, token: str) -> HubClient:
         session = requests.Session()
@@ -47,6 +57,15 @@ class HubClient:
     def login(cls, url: str, username: str, password: str) -> HubClient:
         """Log in through the hub's own login form, as a browser does."""
         client = cls(url, requests.Session())
+        try:
+            client._log_in(username, password)
+        except HubError:
+            client.close()
+            raise
+        return client
+
+    def _log_in(self, username: str, password: str) -> None:
+        client, url = self, self.url
         client._request("GET", "/hub/login")  # sets the _xsrf cookie the form must echo
         xsrf = client._xsrf_headers().get("X-XSRFToken", "")
         response = client._request(
@@ -61,7 +80,6 @@ class HubClient:
                 f"{url}: logging in as {username} failed (HTTP {response.status_code}): "
                 "wrong name or password?"
             )
-        return client
 
     def _xsrf_headers(self, path: str = "/hub/") -> dict[str, str]:
         """The XSRF token a cookie session must echo; the hub and each server set their own."""

@@ -59,6 +59,7 @@ def novice(site: Profile) -> Iterator[tuple[HubClient, str]]:
     yield client, name
     for server in list(client.servers(name)):
         client.stop(name, server)
+    client.close()
     assert wait_until(lambda: not user_jobs(name), 30), f"left behind: {user_jobs(name)}"
 
 
@@ -157,4 +158,5 @@ def test_spawn_places_follow_the_profile(site: Profile) -> None:
 
 def test_a_hub_that_does_not_answer_is_named(site: Profile) -> None:
     with pytest.raises(HubError, match=r"the hub at http://127\.0\.0\.1:9 does not answer"):
-        HubClient.with_token("http://127.0.0.1:9", "x").version()
+        with HubClient.with_token("http://127.0.0.1:9", "x") as client:
+            client.version()

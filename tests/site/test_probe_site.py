@@ -265,3 +265,4 @@ def test_a_proxy_application_opens_from_a_users_server(site: Profile) -> None:
             assert "<html" in page.lower() or "<!doctype html" in page.lower(), app
     finally:
         client.stop(user, server)
+        client.close()

@@ -90,6 +90,7 @@ class HubRun:
             client.version()
             client.user(profile.hub.doc_ci_user)
         except HubError as error:
+            client.close()
             raise HubRunError(str(error)) from None
         user = profile.hub.doc_ci_user
         run = cls(profile, client, user, run_id.split(":")[-1][-8:], home=_home_of(profile, user))
@@ -213,6 +214,7 @@ class HubRun:
                 "did not start"
             )
         self._stop_servers({login})
+        self.client.close()
         return self.cleanup
 
     def _jobs_left(self) -> bool:

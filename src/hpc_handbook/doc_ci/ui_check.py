@@ -55,20 +55,20 @@ def _user_jobs(user: str) -> list[str]:
 
 def stop_servers(account: Account) -> None:
     """Stop the account's servers (removing named ones); WalkError when a Slurm job of it stays."""
-    client = HubClient.login(account.hub_url, account.user, account.password)
-    for server in list(client.servers(account.user)):
-        client.stop(account.user, server)
-    # The hub lists stopped named servers only when asked to.
-    user = client.api("GET", f"/users/{quote(account.user)}", params={"include_stopped_servers": "1"})
-    for server in user.get("servers") or {}:
-        if server:
-            # A named server a test left would be a row in the control panel's picture.
-            client.api(
-                "DELETE",
-                f"/users/{quote(account.user)}/servers/{quote(server)}",
-                json={"remove": True},
-                expect=(202, 204, 404),
-            )
+    with HubClient.login(account.hub_url, account.user, account.password) as client:
+        for server in list(client.servers(account.user)):
+            client.stop(account.user, server)
+        # The hub lists stopped named servers only when asked to.
+        user = client.api("GET", f"/users/{quote(account.user)}", params={"include_stopped_servers": "1"})
+        for server in user.get("servers") or {}:
+            if server:
+                # A named server a test left would be a row in the control panel's picture.
+                client.api(
+                    "DELETE",
+                    f"/users/{quote(account.user)}/servers/{quote(server)}",
+                    json={"remove": True},
+                    expect=(202, 204, 404),
+                )
     deadline = time.monotonic() + JOBS_GONE_TIMEOUT_S
     while (jobs := _user_jobs(account.user)) and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -107,7 +107,8 @@ def record(account: Account, *, snapshot_path: Path = UI_SNAPSHOT) -> list[Path]
     staging = Path(tempfile.mkdtemp(prefix="screenshots-"))
     try:
         done = walk(account, shots=staging)
-        hub = HubClient.login(account.hub_url, account.user, account.password).version()
+        with HubClient.login(account.hub_url, account.user, account.password) as client:
+            hub = client.version()
         written = []
         snapshot_path.parent.mkdir(parents=True, exist_ok=True)
         for picture in sorted(staging.glob("*.png")):

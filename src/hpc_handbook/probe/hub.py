@@ -75,8 +75,8 @@ def read_spawn_form(access: HubAccess) -> tuple[list[str], dict[str, str]]:
         password = access.password_file.read_text(encoding="utf-8").strip()
     except OSError as error:
         raise HubError(f"cannot read {access.password_file} ({error.strerror})") from None
-    browser = HubClient.login(str(access.url), access.doc_ci_user, password)
-    return parse_spawn_form(browser.page("/hub/spawn"))
+    with HubClient.login(str(access.url), access.doc_ci_user, password) as browser:
+        return parse_spawn_form(browser.page("/hub/spawn"))
 
 
 def token_scopes(client: HubClient, account: str) -> list[str]:
@@ -97,7 +97,11 @@ def probe_hub(access: HubAccess) -> tuple[HubService, Jupyter | None]:
     except OSError as error:
         reason = f"cannot read the hub token {access.token_file} ({error.strerror})"
         return HubService(url=url, error=reason), None
-    client = HubClient.with_token(url, token)
+    with HubClient.with_token(url, token) as client:
+        return _probe_with(client, access, url)
+
+
+def _probe_with(client: HubClient, access: HubAccess, url: str) -> tuple[HubService, Jupyter | None]:
     try:
         info = client.api("GET", "/info")
         scopes = token_scopes(client, access.doc_ci_user)

@@ -97,6 +97,7 @@ def _spawn_and_stop(url: str, account: SiteAccount, password: str, options: dict
         return Attempt(outcome.seconds)
     finally:
         client.stop(account.name)
+        client.close()
 
 
 def _session(url: str, account: SiteAccount, password: str, kernel: str) -> None:
@@ -111,6 +112,7 @@ def _session(url: str, account: SiteAccount, password: str, kernel: str) -> None
             raise KernelError(f"the cell printed {stream_text(cell)!r}, expected {LOAD_OUTPUT!r}")
     finally:
         client.stop(account.name, wait_s=120)
+        client.close()
 
 
 def measure_spawns(profile: Profile, account: SiteAccount, password: str, *, rounds: int) -> list[SpawnTimes]:
@@ -181,7 +183,8 @@ def run_service_bench(profile: Profile, *, rounds: int, output: Path) -> int:
     secrets = passwords(profile)
     url = hub_url(profile)
     try:
-        version = HubClient.login(url, load_accounts[0].name, secrets[load_accounts[0].name]).version()
+        with HubClient.login(url, load_accounts[0].name, secrets[load_accounts[0].name]) as client:
+            version = client.version()
     except HubError as error:
         print(f"error: {error} (is the site up? `nox -s site -- up`)", file=sys.stderr)
         return 1
