@@ -14,19 +14,17 @@ from hpc_handbook.errors import HandbookInputError
 # stores the function to call as `args.run`. Keep the list in menu order.
 COMMAND_MODULES = [
     "hpc_handbook.build",
-    "hpc_handbook.profile_cli",
-    "hpc_handbook.changelog_cli",
-    "hpc_handbook.reference_site",
-    "hpc_handbook.probe",
-    "hpc_handbook.drift",
+    "hpc_handbook.profile.command",
+    "hpc_handbook.changelog.command",
+    "hpc_handbook.reference_site.command",
+    "hpc_handbook.probe.command",
+    "hpc_handbook.drift.command",
     "hpc_handbook.prose.command",
-    "hpc_handbook.prose.stale_command",
-    "hpc_handbook.waiting_times",
-    "hpc_handbook.doc_ci.cli",
-    "hpc_handbook.doc_ci.preview",
-    "hpc_handbook.doc_ci.alert_example",
-    "hpc_handbook.reference_site.service_bench",
-    "hpc_handbook.reference_site.ui_commands",
+    "hpc_handbook.waiting_times.command",
+    "hpc_handbook.doc_ci.command",
+    "hpc_handbook.doc_ci.plan.command",
+    "hpc_handbook.doc_ci.notify.command",
+    "hpc_handbook.doc_ci.ui.command",
 ]
 
 

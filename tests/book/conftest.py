@@ -11,7 +11,7 @@ import json
 import pytest
 import yaml
 
-from hpc_handbook.doc_ci.refresh import VERIFICATION_KEY
+from hpc_handbook.data.verification import VERIFICATION_KEY
 
 from .helpers import (
     EDITED_FRAGMENT_NAME,

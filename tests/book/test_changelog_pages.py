@@ -11,7 +11,7 @@ from lxml import html as lxml_html
 
 from hpc_handbook.book.changelog_pages import audience_list, human_date
 from hpc_handbook.build import BookBuildError
-from hpc_handbook.changelog import AUDIENCES, check_fragments
+from hpc_handbook.changelog.fragments import AUDIENCES, check_fragments
 
 from .helpers import (
     EDITED_SENTENCE,

@@ -11,7 +11,7 @@ import feedparser
 import pytest
 from lxml import etree
 
-from hpc_handbook.changelog import AUDIENCES, check_fragments
+from hpc_handbook.changelog.fragments import AUDIENCES, check_fragments
 
 from .helpers import NEW_FRAGMENT_DATE, NEW_FRAGMENT_NAME, SCHEMAS, Book
 

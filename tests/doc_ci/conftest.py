@@ -13,7 +13,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from hpc_handbook.doc_ci.execute import RUN_ID_ENV
+from hpc_handbook.doc_ci.run.execute import RUN_ID_ENV
 from hpc_handbook.processes import processes_tagged
 from hpc_handbook.profile import Profile, load_profile
 

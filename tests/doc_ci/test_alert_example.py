@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from hpc_handbook.data.alert_example import EMAIL_HEADERS
-from hpc_handbook.doc_ci.alert_example import (
+from hpc_handbook.doc_ci.notify.example import (
     PLANTED_EXAMPLE,
     Inbox,
     accounts,

@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from hpc_handbook.cli import main
-from hpc_handbook.doc_ci.contract import discover_examples, load_example
-from hpc_handbook.doc_ci.runner import plan_jobs
+from hpc_handbook.doc_ci.run.planning import plan_jobs
 from hpc_handbook.errors import HandbookInputError
+from hpc_handbook.examples.contract import discover_examples, load_example
 from hpc_handbook.profile import load_profile
 from hpc_handbook.site_facts import site_parameters
 
@@ -67,7 +67,7 @@ def test_a_role_the_site_lacks_is_skipped_with_the_reason(write_example, tmp_pat
     jobs, skipped = plan_jobs([example], {})
     assert [job.kernel for job in jobs] == [site.kernel_roles["python"].name]
     assert [(r.kernel, r.status) for r in skipped] == [("role:r", "skipped")]
-    reason = "not verified at this site: this site has no kernel for role:r, an R kernel (language R)"
+    reason = "this site has no kernel for role:r, an R kernel (language R)"
     assert skipped[0].reason == reason
 
 
@@ -86,7 +86,7 @@ def test_a_site_without_gpus_skips_an_example_that_takes_the_gpu_partition(write
     assert example.missing_parameters == ("gpu_partition",)
     jobs, skipped = plan_jobs([example], {})
     assert not jobs
-    assert skipped[0].reason == "not verified at this site: the site profile gives no value for gpu_partition"
+    assert skipped[0].reason == "the site profile gives no value for gpu_partition"
 
 
 @pytest.mark.parametrize(

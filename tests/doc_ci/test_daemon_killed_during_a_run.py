@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from hpc_handbook import reference_site
-from hpc_handbook.doc_ci.execute import JobResult
-from hpc_handbook.doc_ci.runner import RunResult, run_examples
+from hpc_handbook.doc_ci.run.execute import JobResult
+from hpc_handbook.doc_ci.run.runner import RunResult, run_examples
 from hpc_handbook.profile import Profile
 from hpc_handbook.reference_site.slurm_conf import site_nodes
 from hpc_handbook.reference_site.slurm_nodes import node_ready, node_states, slurmd_pids

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from hpc_handbook.doc_ci.dispatch import WORKER_JOB_NAME, DispatchSetup, dispatch_targets
-from hpc_handbook.doc_ci.runner import run_examples
+from hpc_handbook.doc_ci.dispatch.jobs import WORKER_JOB_NAME, DispatchSetup, dispatch_targets
+from hpc_handbook.doc_ci.run.runner import run_examples
 from hpc_handbook.errors import HandbookInputError
 
 from .conftest import REPO, doc_ci_jobs, doc_ci_processes, interrupt_and_expect_nothing_left, wait_until_gone
@@ -97,8 +97,8 @@ def test_a_worker_that_ends_fails_what_it_held_naming_its_node(
 RUNNER_SCRIPT = """
 import sys
 from pathlib import Path
-from hpc_handbook.doc_ci.dispatch import DispatchSetup, dispatch_targets
-from hpc_handbook.doc_ci.runner import run_examples
+from hpc_handbook.doc_ci.dispatch.jobs import DispatchSetup, dispatch_targets
+from hpc_handbook.doc_ci.run.runner import run_examples
 from hpc_handbook.profile import load_profile
 profile = load_profile(sys.argv[1])
 setup = DispatchSetup(targets=dispatch_targets(profile, 2, profile_file=sys.argv[1]), workers_per_node=1,

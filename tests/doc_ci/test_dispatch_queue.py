@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hpc_handbook.doc_ci import dispatch
-from hpc_handbook.doc_ci.dispatch import (
+from hpc_handbook.doc_ci.dispatch import jobs as dispatch
+from hpc_handbook.doc_ci.dispatch.jobs import (
     CLAIMED,
     LOGS,
     DispatchTarget,
@@ -25,8 +25,8 @@ from hpc_handbook.doc_ci.dispatch import (
     dispatch_targets,
     write_queue,
 )
-from hpc_handbook.doc_ci.execute import JobResult
-from hpc_handbook.doc_ci.worker import claim_next, start_together, write_result
+from hpc_handbook.doc_ci.dispatch.worker import claim_next, start_together, write_result
+from hpc_handbook.doc_ci.run.execute import JobResult
 from hpc_handbook.errors import HandbookInputError
 
 from .conftest import REPO

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from hpc_handbook.doc_ci.runner import run_examples
+from hpc_handbook.doc_ci.run.runner import run_examples
 from hpc_handbook.profile import Profile
 
 from .conftest import REPO, WriteExample
@@ -152,7 +152,7 @@ def test_three_runs_leave_the_doc_ci_accounts_home_as_they_found_it(
 RUNNER_SCRIPT = """
 import sys
 from pathlib import Path
-from hpc_handbook.doc_ci.runner import RunInterrupted, run_examples
+from hpc_handbook.doc_ci.run.runner import RunInterrupted, run_examples
 from hpc_handbook.profile import load_profile
 try:
     run_examples(profile=load_profile(sys.argv[1]), examples_dir=Path(sys.argv[2]), through_hub=True)

@@ -18,10 +18,10 @@ import pytest
 
 from hpc_handbook.cli import main
 from hpc_handbook.data.notify_state import load_notify_state
-from hpc_handbook.doc_ci import runner
-from hpc_handbook.doc_ci.execute import JobResult
-from hpc_handbook.doc_ci.notify import notify_run
-from hpc_handbook.doc_ci.notify_settings import NotifyChannels
+from hpc_handbook.doc_ci.notify.alerts import notify_run
+from hpc_handbook.doc_ci.notify.settings import NotifyChannels
+from hpc_handbook.doc_ci.run import runner
+from hpc_handbook.doc_ci.run.execute import JobResult
 from hpc_handbook.profile import Profile
 
 REPO = Path(__file__).resolve().parents[2]
@@ -154,7 +154,7 @@ def test_an_unreachable_or_refusing_webhook_is_a_reason_without_the_secret(tmp_p
 
 
 def test_a_state_from_the_old_webhook_protocol_counts_as_already_posted(receiver, tmp_path, profile):
-    from hpc_handbook.doc_ci.notify import failure_signature
+    from hpc_handbook.doc_ci.notify.messages import failure_signature
 
     state = tmp_path / "notify-state.json"
     old = {"format": 1, "signature": failure_signature(results("batch-job")), "message_id": "7", "repeats": 4}

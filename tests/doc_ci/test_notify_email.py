@@ -21,15 +21,15 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from hpc_handbook.doc_ci.execute import JobResult
-from hpc_handbook.doc_ci.notify import notify_run
-from hpc_handbook.doc_ci.notify_settings import (
+from hpc_handbook.doc_ci.notify.alerts import notify_run
+from hpc_handbook.doc_ci.notify.settings import (
     EmailChannel,
     NotifyChannels,
     SmtpLogin,
     add_notify_options,
     resolve_channels,
 )
+from hpc_handbook.doc_ci.run.execute import JobResult
 from hpc_handbook.errors import HandbookInputError
 from hpc_handbook.profile import Profile
 

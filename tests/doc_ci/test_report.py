@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
-from hpc_handbook.doc_ci.execute import JobResult
-from hpc_handbook.doc_ci.report import write_reports
+from hpc_handbook.doc_ci.report.files import write_reports
+from hpc_handbook.doc_ci.run.execute import JobResult
 
 
 def test_reports_for_ci_admins_and_the_book(tmp_path, profile):
@@ -33,7 +33,7 @@ def test_reports_for_ci_admins_and_the_book(tmp_path, profile):
             example="gpu",
             kernel="python3",
             status="skipped",
-            reason="not verified at this site: no GPU",
+            reason="no GPU",
             page="examples/gpu",
             owner="software-team",
         ),
@@ -49,7 +49,7 @@ def test_reports_for_ci_admins_and_the_book(tmp_path, profile):
     assert "### software-team" in markdown
     assert "**module-kernel** on kernel `python3-stack` (cell 3)" in markdown
     assert f"{profile.site.docs_url}examples/module-kernel.html" in markdown
-    assert "skipped: not verified at this site: no GPU" in markdown
+    assert "not verified at this site: no GPU" in markdown
 
     data = json.loads(paths["json"].read_text())
     assert data["site"] == profile.site.short_name

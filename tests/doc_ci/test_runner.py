@@ -11,9 +11,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from hpc_handbook.doc_ci import cleanup
-from hpc_handbook.doc_ci.refresh import VERIFICATION_KEY, refresh_examples
-from hpc_handbook.doc_ci.runner import run_examples
+from hpc_handbook.data.verification import VERIFICATION_KEY
+from hpc_handbook.doc_ci.refresh import refresh_examples
+from hpc_handbook.doc_ci.run import cleanup
+from hpc_handbook.doc_ci.run.runner import run_examples
 
 from .conftest import REPO, doc_ci_jobs, doc_ci_processes, interrupt_and_expect_nothing_left, wait_until_gone
 
@@ -137,7 +138,7 @@ def test_missing_capability_is_skipped_with_its_reason(write_example, examples_d
     nbformat.write(recorded_elsewhere, path)
     result = run_examples(profile=profile, examples_dir=examples_dir).results[0]
     assert result.status == "skipped"
-    assert result.reason.startswith("not verified at this site: no GPU")
+    assert result.reason.startswith("no GPU")
     refresh_examples(profile=profile, examples_dir=examples_dir)
     refreshed = nbformat.read(path, as_version=4)
     record = refreshed.metadata[VERIFICATION_KEY]
@@ -193,7 +194,7 @@ def test_refresh_writes_sanitized_outputs(write_example, examples_dir, profile):
 RUNNER_SCRIPT = """
 import sys
 from pathlib import Path
-from hpc_handbook.doc_ci.runner import run_examples
+from hpc_handbook.doc_ci.run.runner import run_examples
 from hpc_handbook.profile import load_profile
 print("started", flush=True)
 run_examples(profile=load_profile(sys.argv[1]), examples_dir=Path(sys.argv[2]),

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hpc_handbook.doc_ci.refresh import refresh_examples
-from hpc_handbook.doc_ci.runner import run_examples
+from hpc_handbook.doc_ci.run.runner import run_examples
 
 pytestmark = [pytest.mark.site, pytest.mark.usefixtures("leaves_nothing_behind")]
 

@@ -18,11 +18,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from hpc_handbook.hub_client import HubClient, HubError
+from hpc_handbook.hub.client import HubClient, HubError
+from hpc_handbook.hub.kernels import run_once, stream_text
 from hpc_handbook.profile import Profile
 from hpc_handbook.reference_site.hub import hub_url, spawn_places
 from hpc_handbook.reference_site.users import PASSWORDS_FILE, account_by_purpose
-from hpc_handbook.server_kernels import run_once, stream_text
 
 #: What each kernel language prints for "which user am I".
 WHO_AM_I = {

@@ -21,15 +21,15 @@ from typing import Any
 import pytest
 
 from hpc_handbook.cli import main
-from hpc_handbook.data.snapshot import Jupyter
-from hpc_handbook.drift import check_drift
-from hpc_handbook.hub_client import HubClient
-from hpc_handbook.probe import KERNEL_JOB_COMMENT_ENV, compared_content, probe_site
+from hpc_handbook.data.snapshot import Jupyter, compared_content
+from hpc_handbook.drift.check import check_drift
+from hpc_handbook.hub.client import HubClient
+from hpc_handbook.probe.snapshot import probe_site
 from hpc_handbook.processes import processes_tagged
 from hpc_handbook.profile import PROFILE_ENV_VAR, Profile, load_profile
 from hpc_handbook.reference_site.hub import HUB_PACKAGES
-from hpc_handbook.slurm import slurm_config
-from hpc_handbook.waiting_times import parse_jobcomp_line
+from hpc_handbook.slurm import KERNEL_JOB_COMMENT_ENV, slurm_config
+from hpc_handbook.waiting_times.stats import parse_jobcomp_line
 
 pytestmark = pytest.mark.site
 
@@ -99,7 +99,7 @@ def test_two_probes_of_an_unchanged_site_are_identical(snapshot: dict[str, Any])
 
 def kernelspec_list() -> dict[str, Any]:
     """`jupyter kernelspec list --json`, with the site's kernelspecs first and no user kernels."""
-    from hpc_handbook.probe import site_jupyter_path
+    from hpc_handbook.kernelspecs import site_jupyter_path
 
     env = {
         **os.environ,
@@ -184,8 +184,8 @@ def test_a_job_mix_that_runs_out_of_time_cancels_its_jobs(site: Profile) -> None
 def test_a_real_partition_limit_change_is_drift_and_becomes_a_fragment(
     site: Profile, snapshot: dict[str, Any], tmp_path: Path
 ) -> None:
-    from hpc_handbook.changelog import load_fragments
-    from hpc_handbook.drift import snapshot_changes, write_change_fragments
+    from hpc_handbook.changelog.fragments import load_fragments
+    from hpc_handbook.drift.check import snapshot_changes, write_change_fragments
 
     partition = site.interactive_partition
     subprocess.run(["scontrol", "update", f"PartitionName={partition.name}", "MaxTime=00:30:00"], check=True)
@@ -208,7 +208,7 @@ def test_a_kernel_users_cannot_start_is_reported_though_the_probe_could(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The probe starts kernels as the doc CI does, not with its own PATH."""
-    from hpc_handbook.probe import probe_kernels
+    from hpc_handbook.probe.kernels import probe_kernels
     from hpc_handbook.reference_site import site_layout
     from hpc_handbook.reference_site.paths import KERNELSPEC_DIR
 

@@ -90,7 +90,7 @@ def test_reset_refuses_while_jobs_are_queued(site: Profile, job_tag: str) -> Non
 
 
 def test_after_a_reset_job_ids_start_at_1_and_the_job_printing_examples_pass(site: Profile) -> None:
-    from hpc_handbook.doc_ci.runner import run_examples
+    from hpc_handbook.doc_ci.run.runner import run_examples
 
     reference_site.reset(site, log=quiet)
     first = subprocess.run(

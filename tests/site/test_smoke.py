@@ -20,8 +20,13 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_client.manager import KernelManager
 
-from hpc_handbook import reference_site as rs
+from hpc_handbook.kernelspecs import site_kernel_spec_manager
 from hpc_handbook.profile import PROFILE_ENV_VAR, Profile, load_profile
+from hpc_handbook.reference_site.checks import check_site
+from hpc_handbook.reference_site.lmod import SiteModule, module_environment, plan_modules
+from hpc_handbook.reference_site.paths import JOBCOMP_LOG, SITE_JUPYTER_DIR, ReferenceSiteError, site_layout
+from hpc_handbook.reference_site.slurm_jobs import slurm_jobs
+from hpc_handbook.slurm import KERNEL_JOB_PREFIX
 
 pytestmark = pytest.mark.site
 
@@ -74,9 +79,7 @@ def running_kernel(
     name: str, spec_manager: KernelSpecManager | None = None
 ) -> Iterator[tuple[KernelManager, BlockingKernelClient]]:
     """A started, ready kernel from the site's kernelspecs; shut down gracefully afterwards."""
-    manager = KernelManager(
-        kernel_name=name, kernel_spec_manager=spec_manager or rs.site_kernel_spec_manager()
-    )
+    manager = KernelManager(kernel_name=name, kernel_spec_manager=spec_manager or site_kernel_spec_manager())
     manager.start_kernel()
     client = manager.client()
     client.start_channels()
@@ -108,7 +111,7 @@ def execute(client: BlockingKernelClient, code: str, timeout_s: float = 60) -> s
 
 
 def failed_checks(profile: Profile, **options: Path) -> list[tuple[str, str]]:
-    return [(c.component, c.name) for c in rs.check_site(profile, **options) if not c.ok]
+    return [(c.component, c.name) for c in check_site(profile, **options) if not c.ok]
 
 
 # --- the site as a whole --------------------------------------------------
@@ -177,13 +180,13 @@ def test_job_completes_on_each_jupyter_partition(site: Profile, job_tag: str, pa
     assert ran_on == partition
 
     def recorded() -> bool:
-        log = rs.JOBCOMP_LOG.read_text()
+        log = JOBCOMP_LOG.read_text()
         return any(
             f"JobId={job_id} " in line and f"Partition={partition} " in line and "JobState=COMPLETED" in line
             for line in log.splitlines()
         )
 
-    assert wait_until(recorded, 15), f"job {job_id} is not in {rs.JOBCOMP_LOG}"
+    assert wait_until(recorded, 15), f"job {job_id} is not in {JOBCOMP_LOG}"
 
 
 @pytest.mark.slurm
@@ -238,8 +241,8 @@ def test_slurm_kernel_job_lives_and_ends_with_the_kernel(
     kernel = site.kernel(kernel_name)
     with running_kernel(kernel_name) as (manager, client):
         assert execute(client, ONE_PLUS_ONE["python"]).strip() == "2"
-        [job] = rs.slurm_jobs(job_tag)
-        assert job.is_kernel and job.name.startswith(f"{rs.KERNEL_JOB_PREFIX}{kernel_name}-")
+        [job] = slurm_jobs(job_tag)
+        assert job.is_kernel and job.name.startswith(f"{KERNEL_JOB_PREFIX}{kernel_name}-")
         assert (job.state, job.partition) == ("RUNNING", kernel.partition)
         launcher = manager.provisioner.process.pid  # type: ignore[union-attr]
         if ending == "sigterm":
@@ -249,8 +252,8 @@ def test_slurm_kernel_job_lives_and_ends_with_the_kernel(
             # Jupyter's last resort; the launcher cannot catch it, its reaper must cancel the job.
             os.killpg(launcher, signal.SIGKILL)
         if ending != "shutdown":
-            assert wait_until(lambda: not rs.slurm_jobs(job_tag), JOB_GONE_TIMEOUT_S)
-    assert wait_until(lambda: not rs.slurm_jobs(job_tag), JOB_GONE_TIMEOUT_S)
+            assert wait_until(lambda: not slurm_jobs(job_tag), JOB_GONE_TIMEOUT_S)
+    assert wait_until(lambda: not slurm_jobs(job_tag), JOB_GONE_TIMEOUT_S)
 
 
 @pytest.mark.slurm
@@ -272,14 +275,14 @@ def test_interrupting_a_slurm_kernel_stops_the_cell_not_the_job(
             if message["parent_header"].get("msg_id") == message_id and message["msg_type"] == "error":
                 break
         assert message["content"]["ename"] == "KeyboardInterrupt"
-        assert [job.state for job in rs.slurm_jobs(job_tag)] == ["RUNNING"]
+        assert [job.state for job in slurm_jobs(job_tag)] == ["RUNNING"]
         assert execute(client, ONE_PLUS_ONE["python"]).strip() == "2"
 
 
 def test_checks_catch_a_missing_kernelspec(site: Profile, tmp_path: Path) -> None:
     # Work on a copy: people share this site, and its real kernelspecs must not vanish under them.
     copy = tmp_path / "jupyter"
-    shutil.copytree(rs.SITE_JUPYTER_DIR / "kernels", copy / "kernels")
+    shutil.copytree(SITE_JUPYTER_DIR / "kernels", copy / "kernels")
     assert failed_checks(site, jupyter_dir=copy) == []
     removed = site.kernels[-1].name
     shutil.rmtree(copy / "kernels" / removed)
@@ -293,7 +296,7 @@ def test_checks_catch_a_missing_kernelspec(site: Profile, tmp_path: Path) -> Non
 # --- modules --------------------------------------------------------------
 
 
-def load_with_prereqs(module: rs.SiteModule, modules: list[rs.SiteModule]) -> list[str]:
+def load_with_prereqs(module: SiteModule, modules: list[SiteModule]) -> list[str]:
     if module.prereq is None:
         return [module.name]
     prereq = next(m for m in modules if m.family == module.prereq and m.default)
@@ -301,11 +304,11 @@ def load_with_prereqs(module: rs.SiteModule, modules: list[rs.SiteModule]) -> li
 
 
 def test_module_load_changes_the_environment(site: Profile) -> None:
-    modules = rs.plan_modules(site)
-    before = rs.module_environment([], site)
+    modules = plan_modules(site)
+    before = module_environment([], site)
     for module in modules:
-        after = rs.module_environment(load_with_prereqs(module, modules), site)
-        root = rs.site_layout(site).software_root(module)
+        after = module_environment(load_with_prereqs(module, modules), site)
+        root = site_layout(site).software_root(module.family, module.version)
 
         assert after["PATH"] != before["PATH"]
         assert after["PATH"].split(":")[0] == str(root / "bin")
@@ -322,13 +325,13 @@ def test_module_load_changes_the_environment(site: Profile) -> None:
 
 
 def test_load_order_and_defaults_matter(site: Profile) -> None:
-    modules = rs.plan_modules(site)
+    modules = plan_modules(site)
     for module in modules:
         if module.prereq:
-            with pytest.raises(rs.ReferenceSiteError, match="Cannot load module"):
-                rs.module_environment([module.name], site)
+            with pytest.raises(ReferenceSiteError, match="Cannot load module"):
+                module_environment([module.name], site)
         if module.default:
-            loaded = rs.module_environment([*load_with_prereqs(module, modules)[:-1], module.family], site)
+            loaded = module_environment([*load_with_prereqs(module, modules)[:-1], module.family], site)
             assert module.name in loaded["LOADEDMODULES"].split(":")
 
 
@@ -342,5 +345,5 @@ def test_login_shells_find_the_module_tree(site: Profile) -> None:
     )
 
     assert f"{site.modules.paths[0]}:" in result.stderr.splitlines()
-    for module in rs.plan_modules(site):
+    for module in plan_modules(site):
         assert module.name in result.stderr.splitlines()

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hpc_handbook.doc_ci.bench import (
+from hpc_handbook.doc_ci.bench.dispatch import DispatchTiming, format_dispatch_table
+from hpc_handbook.doc_ci.bench.peers import (
     LOWER_BOUND,
     PEERS,
     RUNNER,
@@ -25,7 +26,6 @@ from hpc_handbook.doc_ci.bench import (
     run_bench,
     time_peer,
 )
-from hpc_handbook.doc_ci.bench_dispatch import DispatchTiming, format_dispatch_table
 
 
 @pytest.fixture

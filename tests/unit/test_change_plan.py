@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from hpc_handbook.data.snapshot import load_snapshot
-from hpc_handbook.doc_ci.change_plan import plan_change
+from hpc_handbook.doc_ci.plan.change import plan_change
 from hpc_handbook.profile import load_profile
 
 REPO = Path(__file__).resolve().parents[2]

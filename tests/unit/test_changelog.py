@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from hpc_handbook.book.feeds import build_feed, entry_id, entry_title
-from hpc_handbook.changelog import Fragment, FragmentMeta, check_fragments, parse_fragment, write_fragment
+from hpc_handbook.changelog.fragments import (
+    Fragment,
+    FragmentMeta,
+    check_fragments,
+    parse_fragment,
+    write_fragment,
+)
 from hpc_handbook.cli import main
 from hpc_handbook.errors import INPUT_ERROR_EXIT_CODE, HandbookInputErrors
 from hpc_handbook.profile import load_profile

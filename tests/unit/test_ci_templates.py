@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 
 from hpc_handbook.cli import build_parser
-from hpc_handbook.doc_ci.execute import JobResult
-from hpc_handbook.doc_ci.report import write_reports
+from hpc_handbook.doc_ci.report.files import write_reports
+from hpc_handbook.doc_ci.run.execute import JobResult
 from hpc_handbook.profile import load_profile
 
 REPO = Path(__file__).resolve().parents[2]

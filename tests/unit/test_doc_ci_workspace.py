@@ -11,13 +11,19 @@ from pathlib import Path
 import pytest
 
 from hpc_handbook.data.examples_report import Cleanup, KeptFolder, load_examples_report
-from hpc_handbook.doc_ci import workspace
-from hpc_handbook.doc_ci.execute import JobResult
-from hpc_handbook.doc_ci.home_guard import RESULT_MARKER
-from hpc_handbook.doc_ci.hub_home import GuardError, parse_result, record_finish, record_start, shell_command
-from hpc_handbook.doc_ci.report import markdown_report, write_reports
+from hpc_handbook.doc_ci.report.files import markdown_report, write_reports
+from hpc_handbook.doc_ci.run import workspace
+from hpc_handbook.doc_ci.run.execute import JobResult
+from hpc_handbook.doc_ci.run.home_guard import RESULT_MARKER
+from hpc_handbook.doc_ci.run.hub_home import (
+    GuardError,
+    parse_result,
+    record_finish,
+    record_start,
+    shell_command,
+)
+from hpc_handbook.hub.terminal import command_line, output_of
 from hpc_handbook.profile import Profile, load_profile
-from hpc_handbook.server_terminal import command_line, output_of
 
 REPO = Path(__file__).resolve().parents[2]
 GB = workspace.GB

@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 
-from hpc_handbook.changelog import load_fragments, parse_fragment
+from hpc_handbook.changelog.fragments import ChangeItem, load_fragments, parse_fragment
+from hpc_handbook.changes.detect import snapshot_changes
+from hpc_handbook.changes.fragments import write_change_fragments
+from hpc_handbook.changes.items import merge_items
 from hpc_handbook.cli import main
 from hpc_handbook.data.snapshot import (
     HubService,
@@ -19,17 +22,11 @@ from hpc_handbook.data.snapshot import (
     Snapshot,
     dump_snapshot,
 )
-from hpc_handbook.drift import check_drift, find_pages
+from hpc_handbook.drift.check import check_drift
+from hpc_handbook.drift.pages import find_pages
 from hpc_handbook.errors import HandbookInputError
 from hpc_handbook.profile import Profile, load_profile
 from hpc_handbook.site_facts import build_vocabulary
-from hpc_handbook.system_changes import (
-    Item,
-    merge_items,
-    parse_item,
-    snapshot_changes,
-    write_change_fragments,
-)
 
 from .site_snapshot import matching_snapshot
 
@@ -407,27 +404,29 @@ def test_hand_written_fragments_are_left_alone(profile: Profile, tmp_path: Path)
     assert len(load_fragments(tmp_path)) == 2
 
 
-@pytest.mark.parametrize(
-    "item",
-    [
-        Item("numpy", "1.26.4", "2.1.0"),
-        Item("MaxTime", "1-00:00:00", "12:00:00"),
-        Item("memory/node", "8 GB", "16 GB"),
-        Item("gcc/13.2", None, "present"),
-        Item("gcc/12.2", "present", None),
-        Item("numpy", None, "2.1.0"),
-        Item("", None, "present"),
-        Item("", "present", None),
-    ],
-)
-def test_items_read_back_as_written(item: Item) -> None:
-    assert parse_item(item.render()) == item
+def test_a_fragment_keeps_its_change_as_data_beside_its_text(profile: Profile, tmp_path: Path) -> None:
+    def change(s: Snapshot) -> None:
+        s.partitions["batch"].max_time = "12:00:00"
+        s.partitions["batch"].memory_per_node_mb = 16384
+
+    old, new = changed(profile, change)
+    [written] = snapshot_changes(old, new, profile=profile)
+    [path] = write_change_fragments(tmp_path, [written], date=TODAY)
+    fragment = parse_fragment(path)
+    assert fragment.meta.change is not None
+    # What the next probe merges into comes from the data, never from reading the text back.
+    assert fragment.meta.change.items == list(written.items)
+    assert (fragment.meta.change.name, fragment.meta.change.subject) == ("batch", "batch partition")
+    assert fragment.text == written.text()
 
 
 def test_merging_keeps_the_first_old_and_the_last_new_value() -> None:
-    earlier = [Item("numpy", "1", "2"), Item("scipy", "1", "2")]
-    later = [Item("numpy", "2", "3"), Item("scipy", "2", "1"), Item("pandas", None, "2")]
-    assert merge_items(earlier, later) == [Item("numpy", "1", "3"), Item("pandas", None, "2")]
+    def item(label: str, old: str | None, new: str | None) -> ChangeItem:
+        return ChangeItem(label=label, old=old, new=new)
+
+    earlier = [item("numpy", "1", "2"), item("scipy", "1", "2")]
+    later = [item("numpy", "2", "3"), item("scipy", "2", "1"), item("pandas", None, "2")]
+    assert merge_items(earlier, later) == [item("numpy", "1", "3"), item("pandas", None, "2")]
 
 
 def test_a_hub_matching_the_profile_is_no_drift_and_its_upgrade_is_a_fragment(

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from hpc_handbook.doc_ci import home_guard
-from hpc_handbook.doc_ci.hub_home import parse_result
+from hpc_handbook.doc_ci.run import home_guard
+from hpc_handbook.doc_ci.run.hub_home import parse_result
 
 RUN = "doc-ci-0123abcd"
 EARLIER = "doc-ci-89abcdef"

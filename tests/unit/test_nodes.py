@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from hpc_handbook.changelog import parse_fragment
+from hpc_handbook.changelog.fragments import parse_fragment
+from hpc_handbook.changes.detect import snapshot_changes
+from hpc_handbook.changes.fragments import write_change_fragments
 from hpc_handbook.data.snapshot import NodeEntry, Snapshot
-from hpc_handbook.drift import check_drift
-from hpc_handbook.node_summary import compress_hostlist, nodes_text
+from hpc_handbook.drift.check import check_drift
 from hpc_handbook.profile import Profile, load_profile
-from hpc_handbook.system_changes import snapshot_changes, write_change_fragments
+from hpc_handbook.site_facts.nodes import compress_hostlist, nodes_text
 
 from .site_snapshot import matching_snapshot
 

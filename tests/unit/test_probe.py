@@ -22,22 +22,17 @@ from hpc_handbook.data.snapshot import (
     write_snapshot,
 )
 from hpc_handbook.errors import HandbookInputError
-from hpc_handbook.probe import (
-    SITE_JUPYTER_DATA_DIR,
+from hpc_handbook.kernelspecs import SITE_JUPYTER_DATA_DIR, site_jupyter_environment, site_jupyter_path
+from hpc_handbook.probe.jupyter import parse_labextension_list, parse_server_extension_list
+from hpc_handbook.probe.kernels import (
     fingerprint,
     kernel_entry,
     kernel_start,
-    modules_from_lmod_json,
-    modules_from_terse_avail,
-    parse_labextension_list,
-    parse_server_extension_list,
     parse_snippet_output,
-    partitions_from_scontrol,
-    site_jupyter_environment,
-    site_jupyter_path,
     version_snippet,
 )
-from hpc_handbook.probe.partitions import node_state
+from hpc_handbook.probe.modules import modules_from_lmod_json, modules_from_terse_avail
+from hpc_handbook.probe.partitions import node_state, partitions_from_scontrol
 
 # `scontrol show partition --oneliner` and `show node --oneliner` of Slurm 22.05, node names replaced.
 PARTITIONS = (

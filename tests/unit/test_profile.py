@@ -284,7 +284,7 @@ def test_more_doc_ci_nodes_than_its_partition_has_are_refused(tmp_path, capsys):
 
 
 def test_more_nodes_than_the_reference_site_can_run_is_refused(tmp_path):
-    from hpc_handbook.reference_site.cli import _site_profile
+    from hpc_handbook.reference_site.command import _site_profile
 
     path = write_profile(
         tmp_path, edit_partition("batch", lambda p: p["nodes"].update(names="rcc-cpu[01-40]"))
@@ -298,7 +298,7 @@ def test_more_nodes_than_the_reference_site_can_run_is_refused(tmp_path):
 def test_nodes_declaring_far_more_cpus_than_the_machine_has_are_refused(tmp_path):
     import os
 
-    from hpc_handbook.reference_site.cli import _site_profile
+    from hpc_handbook.reference_site.command import _site_profile
 
     cpus = 17 * (os.cpu_count() or 1)
     path = write_profile(tmp_path, edit_partition("batch", lambda p: p["nodes"].update(cpus=cpus)))

@@ -14,11 +14,11 @@ import pytest
 
 from hpc_handbook.cli import main
 from hpc_handbook.data.snapshot import load_snapshot, write_snapshot
-from hpc_handbook.doc_ci.prose_results import prose_results
 from hpc_handbook.probe.snapshot import carry_retired
 from hpc_handbook.profile import load_profile
 from hpc_handbook.prose.check import check_prose
 from hpc_handbook.prose.command import prose_findings
+from hpc_handbook.prose.report_rows import prose_results
 from hpc_handbook.site_facts import build_vocabulary
 
 REPO = Path(__file__).resolve().parents[2]

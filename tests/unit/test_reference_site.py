@@ -12,8 +12,40 @@ from pathlib import Path
 
 import pytest
 
-from hpc_handbook import reference_site as site
 from hpc_handbook.profile import Profile, load_profile, walltime_hours
+from hpc_handbook.reference_site.command import add_commands
+from hpc_handbook.reference_site.kernels import (
+    kernel_venv_packages,
+    kernel_walltime,
+    kernelspec,
+    modules_kernel_launcher,
+    site_jupyter_env,
+    site_jupyter_path,
+    slurm_kernel_launcher_script,
+)
+from hpc_handbook.reference_site.lifecycle import apt_packages
+from hpc_handbook.reference_site.lmod import (
+    is_symlink_entry,
+    module_tree,
+    modulefile,
+    next_version,
+    plan_modules,
+    profile_d_script,
+)
+from hpc_handbook.reference_site.paths import (
+    JOBCOMP_LOG,
+    LMOD_INIT_BASH,
+    R_EXECUTABLE,
+    ReferenceSiteError,
+    site_layout,
+)
+from hpc_handbook.reference_site.slurm_conf import (
+    gpu_device_files,
+    gres_conf,
+    parse_slurm_partitions,
+    site_nodes,
+    slurm_conf,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 PROFILES = {"default": REPO / "site.yml", "tiny": REPO / "tests" / "profiles" / "tiny.yml"}
@@ -42,7 +74,7 @@ def slurm_minutes(walltime: str) -> int:
 
 
 def test_slurm_conf_has_exactly_the_profiles_partitions_with_their_limits(profile: Profile) -> None:
-    partitions = site.parse_slurm_partitions(site.slurm_conf(profile, controller="node1"))
+    partitions = parse_slurm_partitions(slurm_conf(profile, controller="node1"))
 
     assert list(partitions) == [p.name for p in profile.partitions]
     for partition in profile.partitions:
@@ -56,21 +88,21 @@ def test_slurm_conf_has_exactly_the_profiles_partitions_with_their_limits(profil
 
 
 def test_slurm_conf_keeps_partitions_jupyter_cannot_reach(tiny: Profile) -> None:
-    text = site.slurm_conf(tiny, controller="node1")
+    text = slurm_conf(tiny, controller="node1")
 
-    assert "bigmem" in site.parse_slurm_partitions(text)
+    assert "bigmem" in parse_slurm_partitions(text)
     assert "# Not reachable from Jupyter (jupyter: false in the profile)." in text
 
 
 def test_exactly_one_default_partition(profile: Profile) -> None:
-    partitions = site.parse_slurm_partitions(site.slurm_conf(profile, controller="node1"))
+    partitions = parse_slurm_partitions(slurm_conf(profile, controller="node1"))
 
     defaults = [name for name, settings in partitions.items() if settings["Default"] == "YES"]
     assert defaults == [p.name for p in profile.partitions if p.default]
 
 
 def test_slurm_conf_declares_shared_nodes_without_cgroups(profile: Profile) -> None:
-    text = site.slurm_conf(profile, controller="node1")
+    text = slurm_conf(profile, controller="node1")
     settings = dict(line.split("=", 1) for line in text.splitlines() if re.match(r"^[A-Za-z]+=", line))
 
     assert settings["SlurmdParameters"] == "config_overrides"
@@ -78,7 +110,7 @@ def test_slurm_conf_declares_shared_nodes_without_cgroups(profile: Profile) -> N
     assert settings["TaskPlugin"] == "task/none"
     assert settings["SelectType"] == "select/cons_tres"
     assert settings["JobCompType"] == "jobcomp/filetxt"
-    assert settings["JobCompLoc"] == str(site.JOBCOMP_LOG)
+    assert settings["JobCompLoc"] == str(JOBCOMP_LOG)
     assert int(settings["MinJobAge"]) <= 10
     assert settings["SlurmctldHost"] == "node1(127.0.0.1)"
     assert settings["ClusterName"] == profile.site.short_name.lower()
@@ -93,7 +125,7 @@ def node_lines(text: str) -> dict[str, dict[str, str]]:
 
 
 def test_every_partition_owns_its_nodes_as_the_profile_declares_them(profile: Profile) -> None:
-    nodes = node_lines(site.slurm_conf(profile, controller="node1"))
+    nodes = node_lines(slurm_conf(profile, controller="node1"))
 
     declared = [name for p in profile.partitions for name in p.node_setup.node_names]
     assert list(nodes) == declared, "one NodeName line per node, none shared between partitions"
@@ -113,37 +145,37 @@ def test_every_partition_owns_its_nodes_as_the_profile_declares_them(profile: Pr
 
 
 def test_gres_conf_gives_each_gpu_node_its_stand_in_devices(default_profile: Profile) -> None:
-    text = site.gres_conf(default_profile)
-    gpu_nodes = [n for n in site.site_nodes(default_profile) if n.gpus]
+    text = gres_conf(default_profile)
+    gpu_nodes = [n for n in site_nodes(default_profile) if n.gpus]
 
     assert gpu_nodes, "the default profile has a GPU partition"
     lines = [line for line in text.splitlines() if line.startswith("NodeName=")]
     assert len(lines) == len(gpu_nodes)
     for node, line in zip(gpu_nodes, lines, strict=True):
         assert line.startswith(f"NodeName={node.name} Name=gpu File=")
-        assert len(site.gpu_device_files(node)) == node.gpus
-    assert "GresTypes=gpu" in site.slurm_conf(default_profile, controller="node1")
+        assert len(gpu_device_files(node)) == node.gpus
+    assert "GresTypes=gpu" in slurm_conf(default_profile, controller="node1")
 
 
 def test_a_profile_without_gpus_declares_no_generic_resources(tiny: Profile) -> None:
-    assert "GresTypes" not in site.slurm_conf(tiny, controller="node1")
-    assert not [line for line in site.gres_conf(tiny).splitlines() if line.startswith("NodeName=")]
+    assert "GresTypes" not in slurm_conf(tiny, controller="node1")
+    assert not [line for line in gres_conf(tiny).splitlines() if line.startswith("NodeName=")]
 
 
 def test_slurm_conf_differs_between_centres(default_profile: Profile, tiny: Profile) -> None:
-    tiny_text = site.slurm_conf(tiny, controller="node1")
+    tiny_text = slurm_conf(tiny, controller="node1")
 
     assert "ClusterName=tnc" in tiny_text
     for name in ("interactive", "batch", "largemem", "rcc"):
         assert name not in tiny_text.lower()
-    assert site.parse_slurm_partitions(tiny_text)["compute"]["MaxTime"] == "2-00:00:00"
+    assert parse_slurm_partitions(tiny_text)["compute"]["MaxTime"] == "2-00:00:00"
 
 
 # --- modules --------------------------------------------------------------
 
 
 def test_module_plan_covers_relied_on_and_kernel_modules(profile: Profile) -> None:
-    names = {m.name for m in site.plan_modules(profile)}
+    names = {m.name for m in plan_modules(profile)}
 
     assert set(profile.modules.relied_on) <= names
     for kernel in profile.kernels:
@@ -151,7 +183,7 @@ def test_module_plan_covers_relied_on_and_kernel_modules(profile: Profile) -> No
 
 
 def test_default_profile_modules(default_profile: Profile) -> None:
-    modules = {m.name: m for m in site.plan_modules(default_profile)}
+    modules = {m.name: m for m in plan_modules(default_profile)}
 
     assert set(modules) == {"gcc/12.2", "gcc/13.2", "python-stack/2024.1", "hdf5/1.14"}
     assert modules["gcc/12.2"].default and modules["gcc/12.2"].kind == "compiler"
@@ -163,7 +195,7 @@ def test_default_profile_modules(default_profile: Profile) -> None:
 
 
 def test_tiny_profile_modules(tiny: Profile) -> None:
-    modules = {m.name: m for m in site.plan_modules(tiny)}
+    modules = {m.name: m for m in plan_modules(tiny)}
 
     assert set(modules) == {"gcc/11.3", "gcc/12.3", "python/3.11", "netcdf/4.9", "cmake/3.27"}
     assert modules["python/3.11"].prereq == "gcc"
@@ -171,8 +203,8 @@ def test_tiny_profile_modules(tiny: Profile) -> None:
 
 
 def test_compiler_modulefile_sets_compiler_variables(default_profile: Profile) -> None:
-    gcc = next(m for m in site.plan_modules(default_profile) if m.name == "gcc/12.2")
-    text = site.modulefile(gcc, default_profile)
+    gcc = next(m for m in plan_modules(default_profile) if m.name == "gcc/12.2")
+    text = modulefile(gcc, default_profile)
 
     assert 'family("compiler")' in text
     assert 'local root = "/opt/rcc/software/gcc/12.2"' in text
@@ -183,8 +215,8 @@ def test_compiler_modulefile_sets_compiler_variables(default_profile: Profile) -
 
 
 def test_python_module_requires_the_compiler_first(default_profile: Profile) -> None:
-    stack = next(m for m in site.plan_modules(default_profile) if m.kind == "python")
-    text = site.modulefile(stack, default_profile)
+    stack = next(m for m in plan_modules(default_profile) if m.kind == "python")
+    text = modulefile(stack, default_profile)
 
     assert 'prereq("gcc")' in text
     assert "depends_on" not in text
@@ -193,11 +225,11 @@ def test_python_module_requires_the_compiler_first(default_profile: Profile) -> 
 
 
 def test_library_and_generic_modulefiles(default_profile: Profile, tiny: Profile) -> None:
-    hdf5 = next(m for m in site.plan_modules(default_profile) if m.family == "hdf5")
-    cmake = next(m for m in site.plan_modules(tiny) if m.family == "cmake")
+    hdf5 = next(m for m in plan_modules(default_profile) if m.family == "hdf5")
+    cmake = next(m for m in plan_modules(tiny) if m.family == "cmake")
 
-    hdf5_text = site.modulefile(hdf5, default_profile)
-    cmake_text = site.modulefile(cmake, tiny)
+    hdf5_text = modulefile(hdf5, default_profile)
+    cmake_text = modulefile(cmake, tiny)
 
     assert 'setenv("HDF5_DIR", root)' in hdf5_text
     assert 'setenv("HDF5_ROOT", root)' in hdf5_text
@@ -207,28 +239,28 @@ def test_library_and_generic_modulefiles(default_profile: Profile, tiny: Profile
 
 
 def test_module_tree_marks_each_familys_default(profile: Profile) -> None:
-    tree = site.module_tree(profile)
-    defaults = {path: target for path, target in tree.items() if site.is_symlink_entry(path)}
+    tree = module_tree(profile)
+    defaults = {path: target for path, target in tree.items() if is_symlink_entry(path)}
 
-    for module in site.plan_modules(profile):
+    for module in plan_modules(profile):
         assert module.file in tree
         if module.default:
             assert defaults[f"{module.family}/default"] == Path(module.file).name
-    families = {m.family for m in site.plan_modules(profile) if m.version}
+    families = {m.family for m in plan_modules(profile) if m.version}
     assert {path.split("/")[0] for path in defaults} == families
 
 
 def test_modulefiles_are_balanced_lua(profile: Profile) -> None:
     # A cheap syntax check: every call closes, and strings use double quotes only.
-    for path, text in site.module_tree(profile).items():
-        if site.is_symlink_entry(path):
+    for path, text in module_tree(profile).items():
+        if is_symlink_entry(path):
             continue
         assert text.count("(") == text.count(")"), path
         assert "'" not in text.replace("'s", ""), path
 
 
 def test_profile_d_script_puts_the_tree_on_modulepath(profile: Profile) -> None:
-    script = site.profile_d_script(profile)
+    script = profile_d_script(profile)
 
     for path in profile.modules.paths:
         assert path in script
@@ -240,7 +272,7 @@ def test_profile_d_script_puts_the_tree_on_modulepath(profile: Profile) -> None:
 
 def test_every_kernel_gets_a_kernelspec_with_its_start_in_metadata(profile: Profile) -> None:
     for kernel in profile.kernels:
-        spec = site.kernelspec(kernel, profile)
+        spec = kernelspec(kernel, profile)
 
         assert spec["display_name"] == kernel.display_name
         assert spec["language"] == kernel.language
@@ -254,27 +286,27 @@ def test_local_kernels_run_from_their_own_venv_or_irkernel(profile: Profile) -> 
     for kernel in profile.kernels:
         if kernel.start != "local":
             continue
-        argv = site.kernelspec(kernel, profile)["argv"]
+        argv = kernelspec(kernel, profile)["argv"]
         if kernel.language == "R":
-            assert argv[:2] == [site.R_EXECUTABLE, "--slave"]
+            assert argv[:2] == [R_EXECUTABLE, "--slave"]
             assert "IRkernel::main()" in argv
-            assert site.kernel_venv_packages(kernel) is None
+            assert kernel_venv_packages(kernel) is None
         else:
             assert argv[0] == f"{prefix}/{kernel.name}/bin/python"
             module = "bash_kernel" if kernel.language == "bash" else "ipykernel_launcher"
             assert argv[1:3] == ["-m", module]
-            assert set(kernel.packages) <= set(site.kernel_venv_packages(kernel) or [])
+            assert set(kernel.packages) <= set(kernel_venv_packages(kernel) or [])
 
 
 def test_r_kernel_keeps_its_profile_name(default_profile: Profile) -> None:
     r_kernels = [k for k in default_profile.kernels if k.language == "R"]
 
     assert [k.name for k in r_kernels] == ["ir"]
-    assert "r-cran-irkernel" in site.apt_packages(default_profile)
+    assert "r-cran-irkernel" in apt_packages(default_profile)
 
 
 def test_apt_packages(default_profile: Profile) -> None:
-    packages = site.apt_packages(default_profile)
+    packages = apt_packages(default_profile)
 
     assert packages[:3] == ["slurm-wlm", "munge", "lmod"]
     assert len(packages) == len(set(packages))
@@ -284,8 +316,8 @@ def test_modules_kernel_launcher_loads_its_modules_in_order(profile: Profile) ->
     for kernel in profile.kernels:
         if kernel.start != "modules":
             continue
-        spec = site.kernelspec(kernel, profile)
-        script = site.modules_kernel_launcher(kernel, profile)
+        spec = kernelspec(kernel, profile)
+        script = modules_kernel_launcher(kernel, profile)
 
         assert spec["argv"] == [
             f"/opt/{profile.site.short_name.lower()}/kernels/{kernel.name}/launch",
@@ -293,7 +325,7 @@ def test_modules_kernel_launcher_loads_its_modules_in_order(profile: Profile) ->
         ]
         assert spec["metadata"]["handbook"]["modules"] == kernel.modules
         assert f"module load {' '.join(kernel.modules)}\n" in script
-        assert f"source {site.LMOD_INIT_BASH}" in script
+        assert f"source {LMOD_INIT_BASH}" in script
         assert f"export MODULEPATH={':'.join(profile.modules.paths)}" in script
         assert script.rstrip().endswith('exec python -m ipykernel_launcher -f "$1"')
         assert "@" not in script
@@ -303,7 +335,7 @@ def test_slurm_kernel_runs_in_a_job_on_its_partition(profile: Profile) -> None:
     for kernel in profile.kernels:
         if kernel.start != "slurm":
             continue
-        spec = site.kernelspec(kernel, profile)
+        spec = kernelspec(kernel, profile)
         argv = spec["argv"]
         walltime = kernel.walltime or profile.partition(kernel.partition or "").limits.max_walltime
 
@@ -330,27 +362,27 @@ def test_slurm_kernel_runs_in_a_job_on_its_partition(profile: Profile) -> None:
 def test_slurm_kernel_without_walltime_gets_the_partitions_limit(tiny: Profile) -> None:
     kernel = tiny.kernel("tnc-compute")
 
-    assert site.kernel_walltime(kernel, tiny) == "2-00:00:00"
+    assert kernel_walltime(kernel, tiny) == "2-00:00:00"
 
 
 def test_kernels_of_another_centre_live_under_its_prefix(tiny: Profile) -> None:
-    layout = site.site_layout(tiny)
+    layout = site_layout(tiny)
 
     assert layout.prefix == Path("/opt/tnc")
     assert layout.modulefiles == Path("/opt/tnc/modulefiles")
     for kernel in tiny.kernels:
-        assert "rcc" not in str(site.kernelspec(kernel, tiny)).lower()
+        assert "rcc" not in str(kernelspec(kernel, tiny)).lower()
 
 
 def test_unsupported_kernel_language_is_a_clear_error(default_profile: Profile) -> None:
     julia = default_profile.kernels[0].model_copy(update={"name": "julia", "language": "julia"})
 
-    with pytest.raises(site.ReferenceSiteError, match="'julia'"):
-        site.kernelspec(julia, default_profile)
+    with pytest.raises(ReferenceSiteError, match="'julia'"):
+        kernelspec(julia, default_profile)
 
 
 def test_slurm_launcher_script_gets_a_shebang() -> None:
-    script = site.slurm_kernel_launcher_script(Path("/opt/x/libexec/venv/bin/python"))
+    script = slurm_kernel_launcher_script(Path("/opt/x/libexec/venv/bin/python"))
 
     assert script.startswith("#!/opt/x/libexec/venv/bin/python\n")
     assert "scancel" in script
@@ -361,21 +393,21 @@ def test_slurm_launcher_script_gets_a_shebang() -> None:
 
 
 def test_site_jupyter_path_comes_first() -> None:
-    env = site.site_jupyter_env({"JUPYTER_PATH": f"/somewhere:{site.site_jupyter_path()}"})
+    env = site_jupyter_env({"JUPYTER_PATH": f"/somewhere:{site_jupyter_path()}"})
 
-    assert env["JUPYTER_PATH"].split(":") == [site.site_jupyter_path(), "/somewhere"]
-    assert site.site_jupyter_path() == "/usr/local/share/jupyter"
+    assert env["JUPYTER_PATH"].split(":") == [site_jupyter_path(), "/somewhere"]
+    assert site_jupyter_path() == "/usr/local/share/jupyter"
 
 
 def test_next_version() -> None:
-    assert site.next_version("12.2") == "13.2"
-    assert site.next_version("2024.1") == "2025.1"
-    assert site.next_version("beta") == "beta.1"
+    assert next_version("12.2") == "13.2"
+    assert next_version("2024.1") == "2025.1"
+    assert next_version("beta") == "beta.1"
 
 
 def test_site_command_has_up_down_status() -> None:
     parser = argparse.ArgumentParser()
-    site.add_commands(parser.add_subparsers())
+    add_commands(parser.add_subparsers())
 
     for action in ("up", "down", "status"):
         args = parser.parse_args(["site", action, "--site", "tests/profiles/tiny.yml"])
@@ -426,7 +458,7 @@ def test_partition_drift_names_only_what_differs():
 
 
 def test_srun_ports_lie_outside_the_ephemeral_ports_the_hub_and_kernels_pick(profile: Profile) -> None:
-    text = site.slurm_conf(profile, controller="node1")
+    text = slurm_conf(profile, controller="node1")
     (line,) = [line for line in text.splitlines() if line.startswith("SrunPortRange=")]
     low, high = (int(port) for port in line.removeprefix("SrunPortRange=").split("-"))
     ephemeral_low, ephemeral_high = (

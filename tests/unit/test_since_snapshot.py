@@ -18,18 +18,18 @@ from hpc_handbook.data.snapshot import (
     Snapshot,
     dump_snapshot,
 )
-from hpc_handbook.doc_ci import runner
-from hpc_handbook.doc_ci.cli import _since_snapshot_order
-from hpc_handbook.doc_ci.contract import Example, load_example
-from hpc_handbook.doc_ci.since_snapshot import (
+from hpc_handbook.doc_ci.command import _since_snapshot_order
+from hpc_handbook.doc_ci.plan.since_snapshot import (
     SincePlan,
     format_plan,
     new_findings,
     plan_since_snapshot,
     system_changes,
 )
-from hpc_handbook.drift_findings import Drift
+from hpc_handbook.doc_ci.run import planning, runner
+from hpc_handbook.drift.findings import Drift
 from hpc_handbook.errors import HandbookInputError
+from hpc_handbook.examples.contract import Example, load_example
 from hpc_handbook.profile import Profile, load_profile
 
 from .site_snapshot import matching_snapshot
@@ -277,7 +277,7 @@ def test_a_slurm_or_lmod_update_moves_what_needs_slurm_or_lmod(profile: Profile,
     ]
     slurm = plan(profile, examples, lambda s: setattr(s.versions, "slurm", "23.02.1"))
     assert set(first(slurm)) == {"needs-slurm"}
-    assert first(slurm)["needs-slurm"] == ("service slurm changed (22.05.8 → 23.02.1)",)
+    assert first(slurm)["needs-slurm"] == ("service slurm changed (version 22.05.8 → 23.02.1)",)
     lmod = plan(profile, examples, lambda s: setattr(s.modules, "error", "lmod: command not found"))
     assert set(first(lmod)) == {"needs-lmod", "module-kernel"}
 
@@ -369,7 +369,7 @@ def test_the_runner_starts_the_named_examples_first_in_that_order(
         write("c", timeout=300),
         write("d", timeout=60),
     ]
-    jobs, _ = runner.plan_jobs(examples, {})
+    jobs, _ = planning.plan_jobs(examples, {})
     started: list[str] = []
 
     async def fake_execute(example: Example, kernel: str, context: object, *, job_index: int) -> Any:
@@ -377,11 +377,11 @@ def test_the_runner_starts_the_named_examples_first_in_that_order(
         return runner.JobResult.for_example(example, kernel, "passed", "")
 
     monkeypatch.setattr(runner, "execute_example", fake_execute)
-    ranked = runner.put_first(jobs, ["d", "b"])
+    ranked = planning.put_first(jobs, ["d", "b"])
     asyncio.run(runner._run_jobs(ranked, object(), 1, lambda result: None))  # type: ignore[arg-type]
     assert started == ["d", "b", "a", "c"]  # then the rest, longest timeouts first
     started.clear()
-    asyncio.run(runner._run_jobs(runner.put_first(jobs, []), object(), 1, lambda result: None))  # type: ignore[arg-type]
+    asyncio.run(runner._run_jobs(planning.put_first(jobs, []), object(), 1, lambda result: None))  # type: ignore[arg-type]
     assert started == ["a", "c", "d", "b"]
 
 

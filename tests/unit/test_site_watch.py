@@ -15,10 +15,9 @@ from typing import Any
 import nbformat
 import pytest
 
-from hpc_handbook.doc_ci import runner, site_watch
-from hpc_handbook.doc_ci.contract import Example, load_example
-from hpc_handbook.doc_ci.execute import JobResult
-from hpc_handbook.doc_ci.site_watch import (
+from hpc_handbook.doc_ci.run import planning, runner, site_watch
+from hpc_handbook.doc_ci.run.execute import JobResult
+from hpc_handbook.doc_ci.run.site_watch import (
     STRIKES,
     InFlight,
     Outage,
@@ -28,6 +27,7 @@ from hpc_handbook.doc_ci.site_watch import (
     owner_of,
     parse_jobs,
 )
+from hpc_handbook.examples.contract import Example, load_example
 from hpc_handbook.profile import Profile, load_profile
 
 REPO = Path(__file__).resolve().parents[2]
@@ -156,7 +156,7 @@ def test_munged_killed_fails_the_slurm_examples_within_seconds_and_spares_the_re
         write(tmp_path, profile, "submits-jobs", ["slurm"]),
         write(tmp_path, profile, "plain-python", []),
     ]
-    jobs, _ = runner.plan_jobs(examples, {"slurm": None})
+    jobs, _ = planning.plan_jobs(examples, {"slurm": None})
 
     async def execute(example: Example, kernel: str, context: object, *, job_index: int) -> Any:
         # The Slurm example waits for its job forever, as `sbatch --wait` does once munged is gone.
@@ -164,7 +164,7 @@ def test_munged_killed_fails_the_slurm_examples_within_seconds_and_spares_the_re
         return JobResult.for_example(example, kernel, "passed")
 
     monkeypatch.setattr(runner, "execute_example", execute)
-    plan = {i: runner.in_flight(j, profile, i, through_hub=False) for i, j in enumerate(jobs)}
+    plan = {i: planning.in_flight(j, profile, i, through_hub=False) for i, j in enumerate(jobs)}
     watch = SiteWatch(workroot=str(tmp_path), run_id="handbook-ci:1-0123abcd", plan=plan, poll_s=0.05)
     monkeypatch.setattr(
         watch, "outages", lambda: ([Outage("munged", "munge -n: Failed to access socket")], [])

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from hpc_handbook.data.ui_snapshot import UiSnapshot, UiView
-from hpc_handbook.doc_ci.ui_check import compare, report
-from hpc_handbook.doc_ci.ui_walk import launcher_tiles, names, views_config
+from hpc_handbook.doc_ci.ui.check import compare, report
+from hpc_handbook.doc_ci.ui.walk import launcher_tiles, names, views_config
 
 LAUNCHER = """- region "main area content":
   - heading "Notebook" [level=2]

@@ -12,8 +12,8 @@ from hpc_handbook.cli import main
 from hpc_handbook.data.files import dump_json
 from hpc_handbook.data.waiting_times import Bucket, Period, load_waiting_times
 from hpc_handbook.errors import HandbookInputError
-from hpc_handbook.job_mix import plan_mix
-from hpc_handbook.waiting_times import (
+from hpc_handbook.waiting_times.job_mix import plan_mix
+from hpc_handbook.waiting_times.stats import (
     deduplicate,
     format_seconds,
     node_bucket,

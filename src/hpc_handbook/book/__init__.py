@@ -36,7 +36,8 @@ FEATURES = [
 ]
 
 
-def setup_book(app: Sphinx) -> dict[str, Any]:
+def setup(app: Sphinx) -> dict[str, Any]:
+    """Sphinx's entry point: `extra_extensions: [hpc_handbook.book]` in `_config.yml`."""
     for module_name, function_name in FEATURES:
         getattr(importlib.import_module(module_name), function_name)(app)
     return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hpc_handbook.book.evidence import Evidence, Finding, Measure
 from hpc_handbook.data.service_measurements import ServiceMeasurements, Spread
-from hpc_handbook.waiting_times import format_seconds
+from hpc_handbook.waiting_times.stats import format_seconds
 
 SOURCE = "service measurement"
 NOT_MEASURED = "Not yet measured: there are no spawn or load figures for the hub (`nox -s bench`)."

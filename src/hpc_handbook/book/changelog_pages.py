@@ -26,7 +26,7 @@ from hpc_handbook.book.config import book_path
 from hpc_handbook.book.generated import as_choice
 from hpc_handbook.book.site_values import get_profile
 from hpc_handbook.book.state import changelog_page, note_view
-from hpc_handbook.changelog import (
+from hpc_handbook.changelog.fragments import (
     AUDIENCE_TITLES,
     AUDIENCES,
     TYPE_TITLES,

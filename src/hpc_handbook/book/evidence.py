@@ -21,7 +21,7 @@ from hpc_handbook.book.changelog_pages import changelog_dir, loaded_fragments
 from hpc_handbook.book.config import book_path
 from hpc_handbook.book.site_facts import vocabulary_of
 from hpc_handbook.book.state import note_missing_input, note_view
-from hpc_handbook.changelog import Fragment
+from hpc_handbook.changelog.fragments import Fragment
 from hpc_handbook.data.examples_report import EXAMPLES_REPORT, ExamplesReport, load_examples_report
 from hpc_handbook.data.service_measurements import ServiceMeasurements, load_service_measurements
 from hpc_handbook.data.snapshot import Snapshot, load_snapshot

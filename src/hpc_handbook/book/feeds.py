@@ -24,7 +24,7 @@ from hpc_handbook import __version__
 from hpc_handbook.book.changelog_pages import WEB_BUILDERS, change_anchor, feed_path, loaded_fragments
 from hpc_handbook.book.site_values import get_profile
 from hpc_handbook.book.state import changelog_page
-from hpc_handbook.changelog import AUDIENCE_TITLES, AUDIENCES, TYPE_TITLES, Fragment
+from hpc_handbook.changelog.fragments import AUDIENCE_TITLES, AUDIENCES, TYPE_TITLES, Fragment
 from hpc_handbook.profile import Profile
 
 logger = logging.getLogger(__name__)

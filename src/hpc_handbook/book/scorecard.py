@@ -28,7 +28,7 @@ from hpc_handbook.book.generated import (
 )
 from hpc_handbook.profile import Profile
 from hpc_handbook.site_facts import look_up
-from hpc_handbook.waiting_times import format_seconds
+from hpc_handbook.waiting_times.stats import format_seconds
 
 RATING_BADGES = {
     "yes": "{bdg-success}`Yes`",

@@ -17,7 +17,7 @@ from sphinx.environment import BuildEnvironment
 from sphinx.environment.collectors import EnvironmentCollector
 
 from hpc_handbook.book.config import book_path
-from hpc_handbook.changelog import fragment_paths
+from hpc_handbook.changelog.fragments import fragment_paths
 
 #: The environment attribute that holds the state; Sphinx pickles it with the environment.
 ENV_ATTRIBUTE = "handbook_state"

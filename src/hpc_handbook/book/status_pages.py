@@ -24,9 +24,9 @@ from hpc_handbook.data.snapshot import (
     NodeEntry,
     Snapshot,
     load_snapshot,
-    slurm_duration_seconds,
 )
-from hpc_handbook.node_summary import nodes_text
+from hpc_handbook.site_facts.formats import language_name, memory_text, walltime_text
+from hpc_handbook.site_facts.nodes import nodes_text
 
 #: Where the command that writes each file is named on the pages.
 PROBE_COMMAND = REGENERATE_COMMAND
@@ -42,15 +42,13 @@ def _start_text(kernel: KernelEntry) -> str:
     if start == "slurm":
         partition, walltime = details.get("partition"), details.get("walltime")
         text = f"in a Slurm job on {partition}" if partition else "in a Slurm job"
-        return f"{text}, for up to {_walltime(str(walltime))}" if walltime else text
+        return f"{text}, for up to {walltime_text(str(walltime))}" if walltime else text
     # A local kernel is a child of the user's server: the login node, or the server's own job.
     return {"local": "where your server runs", "unknown": "not stated"}.get(start, start)
 
 
 def _language(kernel: KernelEntry) -> str:
-    language = kernel.language
-    name = {"python": "Python", "r": "R", "bash": "Bash"}.get(language.lower(), language)
-    return f"{name} {kernel.language_version or ''}".strip()
+    return f"{language_name(kernel.language)} {kernel.language_version or ''}".strip()
 
 
 def _name_cell(name: str, subtitle: str = "") -> nodes.paragraph:
@@ -85,29 +83,12 @@ def fingerprints_table(snapshot: Snapshot) -> nodes.table:
     return build_table(["Kernel", "Fingerprint"], rows, classes=["handbook-status-fingerprints"])
 
 
-def _memory(mb: int | None) -> str:
-    if mb is None:
-        return "unknown"
-    return f"{mb // 1024} GB" if mb % 1024 == 0 else f"{mb / 1024:.1f} GB"
-
-
-def _walltime(value: str) -> str:
-    try:
-        seconds = slurm_duration_seconds(value)
-    except ValueError:
-        return value
-    if seconds is None:
-        return "no limit"
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours} h" if not rest else f"{hours} h {rest // 60} min"
-
-
 def _node_offers(entries: dict[str, NodeEntry]) -> str:
     """What each node offers (CPUs, memory, GPUs, features), once per kind of node."""
     kinds = sorted({(n.cpus, n.memory_mb, n.gpus, tuple(n.features)) for n in entries.values()}, reverse=True)
     parts = []
     for cpus, memory_mb, gpus, features in kinds:
-        text = f"{cpus} CPUs, {_memory(memory_mb)}" + (f", {gpus} GPUs" if gpus else "")
+        text = f"{cpus} CPUs, {memory_text(memory_mb)}" + (f", {gpus} GPUs" if gpus else "")
         text += f", features {', '.join(features)}" if features else ", no features"
         parts.append(text)
     return ("each: " if len(parts) == 1 else "nodes of several kinds: ") + "; ".join(parts)
@@ -121,8 +102,8 @@ def partitions_table(snapshot: Snapshot) -> nodes.table:
             # Snapshots from before nodes were recorded have only Slurm's count.
             f"{nodes_text(p.nodes)} ({_node_offers(p.nodes)})" if p.nodes else p.total_nodes,
             "no limit" if p.max_nodes == "UNLIMITED" else p.max_nodes,
-            _walltime(p.max_time),
-            _memory(p.memory_per_node_mb),
+            walltime_text(p.max_time),
+            memory_text(p.memory_per_node_mb),
             p.gpus_per_node,
         ]
         for name, p in sorted(snapshot.partitions.items())

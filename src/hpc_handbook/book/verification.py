@@ -138,7 +138,7 @@ def banner_text(verdict: Verdict, site: str) -> tuple[str, str, str]:
     if verdict.result == "failed":
         text = words["failed"].format(**facts, place=_place_text(verdict.place), reason=verdict.reason)
         return words["titles"]["failed"], "warning", text
-    reason = (verdict.reason or "no reason recorded").removeprefix("not verified at this site: ")
+    reason = verdict.reason or "no reason recorded"
     return words["titles"]["unverified"], "warning", words["unverified"].format(site=site, reason=reason)
 
 
@@ -206,7 +206,7 @@ def show_site_parameters(doctree: nodes.document, notebook: dict[str, Any], app:
 
 def name_this_sites_kernel(app: Sphinx, docname: str, notebook: dict[str, Any]) -> None:
     """Make the page name this build's kernel for the example, not the one it was recorded on."""
-    from hpc_handbook.doc_ci.contract import resolve_kernels
+    from hpc_handbook.examples.contract import resolve_kernels
 
     profile = get_profile(app)
     selectors = notebook.get("metadata", {}).get("handbook", {}).get("kernels", [])
@@ -273,7 +273,7 @@ def add_verification_badge(app: Sphinx, doctree: nodes.document) -> None:
 
 def _stale_reason(source: Path, recorded: VerificationRecord | None, profile: Profile) -> str:
     """Why the record is older than the site: the kernels the contract resolves to now that it lacks."""
-    from hpc_handbook.doc_ci.contract import load_example
+    from hpc_handbook.examples.contract import load_example
     from hpc_handbook.site_facts.freshness import stale_verifications
 
     try:
@@ -283,7 +283,7 @@ def _stale_reason(source: Path, recorded: VerificationRecord | None, profile: Pr
     stale = stale_verifications(
         {example.name: recorded}, {example.name: example.kernels}, profile.site.short_name
     )
-    return f"not yet verified on kernel {stale[0].subject.removeprefix('kernel ')}" if stale else ""
+    return f"not yet verified on kernel {', '.join(stale[0].names)}" if stale else ""
 
 
 def setup_verification(app: Sphinx) -> None:

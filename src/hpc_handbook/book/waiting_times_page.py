@@ -58,7 +58,7 @@ def waiting_rows(
 
     A partition whose figures are older than it (`stale`, with the reason) says so in its rows.
     """
-    from hpc_handbook.waiting_times import format_seconds
+    from hpc_handbook.waiting_times.stats import format_seconds
 
     stale = stale or {}
     rows: list[list[Any]] = []
@@ -155,8 +155,9 @@ class WaitingTimesDirective(SphinxDirective):
             return [nodes.paragraph(text=f"No waiting times collected yet; run `{WAITING_TIMES_COMMAND}`.")]
         partitions = [p.name for p in get_profile(self.env.app).partitions]
         stale = {
-            figure.subject.removeprefix("partition "): figure.reason
+            name: figure.reason
             for figure in stale_waiting_times(vocabulary_of(self.env), data)
+            for name in figure.names
         }
         data = for_profile(data, partitions)
         summary = (

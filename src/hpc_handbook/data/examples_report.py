@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -124,3 +126,33 @@ def load_examples_report(path: Path) -> ExamplesReport | None:
 
 def write_examples_report(path: Path, report: ExamplesReport) -> None:
     write_json(path, report)
+
+
+def junit_xml(results: Sequence[ExampleResult], *, site: str) -> str:
+    """The verdicts as JUnit XML, so a CI system shows each failing example or page as a failed test."""
+    suite = ET.Element(
+        "testsuite",
+        name=f"handbook examples at {site}",
+        tests=str(len(results)),
+        failures=str(sum(r.status == "failed" for r in results)),
+        skipped=str(sum(r.status == "skipped" for r in results)),
+        errors="0",
+        time=f"{sum(r.seconds for r in results):.2f}",
+    )
+    for result in sorted(results, key=lambda r: (r.example, r.kernel)):
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=f"examples.{result.example}",
+            name=result.kernel,
+            time=f"{result.seconds:.2f}",
+        )
+        if result.status == "failed":
+            failure = ET.SubElement(
+                case, "failure", message=result.reason.splitlines()[0] if result.reason else "failed"
+            )
+            failure.text = "\n".join(filter(None, [result.reason, result.diff]))
+        elif result.status == "skipped":
+            ET.SubElement(case, "skipped", message=result.reason)
+    ET.indent(suite)
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"

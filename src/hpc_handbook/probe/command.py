@@ -6,10 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from hpc_handbook.changes.detect import snapshot_changes
+from hpc_handbook.changes.fragments import write_change_fragments
 from hpc_handbook.data.snapshot import DEFAULT_SNAPSHOT, named_or_baseline, write_snapshot
 from hpc_handbook.probe.snapshot import carry_retired, probe_snapshot
 from hpc_handbook.profile import load_profile
-from hpc_handbook.system_changes import snapshot_changes, write_change_fragments
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:

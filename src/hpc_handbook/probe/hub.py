@@ -10,7 +10,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 from hpc_handbook.data.snapshot import FormPlace, HubService, Jupyter
-from hpc_handbook.hub_client import HubClient, HubError
+from hpc_handbook.hub.client import HubClient, HubError
 from hpc_handbook.probe.users_server import probe_users_server
 from hpc_handbook.profile import HubAccess
 

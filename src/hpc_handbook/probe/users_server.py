@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from hpc_handbook.data.snapshot import Extension, Jupyter
-from hpc_handbook.hub_client import HubClient, HubError
+from hpc_handbook.hub.client import HubClient, HubError
 
 #: The page config JupyterLab embeds in `/lab` for the browser.
 _PAGE_CONFIG = re.compile(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', re.S)

@@ -8,26 +8,31 @@ references between sections) and `loading` reads the file; import from here.
 
 from __future__ import annotations
 
+from hpc_handbook.profile.assessment import (
+    SCORECARD_CRITERIA,
+    SCORECARD_FILE,
+    Assessment,
+    CriterionId,
+    KnownLimitations,
+    Limitation,
+    Rating,
+    SelfAssessment,
+)
+from hpc_handbook.profile.base import Walltime
 from hpc_handbook.profile.loading import load_profile, parse_profile, profile_file
 from hpc_handbook.profile.models import (
     DEFAULT_PROFILE,
     FILESYSTEM_ROLES,
     KERNEL_ROLES,
     PROFILE_ENV_VAR,
-    SCORECARD_CRITERIA,
-    SCORECARD_FILE,
     AccountPurpose,
-    Assessment,
     Capabilities,
-    CriterionId,
     DocCiSetup,
     Filesystem,
     HubAccess,
     JupyterSetup,
     Kernel,
     KernelRole,
-    KnownLimitations,
-    Limitation,
     LoadTestAccounts,
     ModuleName,
     Modules,
@@ -36,15 +41,12 @@ from hpc_handbook.profile.models import (
     PartitionLimits,
     PartitionNodes,
     Profile,
-    Rating,
     ReferenceSiteSetup,
-    SelfAssessment,
     SiteAccount,
     SiteInfo,
     Support,
     System,
     UnixName,
-    Walltime,
     expand_hostlist,
     kernel_fits_role,
     walltime_hours,

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
-import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     HttpUrl,
     StringConstraints,
     model_validator,
 )
 
-from hpc_handbook.changelog import Component
-from hpc_handbook.doc_ci.notify_settings import NotifySetup
+from hpc_handbook.profile.assessment import KnownLimitations, SelfAssessment
+from hpc_handbook.profile.base import Strict, Walltime
+from hpc_handbook.profile.notify import NotifySetup
 
 #: The profile of the handbook's own reference site, at the repository root.
 DEFAULT_PROFILE = Path("site.yml")
@@ -30,15 +27,9 @@ FILESYSTEM_ROLES = ("home", "project", "scratch")
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", max_length=40)]
 ModuleName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)?$")]
-Walltime = Annotated[str, StringConstraints(pattern=r"^(\d+-)?\d{1,2}:\d{2}:\d{2}$")]
 
 
-class _Strict(BaseModel):
-    # A typo in a key must be an error, not a silently ignored setting.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SiteInfo(_Strict):
+class SiteInfo(Strict):
     name: str = Field(min_length=1, description="The centre's full name.")
     short_name: str = Field(min_length=1, max_length=16, description="The centre's short name.")
     hub_url: HttpUrl = Field(description="The JupyterHub users log in to.")
@@ -46,7 +37,7 @@ class SiteInfo(_Strict):
     repository_url: HttpUrl = Field(description="The handbook's source repository.")
 
 
-class Support(_Strict):
+class Support(Strict):
     email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
     issue_tracker: HttpUrl = Field(description="The single point of truth for feedback.")
     account_request: HttpUrl = Field(
@@ -55,7 +46,7 @@ class Support(_Strict):
     )
 
 
-class PartitionLimits(_Strict):
+class PartitionLimits(Strict):
     max_nodes: int = Field(ge=1)
     max_walltime: Walltime
     gpus_per_node: int = Field(default=0, ge=0)
@@ -83,7 +74,7 @@ def expand_hostlist(hostlist: str) -> list[str]:
     return names
 
 
-class PartitionNodes(_Strict):
+class PartitionNodes(Strict):
     """The nodes a partition owns and what each one offers; every node of a partition is alike."""
 
     names: Hostlist = Field(description="The nodes, as a Slurm hostlist such as `rcc-cpu[01-02]`.")
@@ -113,7 +104,7 @@ class PartitionNodes(_Strict):
         return self
 
 
-class Partition(_Strict):
+class Partition(Strict):
     name: Name
     purpose: str = Field(min_length=1)
     jupyter: bool = Field(description="Whether a Jupyter server or kernel can run there.")
@@ -133,7 +124,7 @@ class Partition(_Strict):
         return PartitionNodes(names=f"{self.name}01", cpus=16, memory_gb=self.limits.memory_per_node_gb)
 
 
-class System(_Strict):
+class System(Strict):
     name: Name
     description: str = Field(min_length=1)
     partitions: list[Partition] = Field(min_length=1)
@@ -165,7 +156,7 @@ def kernel_fits_role(kernel: Kernel, role: str) -> bool:
     }[role]
 
 
-class Kernel(_Strict):
+class Kernel(Strict):
     name: Name
     role: KernelRole | None = Field(
         default=None,
@@ -194,19 +185,19 @@ class Kernel(_Strict):
         return self
 
 
-class Modules(_Strict):
+class Modules(Strict):
     paths: list[str] = Field(min_length=1, description="MODULEPATH entries of the site's tree.")
     relied_on: list[ModuleName] = Field(default_factory=list, description="Modules the docs use.")
 
 
-class Filesystem(_Strict):
+class Filesystem(Strict):
     name: Name
     path: str = Field(min_length=1, description="Path pattern, with $USER or $PROJECT.")
     purpose: str = Field(min_length=1)
     quota: str = Field(min_length=1)
 
 
-class Capabilities(_Strict):
+class Capabilities(Strict):
     gpu: bool = Field(default=False, description="Real GPUs that examples can compute on.")
     gpu_scheduling: bool = Field(
         default=False,
@@ -217,97 +208,10 @@ class Capabilities(_Strict):
     conda: bool = False
 
 
-class JupyterSetup(_Strict):
+class JupyterSetup(Strict):
     extensions: list[str] = Field(default_factory=list)
     server_proxy_allowed: list[str] = Field(default_factory=list)
     users_can_install_extensions: bool = False
-
-
-#: Where the service scorecard's criteria are declared, once, with their wording: in the four
-#: groups of the white paper the handbook follows (accessibility, HPC resources, documentation,
-#: customization). `self_assessment` answers name one of them; the scorecard page words each one.
-SCORECARD_FILE = Path(__file__).parent.parent / "book" / "data" / "scorecard.yml"
-
-
-def _criterion_ids(path: Path) -> tuple[str, ...]:
-    """Read the scorecard's criterion ids from their one declaration."""
-    declared = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return tuple(criterion["id"] for criterion in declared["criteria"])
-
-
-SCORECARD_CRITERIA = _criterion_ids(SCORECARD_FILE)
-if TYPE_CHECKING:
-    CriterionId = str
-else:
-    # A Literal built at run time: pydantic checks the ids and lists them in the schema.
-    CriterionId = Literal[SCORECARD_CRITERIA]
-#: "untested" is an honest answer too: better than a guess.
-Rating = Literal["yes", "partly", "no", "untested"]
-
-
-class Limitation(_Strict):
-    """A limitation the profile cannot express, written down by the administrators."""
-
-    title: str = Field(min_length=1, description="What the service cannot do, in a few words.")
-    details: str = Field(min_length=1, description="Who it affects and when.")
-    workaround: str = Field(min_length=1, description="What to do instead.")
-    since: dt.date = Field(description="When the limitation was first noted.")
-    reviewed: dt.date = Field(description="When an administrator last checked that it still holds.")
-    component: Component = Field(
-        description="What it is about (a changelog component): a change of it since the review makes "
-        "the doc CI ask for a new review."
-    )
-
-    @model_validator(mode="after")
-    def _reviewed_after_since(self) -> Limitation:
-        if self.reviewed < self.since:
-            raise ValueError("'reviewed' cannot be before 'since'")
-        return self
-
-
-class KnownLimitations(_Strict):
-    reviewed: dt.date | None = Field(
-        default=None, description="When the administrators last reviewed the limitations page as a whole."
-    )
-    since: dt.date | None = Field(
-        default=None,
-        description="Since when the limitations that follow from this profile (partitions Jupyter "
-        "cannot reach, missing capabilities, extension policy) hold.",
-    )
-    entries: list[Limitation] = Field(default_factory=list, description="Limitations beyond the profile's.")
-
-
-class Assessment(_Strict):
-    rating: Rating
-    note: str = Field(min_length=1, description="The evidence behind the rating, for readers.")
-    component: Component = Field(
-        description="What the answer is about (a changelog component): a change of it since the "
-        "review makes the doc CI ask for a new review."
-    )
-    reviewed: dt.date | None = Field(
-        default=None, description="When this answer was last checked; default: the section's `reviewed`."
-    )
-
-
-class SelfAssessment(_Strict):
-    """The administrators' own answers for the scorecard criteria nothing can measure."""
-
-    reviewed: dt.date | None = Field(default=None, description="When the answers were last reviewed.")
-    answers: dict[CriterionId, Assessment] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _every_answer_has_a_review_date(self) -> SelfAssessment:
-        undated = [key for key, answer in self.answers.items() if answer.reviewed is None]
-        if undated and self.reviewed is None:
-            raise ValueError(f"{', '.join(undated)}: no 'reviewed' date here or for the section")
-        return self
-
-    def reviewed_on(self, criterion: str) -> dt.date:
-        """When the answer for a criterion was last checked."""
-        answer = self.answers[criterion]
-        reviewed = answer.reviewed or self.reviewed
-        assert reviewed is not None  # the validator above makes sure
-        return reviewed
 
 
 #: A Unix account name as `useradd` takes it.
@@ -317,13 +221,13 @@ UnixName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
 AccountPurpose = Literal["novice", "doc-ci", "load-test"]
 
 
-class SiteAccount(_Strict):
+class SiteAccount(Strict):
     name: UnixName
     purpose: AccountPurpose
     project: Name = Field(description="The project whose folder ($PROJECT) the account shares.")
 
 
-class LoadTestAccounts(_Strict):
+class LoadTestAccounts(Strict):
     """Numbered accounts (`rcc-load01`, ...) for the load measurement, all in one project."""
 
     count: int = Field(ge=1, le=99, description="How many accounts log in at once.")
@@ -337,7 +241,7 @@ class LoadTestAccounts(_Strict):
         ]
 
 
-class ReferenceSiteSetup(_Strict):
+class ReferenceSiteSetup(Strict):
     """What only the reference site needs: its test accounts and where its hub listens."""
 
     hub_port: int = Field(default=8000, ge=1024, le=65535, description="The hub's port on loopback.")
@@ -354,7 +258,7 @@ class ReferenceSiteSetup(_Strict):
         return [*self.users, *(self.load_test.members() if self.load_test else [])]
 
 
-class HubAccess(_Strict):
+class HubAccess(Strict):
     """How the doc CI reaches the site's hub as its own account; absent: kernels start directly."""
 
     url: HttpUrl = Field(description="The hub's address as the doc CI reaches it.")
@@ -367,7 +271,7 @@ class HubAccess(_Strict):
     )
 
 
-class DocCiSetup(_Strict):
+class DocCiSetup(Strict):
     """Where the doc CI may spread its runs with `--dispatch slurm`."""
 
     dispatch_partition: Name | None = Field(
@@ -390,7 +294,7 @@ class DocCiSetup(_Strict):
     )
 
 
-class Profile(_Strict):
+class Profile(Strict):
     site: SiteInfo
     support: Support
     systems: list[System] = Field(min_length=1)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from hpc_handbook.data.snapshot import extension_key, slurm_duration_seconds
 from hpc_handbook.profile import Partition, expand_hostlist
@@ -36,13 +36,19 @@ class ProseFinding(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    #: `page, line N` or `page, cell C, line N`.
-    where: str
     page: str
+    #: Where on the page: `line N`, `cell C, line N`, `cell C, output` or `verification record`.
+    location: str
     owner: str
     kind: FindingKind
     claim: str
     truth: str
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def where(self) -> str:
+        """`page, line N` or `page, cell C, line N`."""
+        return f"{self.page}, {self.location}"
 
     def line(self) -> str:
         owner = f" (owner: {self.owner})" if self.owner else ""
@@ -185,9 +191,13 @@ def check_passage(
     """The passage's findings; `defined` are names its page gives to things it creates itself."""
 
     def finding(index: int, kind: FindingKind, claim: str, truth: str) -> ProseFinding:
-        where = passage.where(index)
         return ProseFinding(
-            where=where, page=passage.page, owner=passage.owner, kind=kind, claim=claim, truth=truth
+            page=passage.page,
+            location=passage.location(index),
+            owner=passage.owner,
+            kind=kind,
+            claim=claim,
+            truth=truth,
         )
 
     for number, key, reason in passage.unknown_facts:

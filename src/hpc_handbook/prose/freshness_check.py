@@ -10,8 +10,8 @@ from hpc_handbook.data.service_measurements import SERVICE_MEASUREMENTS, load_se
 from hpc_handbook.data.verification import load_verification
 from hpc_handbook.data.waiting_times import DEFAULT_OUTPUT as WAITING_TIMES
 from hpc_handbook.data.waiting_times import load_waiting_times
-from hpc_handbook.doc_ci.contract import discover_examples
 from hpc_handbook.errors import HandbookInputError
+from hpc_handbook.examples.contract import discover_examples
 from hpc_handbook.prose.check import ProseFinding
 from hpc_handbook.prose.sources import owner_of, page_owners
 from hpc_handbook.site_facts.freshness import (
@@ -62,11 +62,10 @@ def freshness_findings(root: Path, vocabulary: Vocabulary) -> list[ProseFinding]
         places = _pages_showing(root, directive) if directive else [(figure.file, 0)]
         for page, line in places:
             owner = owner_of(page, owners) if page.startswith("book/") else _example_owner(root / page)
-            where = f"{page}, line {line}" if line else f"{page}, verification record"
             findings.append(
                 ProseFinding(
-                    where=where,
                     page=page,
+                    location=f"line {line}" if line else "verification record",
                     owner=owner,
                     kind="stale data",
                     claim=f"{figure.file}: {figure.subject}",

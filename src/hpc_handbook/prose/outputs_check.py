@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from hpc_handbook.doc_ci.sanitize import Sanitizer, load_sanitizer
+from hpc_handbook.doc_ci.compare.sanitize import Sanitizer, load_sanitizer
 from hpc_handbook.prose.check import ProseFinding
 
 SANITIZE_RULES = Path("examples/sanitize.cfg")
@@ -53,8 +53,8 @@ def unsanitized_outputs(root: Path, sanitize: Sanitizer | None = None) -> list[P
             if cleaned != text:
                 findings.append(
                     ProseFinding(
-                        where=f"{page}, cell {index}, output",
                         page=page,
+                        location=f"cell {index}, output",
                         owner=owner,
                         kind="unsanitized output",
                         claim=f"“{_changed_part(text, cleaned)}”",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from hpc_handbook.changelog import Fragment
+from hpc_handbook.changelog.fragments import Fragment
 from hpc_handbook.profile import Profile
 
 #: What the limitations derived from the profile and the probe are about.

@@ -39,14 +39,10 @@ class Passage:
     unknown_facts: list[tuple[int, str, str]] = field(default_factory=list)
     unfilled: list[tuple[int, str]] = field(default_factory=list)
 
-    def where(self, index: int) -> str:
-        """`page, line N` or `page, cell C, line N` for the passage's line `index` (0-based)."""
+    def location(self, index: int) -> str:
+        """`line N` or `cell C, line N` for the passage's line `index` (0-based)."""
         line = self.first_line + index
-        return (
-            f"{self.page}, cell {self.cell}, line {line}"
-            if self.cell is not None
-            else f"{self.page}, line {line}"
-        )
+        return f"cell {self.cell}, line {line}" if self.cell is not None else f"line {line}"
 
 
 def page_owners(root: Path) -> dict[str, str]:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 # Kept importable from here: the site's tests know it as the reference site's.
-from hpc_handbook.kernelspecs import site_kernel_spec_manager as site_kernel_spec_manager
 from hpc_handbook.profile import Kernel, Profile
 from hpc_handbook.reference_site.lmod import module_path, plan_modules
 from hpc_handbook.reference_site.paths import (
@@ -148,7 +147,7 @@ def site_venvs(profile: Profile) -> dict[Path, list[str]]:
     venvs: dict[Path, list[str]] = {layout.tools_venv: []}
     for module in plan_modules(profile):
         if module.kind == "python":
-            venvs[layout.software_root(module)] = list(module.packages)
+            venvs[layout.software_root(module.family, module.version)] = list(module.packages)
     for kernel in profile.kernels:
         packages = kernel_venv_packages(kernel)
         if packages is not None:

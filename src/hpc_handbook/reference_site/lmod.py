@@ -186,7 +186,7 @@ def _lua(value: str) -> str:
 
 def modulefile(module: SiteModule, profile: Profile) -> str:
     """The Lua modulefile text for one module."""
-    root = site_layout(profile).software_root(module)
+    root = site_layout(profile).software_root(module.family, module.version)
     env = module.env_prefix
     version = module.version or "default"
     if module.kind == "compiler":
@@ -268,7 +268,7 @@ def profile_d_script(profile: Profile) -> str:
 
 def install_module_software(module: SiteModule, profile: Profile, python: Path, log: Log) -> None:
     """Make the directories a modulefile points at real, with something to run in bin/."""
-    root = site_layout(profile).software_root(module)
+    root = site_layout(profile).software_root(module.family, module.version)
     if module.kind == "python":
         ensure_venv(root, module.packages, python, log)
         return

@@ -7,13 +7,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hpc_handbook.kernelspecs import SITE_JUPYTER_DATA_DIR
 from hpc_handbook.profile import Profile
-
-if TYPE_CHECKING:
-    from hpc_handbook.reference_site.lmod import SiteModule
 
 #: Slurm state, spool and the record of what `up` installed.
 SITE_STATE_DIR = Path("/var/lib/hpc-handbook-site")
@@ -80,8 +76,9 @@ class SiteLayout:
     def kernel_dir(self, kernel_name: str) -> Path:
         return self.kernels_dir / kernel_name
 
-    def software_root(self, module: SiteModule) -> Path:
-        return self.software_dir / module.family / (module.version or "default")
+    def software_root(self, family: str, version: str | None) -> Path:
+        """Where a module's software lives."""
+        return self.software_dir / family / (version or "default")
 
 
 def site_slug(profile: Profile) -> str:

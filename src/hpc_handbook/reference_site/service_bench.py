@@ -9,7 +9,6 @@ in, starts a server and runs a cell in a kernel at the same moment. The figures 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime as dt
 import statistics
@@ -24,17 +23,16 @@ from typing import Any
 from hpc_handbook.data.files import write_json
 from hpc_handbook.data.measured_on import MeasuredOn
 from hpc_handbook.data.service_measurements import (
-    SERVICE_MEASUREMENTS,
     ServiceMeasurements,
     SpawnTimes,
     Spread,
 )
-from hpc_handbook.hub_client import HubClient, HubError
-from hpc_handbook.profile import Profile, SiteAccount, load_profile
+from hpc_handbook.hub.client import HubClient, HubError
+from hpc_handbook.hub.kernels import KernelError, run_once, stream_text
+from hpc_handbook.profile import Profile, SiteAccount
 from hpc_handbook.reference_site.hub import hub_url
 from hpc_handbook.reference_site.spawn_options import LOGIN_NODE
 from hpc_handbook.reference_site.users import accounts, passwords
-from hpc_handbook.server_kernels import KernelError, run_once, stream_text
 
 #: The cell every load-test account runs, and what it must print.
 LOAD_CELL = "print(6 * 7)"
@@ -203,21 +201,3 @@ def run_service_bench(profile: Profile, *, rounds: int, output: Path) -> int:
     print(format_table(measured))
     print(f"service-bench: wrote {output}")
     return 0
-
-
-def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "service-bench",
-        help="time the hub's spawns on each place of the form and a load run of the load-test accounts",
-    )
-    parser.add_argument("--site", help="the site profile (default: $HANDBOOK_SITE or site.yml)")
-    parser.add_argument("--rounds", type=int, default=5, help="spawns per place (default: 5)")
-    parser.add_argument("--output", type=Path, default=SERVICE_MEASUREMENTS)
-    parser.set_defaults(run=_run)
-
-
-def _run(args: argparse.Namespace) -> int:
-    if args.rounds < 1:
-        print("error: --rounds: expected at least 1", file=sys.stderr)
-        return 2
-    return run_service_bench(load_profile(args.site), rounds=args.rounds, output=args.output)

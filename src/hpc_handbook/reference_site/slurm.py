@@ -43,7 +43,6 @@ from hpc_handbook.reference_site.system import (
     wait_for,
     write_if_changed,
 )
-from hpc_handbook.slurm import KERNEL_JOB_COMMENT_ENV as KERNEL_JOB_COMMENT_ENV
 from hpc_handbook.slurm import parse_scontrol_oneliner
 
 SLURM_DAEMONS = ("slurmctld", "slurmd")

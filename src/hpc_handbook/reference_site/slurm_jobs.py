@@ -12,8 +12,7 @@ from contextlib import contextmanager
 
 from hpc_handbook import slurm
 from hpc_handbook.reference_site.paths import ReferenceSiteError
-from hpc_handbook.slurm import KERNEL_JOB_PREFIX as KERNEL_JOB_PREFIX
-from hpc_handbook.slurm import SlurmJob as SlurmJob
+from hpc_handbook.slurm import SlurmJob
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from hpc_handbook.data.service_measurements import SERVICE_MEASUREMENTS, ServiceMeasurements
 from hpc_handbook.data.verification import VerificationRecord
@@ -25,11 +26,18 @@ SPAWNS_COMMAND = "hpc-handbook service-bench (nox -s bench)"
 class StaleFigure:
     #: The data file, or the example notebook whose record is stale.
     file: str
-    #: What is stale: `partition gpu`, `place gpu`, `kernel python3-gpu`.
-    subject: str
+    #: What is stale: the figures of a partition or a place of the spawn form, or an example's kernels.
+    about: Literal["partition", "place", "kernel"]
+    #: The partition, the place, or the kernels the record lacks.
+    names: tuple[str, ...]
     reason: str
     #: What measures it again.
     command: str
+
+    @property
+    def subject(self) -> str:
+        """`partition gpu`, `place gpu`, `kernel python3-gpu`."""
+        return f"{self.about} {', '.join(self.names)}"
 
     def line(self) -> str:
         return f"{self.file}: {self.subject}: {self.reason}; measure it again with `{self.command}`"
@@ -57,7 +65,7 @@ def stale_waiting_times(vocabulary: Vocabulary, data: WaitingTimes | None) -> li
             reason = f"measured when it had {measured[name]} node(s); it has {nodes} now"
         else:
             continue
-        stale.append(StaleFigure(file, f"partition {name}", reason, WAITING_TIMES_COMMAND))
+        stale.append(StaleFigure(file, "partition", (name,), reason, WAITING_TIMES_COMMAND))
     return stale
 
 
@@ -75,7 +83,7 @@ def stale_spawn_figures(vocabulary: Vocabulary, data: ServiceMeasurements | None
     reason = "the spawn form offers it, but no spawn was timed there"
     file = SERVICE_MEASUREMENTS.as_posix()
     return [
-        StaleFigure(file, f"place {place}", reason, SPAWNS_COMMAND)
+        StaleFigure(file, "place", (place,), reason, SPAWNS_COMMAND)
         for place in _form_places(vocabulary)
         if place not in measured
     ]
@@ -95,7 +103,8 @@ def stale_verifications(
             stale.append(
                 StaleFigure(
                     f"examples/{example}.ipynb",
-                    f"kernel {', '.join(missing)}",
+                    "kernel",
+                    tuple(missing),
                     f"verified on {', '.join(record.kernels)} on {record.date}, "
                     "not on every kernel it runs on now",
                     f"nox -s refresh -- {example}",

@@ -1,0 +1,3 @@
+"""The changelog: one fragment per change (`fragments`: their model, reading and writing) and `hpc-
+handbook changelog` (`command`).
+"""

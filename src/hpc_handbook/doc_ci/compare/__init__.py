@@ -1,0 +1,3 @@
+"""Comparing fresh outputs with the reference ones, as nbval does: per cell (`cells`) after the
+sanitizer's rules (`sanitize`).
+"""

@@ -1,0 +1,3 @@
+"""Spreading runs over the site's nodes: one worker job per node (`jobs`) that claims runs from a
+shared queue (`worker`).
+"""
