@@ -17,9 +17,9 @@ from typing import Any
 
 from jupyter_client.kernelspec import KernelSpecManager
 
-from hpc_handbook.doc_ci.compare.sanitize import Sanitizer
 from hpc_handbook.doc_ci.run.execute import ExecutionContext, JobResult, execute_example
 from hpc_handbook.examples.contract import Example
+from hpc_handbook.examples.sanitize import Sanitizer
 
 KERNEL = "python3"
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from hpc_handbook.data.verification import VERIFICATION_KEY
-from hpc_handbook.doc_ci.report.files import write_reports
+from hpc_handbook.doc_ci.report import write_reports
 from hpc_handbook.doc_ci.run.runner import run_examples
 from hpc_handbook.examples.contract import discover_examples
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from hpc_handbook.doc_ci.compare.cells import cell_options, compare_cell, sanitize_outputs
-from hpc_handbook.doc_ci.compare.sanitize import Sanitizer, load_sanitizer
+from hpc_handbook.doc_ci.compare import cell_options, compare_cell, sanitize_outputs
+from hpc_handbook.examples.sanitize import Sanitizer, load_sanitizer
 
 REPO = Path(__file__).resolve().parents[2]
 NO_RULES = Sanitizer(())

@@ -13,12 +13,12 @@ import nbformat
 import pytest
 
 from hpc_handbook.data.examples_report import CellDifference
-from hpc_handbook.doc_ci.compare.sanitize import Sanitizer
 from hpc_handbook.doc_ci.notify.chat import chat_text
 from hpc_handbook.doc_ci.notify.messages import failure_signature
-from hpc_handbook.doc_ci.report.files import write_reports
+from hpc_handbook.doc_ci.report import write_reports
 from hpc_handbook.doc_ci.run.execute import JobResult
 from hpc_handbook.examples.contract import load_example
+from hpc_handbook.examples.sanitize import Sanitizer
 
 from .local_kernel import run_locally
 

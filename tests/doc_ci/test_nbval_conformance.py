@@ -20,9 +20,9 @@ import nbformat
 import nbval
 import pytest
 
-from hpc_handbook.doc_ci.compare.sanitize import Sanitizer, load_sanitizer
 from hpc_handbook.doc_ci.run.execute import JobResult
 from hpc_handbook.examples.contract import Example, load_example
+from hpc_handbook.examples.sanitize import Sanitizer, load_sanitizer
 from hpc_handbook.profile import Profile
 
 from .conftest import REPO

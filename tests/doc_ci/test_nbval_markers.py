@@ -9,17 +9,17 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 
 from hpc_handbook.cli import main
-from hpc_handbook.doc_ci.compare.cells import (
+from hpc_handbook.doc_ci.compare import (
     RAN_CLEANLY,
     UNRUN_WITH_OUTPUTS,
     CellOptions,
     cell_options,
     judge_cell,
 )
-from hpc_handbook.doc_ci.compare.sanitize import Sanitizer, load_sanitizer
 from hpc_handbook.doc_ci.run.execute import ExecutionContext, _prepare
 from hpc_handbook.errors import INPUT_ERROR_EXIT_CODE, HandbookInputError
 from hpc_handbook.examples.contract import discover_examples, load_example
+from hpc_handbook.examples.sanitize import Sanitizer, load_sanitizer
 
 from .conftest import REPO
 

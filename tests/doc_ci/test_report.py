@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
-from hpc_handbook.doc_ci.report.files import write_reports
+from hpc_handbook.doc_ci.report import write_reports
 from hpc_handbook.doc_ci.run.execute import JobResult
 
 

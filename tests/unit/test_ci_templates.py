@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from hpc_handbook.cli import build_parser
-from hpc_handbook.doc_ci.report.files import write_reports
+from hpc_handbook.doc_ci.report import write_reports
 from hpc_handbook.doc_ci.run.execute import JobResult
 from hpc_handbook.profile import load_profile
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hpc_handbook.data.examples_report import Cleanup, KeptFolder, load_examples_report
-from hpc_handbook.doc_ci.report.files import markdown_report, write_reports
+from hpc_handbook.doc_ci.report import markdown_report, write_reports
 from hpc_handbook.doc_ci.run import workspace
 from hpc_handbook.doc_ci.run.execute import JobResult
 from hpc_handbook.doc_ci.run.home_guard import RESULT_MARKER

@@ -2,7 +2,8 @@
 
 One package a feature, each above the ones it uses:
 
-- `compare`: fresh outputs against the reference ones, per cell, after the sanitizer;
+- `compare`: fresh outputs against the reference ones, per cell, after the sanitizer
+  (`examples.sanitize`);
 - `run`: planning a run and running it, here or through the hub, and leaving nothing behind;
 - `dispatch`: the examples that may run anywhere, as worker jobs on the site's nodes;
 - `report`: the Markdown and JSON reports of a run;

@@ -173,7 +173,7 @@ def _since_snapshot_order(args: argparse.Namespace, profile: Profile) -> list[st
 def run_examples_command(args: argparse.Namespace) -> int:
     from hpc_handbook.doc_ci.dispatch.jobs import DispatchError
     from hpc_handbook.doc_ci.notify.alerts import notify_after_run
-    from hpc_handbook.doc_ci.report.files import print_cleanup, write_reports
+    from hpc_handbook.doc_ci.report import print_cleanup, write_reports
     from hpc_handbook.doc_ci.run.runner import RunInterrupted, run_examples
     from hpc_handbook.doc_ci.run.through_hub import HubRunError
     from hpc_handbook.doc_ci.run.workspace import NoRoomError

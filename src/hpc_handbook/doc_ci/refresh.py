@@ -17,12 +17,12 @@ import nbformat
 from hpc_handbook.data.files import write_atomically
 from hpc_handbook.data.snapshot import DEFAULT_SNAPSHOT, load_snapshot
 from hpc_handbook.data.verification import VERIFICATION_KEY, RecordedPlace, VerificationRecord
-from hpc_handbook.doc_ci.compare.cells import cell_options, sanitize_outputs
-from hpc_handbook.doc_ci.compare.sanitize import Sanitizer, load_sanitizer
-from hpc_handbook.doc_ci.report.files import print_cleanup
+from hpc_handbook.doc_ci.compare import cell_options, sanitize_outputs
+from hpc_handbook.doc_ci.report import print_cleanup
 from hpc_handbook.doc_ci.run.execute import JobResult
 from hpc_handbook.doc_ci.run.runner import run_examples
 from hpc_handbook.examples.contract import discover_examples
+from hpc_handbook.examples.sanitize import Sanitizer, load_sanitizer
 from hpc_handbook.profile import Profile
 
 

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from hpc_handbook.doc_ci.compare.sanitize import Sanitizer, load_sanitizer
+from hpc_handbook.examples.sanitize import Sanitizer, load_sanitizer
 from hpc_handbook.prose.check import ProseFinding
 
 SANITIZE_RULES = Path("examples/sanitize.cfg")

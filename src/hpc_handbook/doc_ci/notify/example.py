@@ -39,8 +39,8 @@ from hpc_handbook.data.alert_example import (
     PlantedFailure,
     RecordedEmail,
 )
-from hpc_handbook.doc_ci.compare.sanitize import Sanitizer, load_sanitizer
 from hpc_handbook.errors import HandbookInputError
+from hpc_handbook.examples.sanitize import Sanitizer, load_sanitizer
 from hpc_handbook.profile import Profile
 
 #: The example whose copy is planted to fail: every handbook has it, and it prints Python's version.

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from hpc_handbook.doc_ci.report.files import cells_text, differing_cells, page_url
+from hpc_handbook.doc_ci.report import cells_text, differing_cells, page_url
 from hpc_handbook.doc_ci.run.execute import JobResult
 from hpc_handbook.profile import Profile
 

@@ -27,10 +27,10 @@ from papermill.parameterize import parameterize_notebook
 from pydantic import ConfigDict, Field
 
 from hpc_handbook.data.examples_report import CellDifference, ExampleResult, Status
-from hpc_handbook.doc_ci.compare.cells import RAISES_EXCEPTION_TAG, cell_options, judge_outputs
-from hpc_handbook.doc_ci.compare.sanitize import Sanitizer
+from hpc_handbook.doc_ci.compare import RAISES_EXCEPTION_TAG, cell_options, judge_outputs
 from hpc_handbook.doc_ci.run.workspace import Keeper, remove_for_good
 from hpc_handbook.examples.contract import Example, PartitionPlacement
+from hpc_handbook.examples.sanitize import Sanitizer
 from hpc_handbook.slurm import KERNEL_JOB_COMMENT_ENV, cancel_jobs_named
 
 RUN_ID_ENV = "HANDBOOK_RUN_ID"

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hpc_handbook.data.examples_report import Cleanup
-from hpc_handbook.doc_ci.compare.sanitize import Sanitizer, load_sanitizer
 from hpc_handbook.doc_ci.run import cleanup
 from hpc_handbook.doc_ci.run.capabilities import detect_capabilities
 from hpc_handbook.doc_ci.run.execute import ExecutionContext, JobResult, execute_example
@@ -33,6 +32,7 @@ from hpc_handbook.doc_ci.run.site_watch import SiteWatch
 from hpc_handbook.doc_ci.run.through_hub import HubRun, execute_in_server
 from hpc_handbook.doc_ci.run.workspace import GB, Keeper, check_local_room, remove_for_good, tree_bytes
 from hpc_handbook.examples.contract import discover_examples
+from hpc_handbook.examples.sanitize import Sanitizer, load_sanitizer
 from hpc_handbook.kernelspecs import SITE_JUPYTER_DATA_DIR, site_kernel_spec_manager
 from hpc_handbook.login_environment import login_environment, new_home
 from hpc_handbook.profile import Profile

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import nbformat
 from nbval.plugin import coalesce_streams, find_comment_markers, find_metadata_tags
 
-from hpc_handbook.doc_ci.compare.sanitize import Sanitizer
+from hpc_handbook.examples.sanitize import Sanitizer
 
 if TYPE_CHECKING:
     from hpc_handbook.examples.contract import Example
