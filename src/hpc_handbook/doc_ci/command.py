@@ -283,7 +283,7 @@ def refresh_command(args: argparse.Namespace) -> int:
         if result in broken:
             print(f"KEPT  {result.example} [{result.kernel}]  not refreshed: {result.reason.splitlines()[0]}")
         elif result.status == "skipped":
-            print(f"SKIP  {result.example} [{result.kernel}]  {result.reason}")
+            print(f"SKIP  {result.example} [{result.kernel}]  not verified at this site: {result.reason}")
         else:
             print(f"NEW   {result.example} [{result.kernel}]  reference outputs written")
     return 1 if broken else 0
