@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from hpc_handbook import reference_site
 from hpc_handbook.data.verification import VERIFICATION_KEY
 from hpc_handbook.doc_ci.refresh import refresh_examples
 from hpc_handbook.doc_ci.run.runner import run_examples
 from hpc_handbook.profile import load_profile
+from hpc_handbook.reference_site.lifecycle import up
 
 from .helpers import REPO, TINY_PROFILE, Book, build, copy_book, default_site_leaks
 
@@ -40,13 +40,13 @@ def test_a_second_centre_refreshes_runs_and_builds_every_example(tmp_path: Path)
     shutil.copy2(TINY_PROFILE, root / "site.yml")
     examples = root / "examples"
     try:
-        reference_site.up(tiny, log=quiet)
+        up(tiny, log=quiet)
         refreshed = refresh_examples(profile=tiny, examples_dir=examples)
         broken = [r for r in refreshed if r.status == "failed" and not r.output_mismatch_only]
         assert not broken, _failures(broken)
         run = run_examples(profile=tiny, examples_dir=examples)
     finally:
-        reference_site.up(default, log=quiet)
+        up(default, log=quiet)
     assert not run.failed, _failures(run.results)
     assert run.executions > 0
     for result in run.results:

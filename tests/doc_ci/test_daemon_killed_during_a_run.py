@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from hpc_handbook import reference_site
 from hpc_handbook.doc_ci.run.execute import JobResult
 from hpc_handbook.doc_ci.run.runner import RunResult, run_examples
 from hpc_handbook.profile import Profile
+from hpc_handbook.reference_site.lifecycle import up
 from hpc_handbook.reference_site.slurm_conf import site_nodes
 from hpc_handbook.reference_site.slurm_nodes import node_ready, node_states, slurmd_pids
 from hpc_handbook.reference_site.system import find_processes
@@ -85,7 +85,7 @@ def run_and_kill(
         thread.join(timeout=300)
         assert not thread.is_alive(), "the run did not end"
     finally:
-        reference_site.up(profile, log=lambda message: None)
+        up(profile, log=lambda message: None)
         subprocess.run(["scancel", f"--name={JOB_NAME}"], check=False)
         thread.join(timeout=120)
     return verdicts, killed

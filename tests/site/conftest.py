@@ -20,9 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from hpc_handbook import reference_site
 from hpc_handbook.processes import processes_tagged
 from hpc_handbook.profile import PROFILE_ENV_VAR, Profile, load_profile
+from hpc_handbook.reference_site.lifecycle import up
+from hpc_handbook.reference_site.paths import ReferenceSiteError
+from hpc_handbook.reference_site.slurm_jobs import cancel_jobs, slurm_jobs
+from hpc_handbook.slurm import KERNEL_JOB_COMMENT_ENV, SlurmJob
 
 REPO = Path(__file__).resolve().parents[2]
 PROFILE = load_profile(os.environ.get(PROFILE_ENV_VAR) or REPO / "site.yml")
@@ -36,25 +39,25 @@ def site() -> Profile:
     """The profile of the running site, after `site up`; fails (never skips) when it cannot be up."""
     messages: list[str] = []
     try:
-        reference_site.up(PROFILE, log=messages.append)
-    except reference_site.ReferenceSiteError as error:
+        up(PROFILE, log=messages.append)
+    except ReferenceSiteError as error:
         pytest.fail(f"the reference site is not up: {error}", pytrace=False)
     return PROFILE
 
 
 def tagged_processes(tag: str) -> list[int]:
     """Live processes whose environment carries the tag: kernels, launchers, sruns of our tests."""
-    return processes_tagged(reference_site.KERNEL_JOB_COMMENT_ENV, lambda value: value == tag)
+    return processes_tagged(KERNEL_JOB_COMMENT_ENV, lambda value: value == tag)
 
 
-def _leftovers(tag: str) -> tuple[list[reference_site.SlurmJob], list[int]]:
-    return reference_site.slurm_jobs(tag), tagged_processes(tag)
+def _leftovers(tag: str) -> tuple[list[SlurmJob], list[int]]:
+    return slurm_jobs(tag), tagged_processes(tag)
 
 
 @pytest.fixture(autouse=True)
 def job_tag(site: Profile, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Tag this test's jobs and kernels; afterwards, fail if any of them is still there."""
-    monkeypatch.setenv(reference_site.KERNEL_JOB_COMMENT_ENV, SESSION_TAG)
+    monkeypatch.setenv(KERNEL_JOB_COMMENT_ENV, SESSION_TAG)
     yield SESSION_TAG
     deadline = time.monotonic() + CLEANUP_WAIT_S
     jobs, pids = _leftovers(SESSION_TAG)
@@ -64,7 +67,7 @@ def job_tag(site: Profile, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     if not (jobs or pids):
         return
     # Sweep, so one leak does not fail the tests after it too.
-    reference_site.cancel_jobs(SESSION_TAG)
+    cancel_jobs(SESSION_TAG)
     for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)

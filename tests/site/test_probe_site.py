@@ -185,7 +185,8 @@ def test_a_real_partition_limit_change_is_drift_and_becomes_a_fragment(
     site: Profile, snapshot: dict[str, Any], tmp_path: Path
 ) -> None:
     from hpc_handbook.changelog.fragments import load_fragments
-    from hpc_handbook.drift.check import snapshot_changes, write_change_fragments
+    from hpc_handbook.changes.detect import snapshot_changes
+    from hpc_handbook.changes.fragments import write_change_fragments
 
     partition = site.interactive_partition
     subprocess.run(["scontrol", "update", f"PartitionName={partition.name}", "MaxTime=00:30:00"], check=True)
@@ -209,8 +210,7 @@ def test_a_kernel_users_cannot_start_is_reported_though_the_probe_could(
 ) -> None:
     """The probe starts kernels as the doc CI does, not with its own PATH."""
     from hpc_handbook.probe.kernels import probe_kernels
-    from hpc_handbook.reference_site import site_layout
-    from hpc_handbook.reference_site.paths import KERNELSPEC_DIR
+    from hpc_handbook.reference_site.paths import KERNELSPEC_DIR, site_layout
 
     # The kernel finds `python3` on PATH: the prober's PATH has one with ipykernel, a user's has not.
     with_ipykernel = site_layout(PROFILE).kernel_dir(PROFILE.kernels[0].name) / "bin"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hpc_handbook import reference_site
 from hpc_handbook.probe.hub import read_spawn_form
 from hpc_handbook.profile import Profile, load_profile
+from hpc_handbook.reference_site.lifecycle import up
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.site
@@ -39,11 +39,11 @@ def test_renamed_partition_appears_in_sinfo_and_on_the_spawn_form(site: Profile,
     renamed = tmp_path / "site.yml"
     renamed.write_text(yaml.safe_dump(data, sort_keys=False))
     try:
-        reference_site.up(load_profile(renamed), log=lambda message: None)
+        up(load_profile(renamed), log=lambda message: None)
         assert f"{old}2" in partitions_in_sinfo()
         assert old not in partitions_in_sinfo()
         assert f"{old}2" in places_on_the_spawn_form(site)
     finally:
-        reference_site.up(site, log=lambda message: None)
+        up(site, log=lambda message: None)
     assert old in partitions_in_sinfo()
     assert f"{old}2" not in places_on_the_spawn_form(site)

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from hpc_handbook import reference_site
 from hpc_handbook.profile import Profile, load_profile
-from hpc_handbook.reference_site.lifecycle import load_manifest
-from hpc_handbook.reference_site.paths import KERNELSPEC_DIR
+from hpc_handbook.reference_site.lifecycle import load_manifest, reset, up
+from hpc_handbook.reference_site.paths import KERNELSPEC_DIR, ReferenceSiteError, site_layout
 from hpc_handbook.reference_site.slurm import running_partitions, slurm_minutes
+from hpc_handbook.reference_site.slurm_jobs import cancel_jobs, slurm_jobs
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "tests" / "profiles" / "tiny.yml"
@@ -32,7 +32,7 @@ def test_up_puts_back_limits_and_states_changed_at_run_time(site: Profile) -> No
     subprocess.run(["scontrol", "update", f"PartitionName={interactive}", "State=DOWN"], check=True)
     assert slurm_minutes(running_partitions()[batch]["MaxTime"]) == 7
     messages: list[str] = []
-    reference_site.up(site, log=messages.append)
+    up(site, log=messages.append)
     running = running_partitions()
     wanted_minutes = slurm_minutes(site.partition(batch).limits.max_walltime)
     assert slurm_minutes(running[batch]["MaxTime"]) == wanted_minutes
@@ -42,28 +42,28 @@ def test_up_puts_back_limits_and_states_changed_at_run_time(site: Profile) -> No
 
 def test_up_removes_a_partition_created_at_run_time(site: Profile) -> None:
     subprocess.run(["scontrol", "create", "PartitionName=handbook-extra", "Nodes=ALL"], check=True)
-    reference_site.up(site, log=quiet)
+    up(site, log=quiet)
     assert "handbook-extra" not in running_partitions()
 
 
 def test_another_centres_profile_replaces_the_site_and_back(site: Profile) -> None:
     tiny = load_profile(TINY)
     try:
-        reference_site.up(tiny, log=quiet)
+        up(tiny, log=quiet)
         assert set(running_partitions()) == {p.name for p in tiny.partitions}
         installed = {path.name for path in KERNELSPEC_DIR.iterdir()}
         assert {k.name for k in tiny.kernels} <= installed
         assert not {k.name for k in site.kernels} & installed, "the old profile's kernels are left"
-        assert not reference_site.site_layout(site).prefix.exists(), "the old profile's software is left"
+        assert not site_layout(site).prefix.exists(), "the old profile's software is left"
         # A job runs, so the controller really works for the new cluster.
         subprocess.run(
             ["srun", f"--partition={tiny.batch_partition.name}", "--time=1", "true"], check=True, timeout=60
         )
     finally:
-        reference_site.up(site, log=quiet)
+        up(site, log=quiet)
     assert set(running_partitions()) == {p.name for p in site.partitions}
     assert load_manifest()["site"] == site.site.name
-    assert not reference_site.site_layout(tiny).prefix.exists(), "the other profile's software is left"
+    assert not site_layout(tiny).prefix.exists(), "the other profile's software is left"
 
 
 def test_reset_refuses_while_jobs_are_queued(site: Profile, job_tag: str) -> None:
@@ -82,17 +82,17 @@ def test_reset_refuses_while_jobs_are_queued(site: Profile, job_tag: str) -> Non
         check=True,
     ).stdout.strip()
     try:
-        with pytest.raises(reference_site.ReferenceSiteError, match=r"reset would cancel them.*--force"):
-            reference_site.reset(site, log=quiet)
-        assert job in {j.job_id for j in reference_site.slurm_jobs()}, "the refused reset touched the job"
+        with pytest.raises(ReferenceSiteError, match=r"reset would cancel them.*--force"):
+            reset(site, log=quiet)
+        assert job in {j.job_id for j in slurm_jobs()}, "the refused reset touched the job"
     finally:
-        reference_site.cancel_jobs(job_tag)
+        cancel_jobs(job_tag)
 
 
 def test_after_a_reset_job_ids_start_at_1_and_the_job_printing_examples_pass(site: Profile) -> None:
     from hpc_handbook.doc_ci.run.runner import run_examples
 
-    reference_site.reset(site, log=quiet)
+    reset(site, log=quiet)
     first = subprocess.run(
         [
             "sbatch",

@@ -17,10 +17,10 @@ from contextlib import contextmanager
 
 import pytest
 
-from hpc_handbook import reference_site
 from hpc_handbook.processes import is_running
 from hpc_handbook.profile import Profile
 from hpc_handbook.reference_site.hub import hub_answers, hub_pids, hub_url, proxy_pids
+from hpc_handbook.reference_site.lifecycle import up
 from hpc_handbook.reference_site.slurm_conf import site_nodes
 from hpc_handbook.reference_site.slurm_nodes import node_ready, node_states, slurmd_pids
 from hpc_handbook.reference_site.system import find_processes
@@ -65,7 +65,7 @@ def site_up_afterwards(site: Profile, stopped: list[int]) -> Iterator[list[str]]
                 os.kill(pid, signal.SIGCONT)
             except ProcessLookupError:
                 pass
-        reference_site.up(site, log=lambda message: None)
+        up(site, log=lambda message: None)
 
 
 def test_up_after_munged_was_killed_brings_back_munge_and_every_node(site: Profile) -> None:
@@ -76,7 +76,7 @@ def test_up_after_munged_was_killed_brings_back_munge_and_every_node(site: Profi
             os.kill(pid, signal.SIGKILL)
         wait_until_gone(pids)
         assert not munge_works()
-        reference_site.up(site, log=messages.append)
+        up(site, log=messages.append)
         assert munge_works()
         assert nodes_not_ready(site) == {}, messages
         assert "starting munged" in messages
@@ -88,7 +88,7 @@ def test_up_after_a_slurmd_was_killed_brings_back_its_node(site: Profile) -> Non
     with site_up_afterwards(site, []) as messages:
         os.kill(pid, signal.SIGKILL)
         wait_until_gone([pid])
-        reference_site.up(site, log=messages.append)
+        up(site, log=messages.append)
         assert nodes_not_ready(site) == {}, messages
         assert f"starting slurmd for 1 node(s): {node}" in messages
         assert slurmd_pids()[node] != pid
@@ -100,7 +100,7 @@ def test_up_after_slurmctld_was_killed_brings_back_the_controller_and_every_node
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
         wait_until_gone(pids)
-        reference_site.up(site, log=messages.append)
+        up(site, log=messages.append)
         assert subprocess.run(["scontrol", "ping"], capture_output=True, check=False).returncode == 0
         assert nodes_not_ready(site) == {}, messages
         assert "starting slurmctld" in messages
@@ -111,7 +111,7 @@ def test_up_restarts_a_slurmctld_that_runs_but_does_not_answer(site: Profile) ->
     with site_up_afterwards(site, pids) as messages:
         for pid in pids:
             os.kill(pid, signal.SIGSTOP)  # it runs, and answers nothing
-        reference_site.up(site, log=messages.append)
+        up(site, log=messages.append)
         assert "slurmctld runs but does not answer `scontrol ping`: restarting it" in messages
         assert not set(pids) & set(find_processes("slurmctld")), "the stopped slurmctld is still there"
         assert nodes_not_ready(site) == {}, messages
@@ -124,7 +124,7 @@ def test_up_restarts_a_proxy_that_stopped_answering_and_keeps_the_hub(site: Prof
         for pid in proxies:
             os.kill(pid, signal.SIGSTOP)  # the hub still answers on its own port, users reach nothing
         assert hub_answers(hub_url(site)) is None
-        reference_site.up(site, log=messages.append)
+        up(site, log=messages.append)
         assert hub_answers(hub_url(site)) is not None
         assert hub_pids() == hub, "the hub was restarted, and its users' servers with it"
         assert not set(proxies) & set(proxy_pids())

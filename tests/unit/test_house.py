@@ -7,6 +7,7 @@ for type checking only do not, since they never run.
 from __future__ import annotations
 
 import ast
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,3 +179,32 @@ def test_no_re_exports_for_old_callers() -> None:
         if alias.asname is not None and alias.asname == alias.name.rpartition(".")[2]
     ]
     assert re_exports == []
+
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+def _missing_names(path: Path) -> Iterator[str]:
+    """Names imported from our modules that are not there, and `module.name` uses of an imported module."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imported_modules = {}
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("hpc_handbook")):
+            continue
+        module = importlib.import_module(node.module)
+        for alias in node.names:
+            if f"{node.module}.{alias.name}" in MODULES:
+                imported_modules[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+            elif not hasattr(module, alias.name):
+                yield f"{path.relative_to(TESTS)}:{node.lineno}: {node.module} has no {alias.name}"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            name = imported_modules.get(node.value.id)
+            if name is not None and not hasattr(importlib.import_module(name), node.attr):
+                yield f"{path.relative_to(TESTS)}:{node.lineno}: {name} has no {node.attr}"
+
+
+def test_every_test_imports_names_that_exist() -> None:
+    """Site and browser tests do not run offline: a name moved away must still fail here, at once."""
+    test_files = [path for path in TESTS.rglob("*.py") if "nbval_conformance" not in path.parts]
+    assert [problem for path in test_files for problem in _missing_names(path)] == []
