@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import nbformat
-from tornado.httpclient import HTTPRequest
+from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from hpc_handbook.hub.client import HubClient, HubError
@@ -75,7 +75,12 @@ class ServerKernel:
             headers=self.hub.websocket_headers(),
             request_timeout=timeout_s,
         )
-        self._socket = await websocket_connect(request, max_message_size=64 * 1024 * 1024)
+        try:
+            # Tornado's own timeout, not a cancellation from outside: a connection cancelled
+            # half-way keeps its socket open.
+            self._socket = await websocket_connect(request, max_message_size=64 * 1024 * 1024)
+        except (HTTPClientError, OSError) as error:
+            raise KernelError(f"kernel {self.kernel_name!r}: its channels did not open: {error}") from None
         # kernel_info answers once the kernel is up: what "ready" means for JupyterLab too.
         await self._request("kernel_info_request", {}, timeout_s=timeout_s)
 

@@ -197,7 +197,9 @@ class HubRun:
         the home is put back, goes last.
         """
         login = SERVER_PREFIX + LOGIN_NODE
-        self._stop_servers({*self.servers.values(), *(SERVER_PREFIX + p for p in self._locks)} - {login})
+        ours = {*self.servers.values(), *(SERVER_PREFIX + p for p in self._locks)}
+        # An example may start servers of its own (the own-JupyterLab recipe): none outlives the run.
+        self._stop_servers((ours | self._account_servers()) - {login})
         # The account is the doc CI's own: none of its jobs outlives the run (kernels' jobs too).
         try:
             cancel_jobs_of_user(self.user)
@@ -216,6 +218,13 @@ class HubRun:
         self._stop_servers({login})
         self.client.close()
         return self.cleanup
+
+    def _account_servers(self) -> set[str]:
+        try:
+            model = self.client.api("GET", f"/users/{self.user}")
+        except HubError:
+            return set()
+        return {name for name in (model.get("servers") or {}) if name}
 
     def _jobs_left(self) -> bool:
         try:
@@ -311,7 +320,7 @@ async def execute_in_server(
     try:
         context.kernel_starts += 1
         try:
-            await asyncio.wait_for(kernel.start(path=folder), timeout=120)
+            await kernel.start(path=folder, timeout_s=120)
         except (KernelError, HubError, TimeoutError, OSError) as error:
             result.fail(f"kernel {kernel_name!r} failed to start in the {place} server: {error}".strip())
             return result
