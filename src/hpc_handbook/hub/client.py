@@ -142,7 +142,9 @@ class HubClient:
         except requests.RequestException as error:
             raise HubError(f"the hub at {self.url} does not answer: {type(error).__name__}") from None
         if response.status_code != 200:
-            raise HubError(f"GET {self.url}{path}: HTTP {response.status_code}: {_message(response)}")
+            message = _message(response)
+            response.close()  # a streamed response holds its connection until closed
+            raise HubError(f"GET {self.url}{path}: HTTP {response.status_code}: {message}")
         with response:
             for raw in response.iter_lines():
                 line = raw.decode("utf-8", errors="replace")

@@ -20,6 +20,7 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from hpc_handbook.hub.client import HubClient, HubError
+from hpc_handbook.hub.websockets import close_websocket
 
 
 class KernelError(RuntimeError):
@@ -141,8 +142,8 @@ class ServerKernel:
 
     async def shutdown(self) -> None:
         if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+            socket, self._socket = self._socket, None
+            await close_websocket(socket)
         if self.kernel_id is not None:
             kernel_id, self.kernel_id = self.kernel_id, None
             await self.hub.end_quietly(self.user, self.server, f"/kernels/{kernel_id}")

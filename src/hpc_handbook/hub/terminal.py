@@ -17,6 +17,7 @@ from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from hpc_handbook.hub.client import HubClient, HubError
+from hpc_handbook.hub.websockets import close_websocket
 
 #: Printed after each command with its exit status; typed as a format, so the echo never matches.
 _DONE = "HANDBOOK-TERMINAL-DONE"
@@ -78,8 +79,8 @@ class ServerTerminal:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+            socket, self._socket = self._socket, None
+            await close_websocket(socket)
         if self.name is not None:
             name, self.name = self.name, None
             await self.hub.end_quietly(self.user, self.server, f"/terminals/{name}")
