@@ -248,15 +248,31 @@ def _wait_for_kernels(*, kernels: int, running_jobs: int, seconds: float = 90) -
     raise AssertionError(f"kernels did not start: jobs={doc_ci_jobs()} kernels={_kernel_processes()}")
 
 
-def _hanging_examples(write_example, profile) -> None:
-    write_example("hang-login", ["import time\ntime.sleep(600)"], timeout=600)
+def _hanging_examples(write_example, profile, started: Path | None = None) -> None:
+    """Three examples that hang; with `started`, each first leaves a mark there once its cell runs."""
+
+    def cell(name: str) -> str:
+        mark = f"import pathlib\npathlib.Path({str(started / name)!r}).touch()\n" if started else ""
+        return f"{mark}import time\ntime.sleep(600)"
+
+    write_example("hang-login", [cell("hang-login")], timeout=600)
     write_example(
         "hang-batch",
-        ["import time\ntime.sleep(600)"],
+        [cell("hang-batch")],
         timeout=600,
         runs_on={"partition": profile.batch_partition.name, "walltime": "00:20:00"},
     )
-    write_example("hang-slurm-kernel", ["import time\ntime.sleep(600)"], timeout=600, kernel="python3-batch")
+    write_example("hang-slurm-kernel", [cell("hang-slurm-kernel")], timeout=600, kernel="python3-batch")
+
+
+def _wait_for_cells(started: Path, names: list[str], seconds: float = 120) -> None:
+    """Until a cell runs, its job step may still be launching, and a killed srun takes it along."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if all((started / name).exists() for name in names):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"cells did not start: {sorted(p.name for p in started.iterdir())} of {names}")
 
 
 def test_interrupted_run_leaves_no_job_and_no_kernel(write_example, examples_dir, profile):
@@ -273,10 +289,14 @@ def test_interrupted_run_leaves_no_job_and_no_kernel(write_example, examples_dir
 def test_killed_srun_client_leaves_its_kernel_until_the_next_run_sweeps_it(
     write_example, examples_dir, profile
 ):
-    _hanging_examples(write_example, profile)
+    started = examples_dir.parent / "started"
+    started.mkdir()
+    started.chmod(0o1777)  # the kernels may run as the doc-CI account
+    _hanging_examples(write_example, profile, started)
     runner = _start_runner(examples_dir)
     try:
         _wait_for_kernels(kernels=3, running_jobs=2)
+        _wait_for_cells(started, ["hang-login", "hang-batch", "hang-slurm-kernel"])
         # Kill the runner and every srun client outright: nothing gets to clean up.
         runner.kill()
         runner.wait(timeout=30)
