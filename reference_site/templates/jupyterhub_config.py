@@ -3,33 +3,21 @@
 # the site profile); edits are overwritten.
 #
 # Users log in with their Unix password (PAM). Each server runs where the spawn form says: on
-# the login node (a local process, as the user) or as a Slurm job through batchspawner's
-# SlurmSpawner (submitted as the user). Everything listens on loopback only.
+# the login node (a local process, as the user) or as a Slurm job through jupyterhub-moss's
+# MOSlurmSpawner (submitted as the user), in the JupyterLab environment the form names or from
+# the user's own start-up script (handbook_spawner.py). Everything listens on loopback only.
 
 import json
 import sys
 from pathlib import Path
 
-from batchspawner import SlurmSpawner
-from jupyterhub.spawner import LocalProcessSpawner
-from tornado.web import HTTPError
-from traitlets import Unicode
-from wrapspawner import WrapSpawner
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from handbook_spawn_options import (  # noqa: E402
-    LOGIN_NODE,
-    Place,
-    SpawnOptionError,
-    check_options,
-    form_html,
-    options_from_form,
-)
+from handbook_spawn_options import Environment, Place, form_html  # noqa: E402
 
 settings = json.loads((HERE / "hub-settings.json").read_text(encoding="utf-8"))
 PLACES = [Place.from_json(place) for place in settings["places"]]
-BY_KEY = {place.key: place for place in PLACES}
+ENVIRONMENTS = [Environment.from_json(environment) for environment in settings["environments"]]
 STATE = Path(settings["state_dir"])
 
 c = get_config()  # noqa: F821 (JupyterHub defines it)
@@ -57,46 +45,75 @@ c.JupyterHub.named_server_limit_per_user = settings["named_server_limit"]
 
 # The doc CI's service: it may start, use and stop its own account's servers, and read the hub's
 # version and spawner for the probe (`read:hub`), nothing else.
+c.JupyterHub.services = []
+c.JupyterHub.load_roles = []
 doc_ci = settings.get("doc_ci")
 if doc_ci:
     token = Path(doc_ci["token_file"]).read_text(encoding="utf-8").strip()
-    c.JupyterHub.services = [{"name": "doc-ci", "api_token": token}]
+    c.JupyterHub.services.append({"name": "doc-ci", "api_token": token})
     user = doc_ci["user"]
-    c.JupyterHub.load_roles = [
+    c.JupyterHub.load_roles.append(
         {
             "name": "doc-ci",
+            # list:users for its own account too: the site test runs the idle culler with this token.
             "scopes": [
                 f"servers!user={user}",
                 f"access:servers!user={user}",
                 f"read:users!user={user}",
+                f"list:users!user={user}",
                 "read:hub",
             ],
             "services": ["doc-ci"],
         }
-    ]
+    )
 
-SINGLEUSER = settings["singleuser"]
+# Idle servers are stopped (a server in a Slurm job ends its job), as the profile's
+# jupyter.idle_timeout_minutes says: jupyterhub-idle-culler, run by the hub as a service.
+if settings["idle_timeout_s"]:
+    c.JupyterHub.services.append(
+        {
+            "name": "idle-culler",
+            "command": [
+                sys.executable,
+                "-m",
+                "jupyterhub_idle_culler",
+                f"--timeout={settings['idle_timeout_s']}",
+                "--cull-every=60",
+            ],
+        }
+    )
+    c.JupyterHub.load_roles.append(
+        {
+            "name": "idle-culler",
+            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+            "services": ["idle-culler"],
+        }
+    )
+
 SERVER_ARGS = [
     # The site's kernels, never the server environment's own python3.
     "--KernelSpecManager.ensure_native_kernel=False",
     "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
 ]
-c.Spawner.cmd = [SINGLEUSER]
+# The environment the form names sets the command (handbook_spawner.py).
 c.Spawner.args = SERVER_ARGS
 c.Spawner.default_url = "/lab"
 # Since JupyterHub 5.2 PATH is not kept from the hub's environment: the servers get the site's.
 # Lmod's command and the module tree too, for the module panel (jupyterlab-lmod) in the servers.
 c.Spawner.environment = {"PATH": settings["path"], **settings.get("server_environment", {})}
 c.Spawner.start_timeout = settings["start_timeout_s"]
+# A server's own token may start, stop and reach the user's other servers, as the user can in the
+# browser: the own-JupyterLab recipe starts the server of its start-up script from a notebook.
+c.Spawner.server_token_scopes = [
+    "users:activity!user",
+    "access:servers!server",
+    "servers!user",
+    "access:servers!user",
+    "read:users!user",
+]
 # A login node where many servers start at once can take minutes to answer: a server still
 # starting is given as long as a queued one, not abandoned after JupyterHub's default 30 s.
 c.Spawner.http_timeout = settings["start_timeout_s"]
-
-
-class HandbookSlurmSpawner(SlurmSpawner):
-    """batchspawner's SlurmSpawner with the form's node count and the experts' #SBATCH lines."""
-
-    req_nnodes = Unicode("1").tag(config=True)
 
 
 c.HandbookSlurmSpawner.batch_script = """#!/bin/bash
@@ -117,58 +134,11 @@ trap 'echo SIGTERM received' TERM
 c.HandbookSlurmSpawner.req_srun = "srun --nodes=1 --ntasks=1 --overlap"
 # Submitted, watched and cancelled as the user, with the environment JupyterHub prepared.
 c.HandbookSlurmSpawner.exec_prefix = "runuser -u {username} --"
-c.HandbookSlurmSpawner.batchspawner_singleuser_cmd = settings["batchspawner_singleuser"]
 c.HandbookSlurmSpawner.ip = "127.0.0.1"
 # Every node of the reference site is this machine (NodeAddr=127.0.0.1 in slurm.conf).
 c.HandbookSlurmSpawner.state_exechost_exp = "127.0.0.1"
 c.HandbookSlurmSpawner.startup_poll_interval = 0.5
 
 
-class HandbookSpawner(WrapSpawner):
-    """The spawn form's choice: the login node (a local process) or a partition (a Slurm job)."""
-
-    def options_from_form(self, formdata):
-        # A ValueError here is shown on the form, and nothing is queued.
-        return check_options(options_from_form(formdata), PLACES)
-
-    def _choose(self, options):
-        place = BY_KEY[options["place"]]
-        if place.partition is None:
-            self.child_class, self.child_config = LocalProcessSpawner, {}
-            return
-        self.child_class = HandbookSlurmSpawner
-        self.child_config = {
-            "req_partition": place.partition,
-            "req_runtime": options["walltime"],
-            "req_nnodes": str(options["nodes"]),
-            "req_nprocs": str(options["cpus"]),
-            "req_options": "\n".join(options["extra_sbatch"]),
-        }
-
-    def start(self):
-        # REST API requests skip the form: check their options here, before anything is queued.
-        try:
-            options = check_options(dict(self.user_options or {}), PLACES)
-        except SpawnOptionError as error:
-            # A 400 with the reason, not a failed spawn: the request was wrong, not the site.
-            raise HTTPError(400, str(error)) from None
-        self.user_options = options
-        self.child_spawner = None
-        self._choose(options)
-        return super().start()
-
-    def get_state(self):
-        state = super().get_state()
-        state["place"] = (self.user_options or {}).get("place", LOGIN_NODE)
-        return state
-
-    def load_child_class(self, state):
-        place = BY_KEY.get(state.get("place", LOGIN_NODE))
-        if place is not None and place.partition is not None:
-            self.child_class = HandbookSlurmSpawner
-        else:
-            self.child_class = LocalProcessSpawner
-
-
-c.JupyterHub.spawner_class = HandbookSpawner
-c.HandbookSpawner.options_form = form_html(PLACES)
+c.JupyterHub.spawner_class = "handbook_spawner.HandbookSpawner"
+c.HandbookSpawner.options_form = form_html(PLACES, ENVIRONMENTS)

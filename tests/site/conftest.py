@@ -12,19 +12,24 @@ on the shared site are never touched.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from hpc_handbook.hub.client import HubClient
 from hpc_handbook.processes import processes_tagged
 from hpc_handbook.profile import PROFILE_ENV_VAR, Profile, load_profile
+from hpc_handbook.reference_site.hub import hub_url
 from hpc_handbook.reference_site.lifecycle import up
 from hpc_handbook.reference_site.paths import ReferenceSiteError
 from hpc_handbook.reference_site.slurm_jobs import cancel_jobs, slurm_jobs
+from hpc_handbook.reference_site.users import PASSWORDS_FILE, account_by_purpose
 from hpc_handbook.slurm import KERNEL_JOB_COMMENT_ENV, SlurmJob
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,3 +79,34 @@ def job_tag(site: Profile, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         except ProcessLookupError:
             pass
     pytest.fail(f"left behind: jobs {[j.job_id + ' ' + j.name for j in jobs]}, processes {pids}")
+
+
+def user_jobs(user: str) -> list[tuple[str, str, str]]:
+    """(job id, partition, name) of the user's queued or running jobs."""
+    out = subprocess.run(
+        ["squeue", "--noheader", "--user", user, "--format=%i %P %j"],
+        capture_output=True, text=True, check=True, timeout=30,
+    ).stdout  # fmt: skip
+    return [tuple(line.split()) for line in out.splitlines() if line.strip()]  # type: ignore[misc]
+
+
+def wait_until(predicate, timeout_s: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.5)
+    return predicate()
+
+
+@pytest.fixture
+def novice(site: Profile) -> Iterator[tuple[HubClient, str]]:
+    """The novice account, logged in through the hub's login form; its servers stopped afterwards."""
+    name = account_by_purpose(site, "novice").name
+    password = json.loads(PASSWORDS_FILE.read_text())[name]
+    client = HubClient.login(hub_url(site), name, password)
+    yield client, name
+    for server in list(client.servers(name)):
+        client.stop(name, server)
+    client.close()
+    assert wait_until(lambda: not user_jobs(name), 30), f"left behind: {user_jobs(name)}"

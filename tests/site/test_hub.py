@@ -9,20 +9,18 @@ then gone. Nothing here is mocked: the hub, the proxy, Slurm and PAM are the sit
 from __future__ import annotations
 
 import asyncio
-import json
 import pwd
 import re
-import subprocess
-import time
-from collections.abc import Iterator
 
 import pytest
+from conftest import user_jobs, wait_until
 
 from hpc_handbook.hub.client import HubClient, HubError
 from hpc_handbook.hub.kernels import run_once, stream_text
+from hpc_handbook.probe.hub import parse_spawn_form
 from hpc_handbook.profile import Profile
 from hpc_handbook.reference_site.hub import hub_url, spawn_places
-from hpc_handbook.reference_site.users import PASSWORDS_FILE, account_by_purpose
+from hpc_handbook.reference_site.users import account_by_purpose
 
 #: What each kernel language prints for "which user am I".
 WHO_AM_I = {
@@ -30,37 +28,6 @@ WHO_AM_I = {
     "bash": "id -u",
     "r": 'cat(system("id -u", intern = TRUE))',
 }
-
-
-def user_jobs(user: str) -> list[tuple[str, str, str]]:
-    """(job id, partition, name) of the user's queued or running jobs."""
-    out = subprocess.run(
-        ["squeue", "--noheader", "--user", user, "--format=%i %P %j"],
-        capture_output=True, text=True, check=True, timeout=30,
-    ).stdout  # fmt: skip
-    return [tuple(line.split()) for line in out.splitlines() if line.strip()]  # type: ignore[misc]
-
-
-def wait_until(predicate, timeout_s: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.5)
-    return predicate()
-
-
-@pytest.fixture
-def novice(site: Profile) -> Iterator[tuple[HubClient, str]]:
-    """The novice account, logged in through the hub's login form; its servers stopped afterwards."""
-    name = account_by_purpose(site, "novice").name
-    password = json.loads(PASSWORDS_FILE.read_text())[name]
-    client = HubClient.login(hub_url(site), name, password)
-    yield client, name
-    for server in list(client.servers(name)):
-        client.stop(name, server)
-    client.close()
-    assert wait_until(lambda: not user_jobs(name), 30), f"left behind: {user_jobs(name)}"
 
 
 def test_wrong_password_is_refused(site: Profile) -> None:
@@ -72,7 +39,7 @@ def test_wrong_password_is_refused(site: Profile) -> None:
 def test_spawn_form_offers_the_profiles_places(site: Profile, novice: tuple[HubClient, str]) -> None:
     client, name = novice
     page = client.session.get(f"{client.url}/hub/spawn/{name}", timeout=30).text
-    offered = re.findall(r'<option value="([^"]+)"', page)
+    offered = list(parse_spawn_form(page).places)
     assert offered == ["login", *(p.name for p in site.jupyter_partitions)]
     assert "largemem" not in offered  # jupyter: false
     for partition in site.jupyter_partitions:

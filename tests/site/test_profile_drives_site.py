@@ -26,7 +26,7 @@ def partitions_in_sinfo() -> set[str]:
 def places_on_the_spawn_form(profile: Profile) -> dict[str, str]:
     """The spawn form's place choices, as the hub shows the form to the doc CI's account."""
     assert profile.hub is not None
-    return read_spawn_form(profile.hub)[1]
+    return read_spawn_form(profile.hub).places
 
 
 def test_renamed_partition_appears_in_sinfo_and_on_the_spawn_form(site: Profile, tmp_path: Path) -> None:

@@ -143,7 +143,8 @@ def test_the_probe_reads_the_places_and_fields_of_the_form_the_hub_shows(profile
     from hpc_handbook.reference_site.spawn_options import form_html
 
     places = spawn_places(profile)
-    labels, offered = parse_spawn_form(f"<html><form>{form_html(places)}</form></html>")
+    form = parse_spawn_form(f"<html><form>{form_html(places)}</form></html>")
+    labels, offered = form.labels, form.places
     assert list(offered) == [p.key for p in places]
     assert offered[LOGIN_NODE] == places[0].label
     assert labels[0] == "Where your server runs" and "Walltime (HH:MM:SS)" in labels and len(labels) == 5

@@ -39,6 +39,8 @@ SNAPSHOT_FORMAT: Literal[1] = 1
 VOLATILE_FIELDS = ("taken",)
 #: The command that regenerates the snapshot, quoted on the generated pages and in errors.
 REGENERATE_COMMAND = "nox -s probe"
+#: The spawn form's environment value for a server from the user's own start-up script.
+OWN_ENVIRONMENT = "own"
 _HINT = f"regenerate the snapshot with `{REGENERATE_COMMAND}`"
 
 
@@ -181,7 +183,7 @@ class Versions(DataModel):
 
 
 class FormPlace(DataModel):
-    """One choice of the spawn form's "where your server runs" field."""
+    """One choice of the spawn form: a place ("where your server runs") or a JupyterLab environment."""
 
     value: str
     label: str
@@ -197,6 +199,11 @@ class HubService(DataModel):
     spawner_version: str | None = None
     #: The spawn form's "where your server runs" choices, in the form's order: the first is its default.
     form_places: list[FormPlace] = Field(default_factory=list)
+    #: The form's JupyterLab environments, in its order: the first is the default; `own` is the
+    #: user's own start-up script.
+    form_environments: list[FormPlace] = Field(default_factory=list)
+    #: Each environment's Jupyter (JupyterLab, its extensions), read from a server started in it.
+    environments: dict[str, Jupyter] = Field(default_factory=dict)
     #: The labels of the form's fields, in order.
     form_fields: list[str] = Field(default_factory=list)
     #: The kernels a user's server on the login node lists: what JupyterLab's Launcher shows.

@@ -19,6 +19,7 @@ from hpc_handbook.profile.assessment import (
     SelfAssessment,
 )
 from hpc_handbook.profile.base import Walltime
+from hpc_handbook.profile.jupyter import OWN_ENVIRONMENT, JupyterEnvironment, JupyterSetup, OwnEnvironment
 from hpc_handbook.profile.loading import load_profile, parse_profile, profile_file
 from hpc_handbook.profile.models import (
     DEFAULT_PROFILE,
@@ -30,7 +31,6 @@ from hpc_handbook.profile.models import (
     DocCiSetup,
     Filesystem,
     HubAccess,
-    JupyterSetup,
     Kernel,
     KernelRole,
     LoadTestAccounts,
@@ -56,6 +56,7 @@ __all__ = [
     "DEFAULT_PROFILE",
     "FILESYSTEM_ROLES",
     "KERNEL_ROLES",
+    "OWN_ENVIRONMENT",
     "PROFILE_ENV_VAR",
     "SCORECARD_CRITERIA",
     "SCORECARD_FILE",
@@ -66,6 +67,7 @@ __all__ = [
     "DocCiSetup",
     "Filesystem",
     "HubAccess",
+    "JupyterEnvironment",
     "JupyterSetup",
     "Kernel",
     "KernelRole",
@@ -75,6 +77,7 @@ __all__ = [
     "ModuleName",
     "Modules",
     "Name",
+    "OwnEnvironment",
     "Partition",
     "PartitionLimits",
     "PartitionNodes",

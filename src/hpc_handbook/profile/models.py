@@ -15,6 +15,7 @@ from pydantic import (
 
 from hpc_handbook.profile.assessment import KnownLimitations, SelfAssessment
 from hpc_handbook.profile.base import Strict, Walltime
+from hpc_handbook.profile.jupyter import JupyterSetup
 from hpc_handbook.profile.notify import NotifySetup
 
 #: The profile of the handbook's own reference site, at the repository root.
@@ -206,12 +207,6 @@ class Capabilities(Strict):
     )
     apptainer: bool = False
     conda: bool = False
-
-
-class JupyterSetup(Strict):
-    extensions: list[str] = Field(default_factory=list)
-    server_proxy_allowed: list[str] = Field(default_factory=list)
-    users_can_install_extensions: bool = False
 
 
 #: A Unix account name as `useradd` takes it.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import pwd
@@ -25,6 +26,7 @@ from hpc_handbook.reference_site.hub import (
 from hpc_handbook.reference_site.kernels import kernelspec, site_jupyter_env
 from hpc_handbook.reference_site.lmod import module_command, plan_modules
 from hpc_handbook.reference_site.paths import SITE_JUPYTER_DIR, SLURM_CONF
+from hpc_handbook.reference_site.server_environment import form_environments
 from hpc_handbook.reference_site.slurm import SLURM_DAEMONS, partition_states
 from hpc_handbook.reference_site.slurm_conf import site_nodes, slurm_conf
 from hpc_handbook.reference_site.slurm_nodes import node_ready, node_states
@@ -34,7 +36,9 @@ from hpc_handbook.reference_site.users import account_folders, accounts
 
 @dataclass(frozen=True)
 class Check:
-    component: Literal["daemon", "config", "node", "partition", "kernel", "module", "hub", "account"]
+    component: Literal[
+        "daemon", "config", "node", "partition", "kernel", "module", "hub", "environment", "account"
+    ]
     name: str
     ok: bool
     detail: str
@@ -174,8 +178,9 @@ def _check_hub(profile: Profile) -> list[Check]:
             "hub",
             "spawner",
             "batchspawner" in versions,
-            f"batchspawner {versions.get('batchspawner', '?')} (SlurmSpawner), wrapspawner "
-            f"{versions.get('wrapspawner', '?')}, JupyterLab {versions.get('jupyterlab', '?')}",
+            f"jupyterhub-moss {versions.get('jupyterhub_moss', '?')} (MOSlurmSpawner), batchspawner "
+            f"{versions.get('batchspawner', '?')}, wrapspawner {versions.get('wrapspawner', '?')}, "
+            f"JupyterLab {versions.get('jupyterlab', '?')}",
         ),
         Check(
             "hub",
@@ -183,7 +188,19 @@ def _check_hub(profile: Profile) -> list[Check]:
             True,
             "; ".join(place.key for place in spawn_places(profile)),
         ),
+        *_check_environments(profile),
     ]
+    return checks
+
+
+def _check_environments(profile: Profile) -> list[Check]:
+    """Each environment the form offers has its venv, with the hub's single-user server in it."""
+    checks = []
+    for environment in form_environments(profile, dt.date.today()):
+        server = Path(environment.bin) / "jupyterhub-singleuser"
+        ok = server.exists()
+        detail = environment.label if ok else f"{server} is missing: run `site up`"
+        checks.append(Check("environment", environment.key, ok, detail))
     return checks
 
 

@@ -1,13 +1,15 @@
 """The reference site's JupyterHub: its environment, configuration, daemon and status.
 
-The hub (pinned JupyterHub, batchspawner and wrapspawner) and the single-user server
-(JupyterLab) share one venv under the site prefix, which every account can run. Debian's
+The hub (pinned JupyterHub, batchspawner, wrapspawner, jupyterhub-moss and the idle culler)
+has a venv of its own under the site prefix; users' servers start in the profile's JupyterLab
+environments (`server_environment`), each a venv every account can run. Debian's
 configurable-http-proxy routes to the servers. Everything listens on loopback only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import secrets
 import subprocess
@@ -28,16 +30,17 @@ from hpc_handbook.reference_site.paths import (
     site_layout,
 )
 from hpc_handbook.reference_site.server_environment import (
+    SERVER_PACKAGES,
+    ensure_environments,
+    environments_dir,
+    form_environments,
     server_environment_variables,
-    server_packages,
-    write_server_config,
 )
 from hpc_handbook.reference_site.spawn_options import Place
 from hpc_handbook.reference_site.system import (
     Log,
     ensure_venv,
     find_processes,
-    remove,
     run,
     wait_for,
     write_if_changed,
@@ -47,13 +50,15 @@ from hpc_handbook.site_facts import spawn_places as site_spawn_places
 
 #: Pinned: a hub upgrade is a change the probe reports, never a surprise of `site up`.
 HUB_PACKAGES = (
-    "jupyterhub==5.5.4",
-    "batchspawner==1.3.0",
+    *SERVER_PACKAGES,
     "wrapspawner==1.0.1",
-    "jupyterlab==4.5.6",
+    "jupyterhub-moss==10.1.0",
+    "jupyterhub-idle-culler==2.0.0",
     "pamela==1.2.0",
 )
 HUB_APT_PACKAGES = ("node-configurable-http-proxy",)
+#: The hub's release, as its single-user servers must match it (major version).
+HUB_VERSION = SERVER_PACKAGES[0].split("==")[1]
 PROXY = Path("/usr/bin/configurable-http-proxy")
 NODE_PATH = "/usr/share/nodejs"
 HUB_STATE_DIR = SITE_STATE_DIR / "hub"
@@ -107,10 +112,11 @@ def ensure_token(path: Path) -> None:
     write_if_changed(path, secrets.token_hex(32) + "\n", mode=0o600)
 
 
-def hub_settings(profile: Profile) -> dict[str, Any]:
+def hub_settings(profile: Profile, today: dt.date | None = None) -> dict[str, Any]:
     assert profile.reference_site is not None
-    layout = hub_layout(profile)
     setup = profile.reference_site
+    environments = form_environments(profile, today or dt.date.today())
+    idle = profile.jupyter.idle_timeout_minutes
     settings: dict[str, Any] = {
         "hub_port": setup.hub_port,
         "hub_api_port": setup.hub_api_port,
@@ -118,10 +124,12 @@ def hub_settings(profile: Profile) -> dict[str, Any]:
         "proxy": str(PROXY),
         "state_dir": str(HUB_STATE_DIR),
         "allowed_users": [a.name for a in accounts(profile)],
-        "named_server_limit": 2 + len(profile.jupyter_partitions),
+        # The doc CI keeps a server per place and environment, and the probe one more.
+        "named_server_limit": 2 + (1 + len(profile.jupyter_partitions)) * len(environments),
         "places": [place.to_json() for place in spawn_places(profile)],
-        "singleuser": str(layout.bin / "jupyterhub-singleuser"),
-        "batchspawner_singleuser": str(layout.bin / "batchspawner-singleuser"),
+        "environments": [environment.to_json() for environment in environments],
+        "hub_version": HUB_VERSION,
+        "idle_timeout_s": idle * 60 if idle is not None else None,
         "path": SERVER_PATH,
         "server_environment": server_environment_variables(profile),
         "start_timeout_s": START_TIMEOUT_S,
@@ -133,13 +141,18 @@ def hub_settings(profile: Profile) -> dict[str, Any]:
 
 def _hub_files(profile: Profile) -> dict[Path, str]:
     layout = hub_layout(profile)
-    source = reference_site_dir() / "templates" / "jupyterhub_config.py"
-    options = Path(__file__).with_name("spawn_options.py")
+    templates = reference_site_dir() / "templates"
+    here = Path(__file__).parent
+    # The hub imports these from its configuration folder, with what its own venv has.
+    copied = {
+        "jupyterhub_config.py": templates / "jupyterhub_config.py",
+        "handbook_spawner.py": templates / "handbook_spawner.py",
+        "handbook_spawn_options.py": here / "spawn_options.py",
+        "handbook_own_environment.py": here / "own_environment.py",
+    }
     return {
-        layout.config: source.read_text(encoding="utf-8"),
-        layout.config_dir / "handbook_spawn_options.py": options.read_text(encoding="utf-8"),
+        **{layout.config_dir / name: source.read_text(encoding="utf-8") for name, source in copied.items()},
         layout.config_dir / "hub-settings.json": json.dumps(hub_settings(profile), indent=1) + "\n",
-        **write_server_config(profile, layout.venv),
     }
 
 
@@ -242,11 +255,9 @@ def ensure_hub(profile: Profile, python: Path, log: Log) -> None:
         stop_hub(log)
         return
     layout = hub_layout(profile)
-    # The servers share the hub's venv: the profile's extensions and proxy applications go there too.
-    rebuilt = ensure_venv(layout.venv, [*HUB_PACKAGES, *server_packages(profile)], python, log)
-    if rebuilt:
-        # The server's environment brings ipykernel's own python3 kernelspec: only the site's may show.
-        remove(layout.venv / "share" / "jupyter" / "kernels")
+    rebuilt = ensure_venv(layout.venv, list(HUB_PACKAGES), python, log)
+    # A server already running keeps its environment until it stops; a new one starts in the new one.
+    ensure_environments(profile, python, log, dt.date.today())
     token = doc_ci_token_file(profile)
     if token is not None:
         ensure_token(token)
@@ -281,16 +292,23 @@ def ensure_hub(profile: Profile, python: Path, log: Log) -> None:
 def hub_versions(profile: Profile) -> dict[str, str]:
     """Versions of the hub's parts, as installed (the probe and `site status` show them)."""
     layout = hub_layout(profile)
-    script = (
-        "import importlib.metadata as m, json; print(json.dumps({p: m.version(p) for p in "
-        "('jupyterhub', 'batchspawner', 'wrapspawner', 'jupyterlab', 'jupyter_server')}))"
-    )
-    result = run([layout.bin / "python", "-c", script], check=False, timeout=60)
-    versions: dict[str, str] = json.loads(result.stdout) if result.returncode == 0 else {}
+    packages = ("jupyterhub", "batchspawner", "wrapspawner", "jupyterhub_moss", "jupyterhub_idle_culler")
+    versions = _versions(layout.bin / "python", packages)
+    # The servers' JupyterLab is the default environment's.
+    default = environments_dir(profile) / profile.jupyter.default_environment.name / "bin" / "python"
+    versions.update(_versions(default, ("jupyterlab", "jupyter_server")))
     proxy = run([PROXY, "--version"], check=False, env=hub_env())
     if proxy.returncode == 0:
         versions["configurable-http-proxy"] = proxy.stdout.strip()
     return versions
+
+
+def _versions(python: Path, packages: tuple[str, ...]) -> dict[str, str]:
+    script = (
+        f"import importlib.metadata as m, json; print(json.dumps({{p: m.version(p) for p in {packages!r}}}))"
+    )
+    result = run([python, "-c", script], check=False, timeout=60)
+    return json.loads(result.stdout) if result.returncode == 0 else {}
 
 
 def wait_for_hub_stopped(timeout_s: float = 10) -> None:

@@ -10,11 +10,14 @@ in, starts a server and runs a cell in a kernel at the same moment. The figures 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import os
+import pwd
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +32,9 @@ from hpc_handbook.data.service_measurements import (
 )
 from hpc_handbook.hub.client import HubClient, HubError
 from hpc_handbook.hub.kernels import KernelError, run_once, stream_text
-from hpc_handbook.profile import Profile, SiteAccount
+from hpc_handbook.profile import OWN_ENVIRONMENT, Profile, SiteAccount
 from hpc_handbook.reference_site.hub import hub_url
+from hpc_handbook.reference_site.server_environment import form_environments
 from hpc_handbook.reference_site.spawn_options import LOGIN_NODE
 from hpc_handbook.reference_site.users import accounts, passwords
 
@@ -114,21 +118,51 @@ def _session(url: str, account: SiteAccount, password: str, kernel: str) -> None
 
 
 def measure_spawns(profile: Profile, account: SiteAccount, password: str, *, rounds: int) -> list[SpawnTimes]:
+    """Each place in the default environment, then each other environment on the login node."""
     url = hub_url(profile)
     places = [LOGIN_NODE, *(p.name for p in profile.jupyter_partitions)]
+    wanted: list[tuple[str, str | None]] = [(place, None) for place in places]
+    wanted += [(LOGIN_NODE, e.key) for e in form_environments(profile, dt.date.today())[1:]]
     measured = []
-    for place in places:
-        options = spawn_options(profile, place)
-        attempts = []
-        for _ in range(rounds):
-            try:
-                attempts.append(_spawn_and_stop(url, account, password, options))
-            except HubError as error:
-                attempts.append(Attempt(0.0, str(error)))
-        figures = spread(attempts)
-        print(f"service-bench: spawn on {place}: {_describe(figures)}", flush=True)
-        measured.append(SpawnTimes(place=place, **figures.model_dump()))
+    for place, environment in wanted:
+        options = spawn_options(profile, place) | ({"environment": environment} if environment else {})
+        with own_start_script(profile, account, environment):
+            attempts = []
+            for _ in range(rounds):
+                try:
+                    attempts.append(_spawn_and_stop(url, account, password, options))
+                except HubError as error:
+                    attempts.append(Attempt(0.0, str(error)))
+        times = SpawnTimes(place=place, environment=environment, **spread(attempts).model_dump())
+        print(f"service-bench: spawn on {times.where}: {_describe(times)}", flush=True)
+        measured.append(times)
     return measured
+
+
+@contextlib.contextmanager
+def own_start_script(profile: Profile, account: SiteAccount, environment: str | None) -> Iterator[None]:
+    """For the own environment: a start-up script of the account's that starts the default
+    environment's server, as a user's script may; what was there before is put back."""
+    own = profile.jupyter.own_environment
+    if environment != OWN_ENVIRONMENT or own is None:
+        yield
+        return
+    home = Path(pwd.getpwnam(account.name).pw_dir)
+    script = home / own.script
+    before = script.read_bytes() if script.exists() else None
+    server = Path(form_environments(profile, dt.date.today())[0].bin) / "jupyterhub-singleuser"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text(f'#!/bin/bash\nexec {server} "$@"\n', encoding="utf-8")
+    script.chmod(0o700)
+    for path in (script, script.parent):
+        os.chown(path, pwd.getpwnam(account.name).pw_uid, pwd.getpwnam(account.name).pw_gid)
+    try:
+        yield
+    finally:
+        if before is None:
+            script.unlink(missing_ok=True)
+        else:
+            script.write_bytes(before)
 
 
 def measure_load(profile: Profile, load_accounts: list[SiteAccount], secrets: dict[str, str]) -> Spread:
@@ -157,7 +191,7 @@ def _describe(figures: Spread) -> str:
 def format_table(measured: ServiceMeasurements) -> str:
     rows = [("Spawn, request to ready server", "Attempts", "Succeeded", "Median", "95th percentile")]
     for spawn in measured.spawns:
-        rows.append((f"on {spawn.place}", *_cells(spawn)))
+        rows.append((f"on {spawn.where}", *_cells(spawn)))
     rows.append((f"load: {measured.load_accounts} users log in, spawn, run a cell", *_cells(measured.load)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
@@ -195,7 +229,10 @@ def run_service_bench(profile: Profile, *, rounds: int, output: Path) -> int:
         spawns=spawns,
         load_accounts=len(load_accounts),
         load=measure_load(profile, load_accounts, secrets),
-        measured_on=MeasuredOn(places=[spawn.place for spawn in spawns]),
+        measured_on=MeasuredOn(
+            places=sorted({spawn.place for spawn in spawns}),
+            environments=[spawn.environment for spawn in spawns if spawn.environment],
+        ),
     )
     write_json(output, measured)
     print(format_table(measured))

@@ -1,4 +1,5 @@
-"""The hub's spawn form: the places a server can run, the form itself, and checking what users ask.
+"""The hub's spawn form: the places a server can run, the environments it can start in, the form
+itself, and checking what users ask.
 
 This module uses the standard library alone: `site up` copies it next to the hub's
 configuration, where the hub imports it, and the tests import it from the package.
@@ -43,6 +44,28 @@ class Place:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Environment:
+    """A JupyterLab environment a server can start in, or the user's own start-up script (`own`)."""
+
+    key: str
+    label: str
+    #: The folder with its `jupyterhub-singleuser` and `batchspawner-singleuser`.
+    bin: str
+    #: Where in the home its JupyterLab keeps settings and workspaces apart from the others'; None:
+    #: JupyterLab's own default (the user's own environment).
+    settings: str | None = None
+    #: For the user's own environment: the start-up script, relative to the home.
+    script: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Environment:
+        return cls(**data)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def walltime_seconds(value: str) -> int:
     match = WALLTIME.match(value.strip())
     if match is None:
@@ -60,12 +83,35 @@ def _field(label: str, name: str, control: str, hint: str) -> str:
     )
 
 
-def form_html(places: list[Place], default_walltime: str = "01:00:00") -> str:
-    """The spawn form: where the server runs, walltime, nodes, CPUs and extra #SBATCH lines."""
-    options = "\n".join(
-        f'<option value="{html.escape(p.key)}"{" selected" if i == 0 else ""}>{html.escape(p.label)}</option>'
-        for i, p in enumerate(places)
+def _options(choices: list[tuple[str, str]]) -> str:
+    return "\n".join(
+        f'<option value="{html.escape(key)}"{" selected" if i == 0 else ""}>{html.escape(label)}</option>'
+        for i, (key, label) in enumerate(choices)
     )
+
+
+def _environment_field(environments: list[Environment]) -> str:
+    own = next((e for e in environments if e.script is not None), None)
+    hint = "The first is the current JupyterLab; an earlier one keeps its own settings, for kernels and "
+    hint += "extensions that need it."
+    if own is not None:
+        hint += f" Your own: the script ~/{own.script} starts your server from an environment you installed."
+    return _field(
+        "JupyterLab environment",
+        "environment",
+        '<select class="form-control" id="environment" name="environment" '
+        'aria-describedby="environment-hint">\n'
+        f"{_options([(e.key, e.label) for e in environments])}\n</select>",
+        hint,
+    )
+
+
+def form_html(
+    places: list[Place], environments: list[Environment] | None = None, default_walltime: str = "01:00:00"
+) -> str:
+    """The spawn form: where the server runs, in which environment, walltime, nodes, CPUs and extra
+    #SBATCH lines."""
+    options = _options([(p.key, p.label) for p in places])
     limits = "; ".join(
         f"{p.partition}: up to {p.max_walltime}, {p.max_nodes} node(s), {p.max_cpus} CPUs per node"
         for p in places
@@ -82,6 +128,7 @@ def form_html(places: list[Place], default_walltime: str = "01:00:00") -> str:
                 f"{options}\n</select>",
                 "The login node starts at once; a partition queues your server as a Slurm job.",
             ),
+            *([_environment_field(environments)] if environments and len(environments) > 1 else []),
             _field(
                 "Walltime (HH:MM:SS)",
                 "walltime",
@@ -124,6 +171,7 @@ def options_from_form(formdata: dict[str, list[str]]) -> dict[str, Any]:
     """The submitted form as user options (checked later by `check_options`, as API requests are)."""
     return {
         "place": _first(formdata, "place"),
+        **({"environment": _first(formdata, "environment")} if "environment" in formdata else {}),
         "walltime": _first(formdata, "walltime", "01:00:00"),
         "nodes": _first(formdata, "nodes", "1"),
         "cpus": _first(formdata, "cpus", "1"),
@@ -160,23 +208,38 @@ def _extra_lines(text: str) -> list[str]:
     return lines
 
 
-def check_options(options: dict[str, Any], places: list[Place]) -> dict[str, Any]:
-    """Check user options (from the form or the REST API) against the places; return them normalised."""
+def _environment(options: dict[str, Any], environments: list[Environment]) -> dict[str, str]:
+    """The chosen environment's key (the first, the default, when none is asked for)."""
+    if not environments:
+        return {}
+    key = str(options.get("environment") or environments[0].key)
+    if key not in {e.key for e in environments}:
+        choices = ", ".join(f"{e.key} ({e.label})" for e in environments)
+        raise SpawnOptionError(f"environment {key!r}: this site offers {choices}")
+    return {"environment": key}
+
+
+def check_options(
+    options: dict[str, Any], places: list[Place], environments: list[Environment] | None = None
+) -> dict[str, Any]:
+    """Check user options (from the form or the REST API) against the places and environments;
+    return them normalised."""
     by_key = {p.key: p for p in places}
-    unknown = set(options) - {"place", "walltime", "nodes", "cpus", "extra_sbatch"}
+    unknown = set(options) - {"place", "environment", "walltime", "nodes", "cpus", "extra_sbatch"}
     if unknown:
-        raise SpawnOptionError(f"unknown option(s) {', '.join(sorted(unknown))}; expected place, walltime, "
-                               "nodes, cpus, extra_sbatch")  # fmt: skip
+        expected = "place, environment, walltime, nodes, cpus, extra_sbatch"
+        raise SpawnOptionError(f"unknown option(s) {', '.join(sorted(unknown))}; expected {expected}")
     key = str(options.get("place") or places[0].key)
     place = by_key.get(key)
     if place is None:
         raise SpawnOptionError(f"place {key!r}: expected one of {', '.join(by_key)}")
+    environment = _environment(options, environments or [])
     if place.partition is None:
         if any(options.get(k) not in (None, "", "1", 1) for k in ("nodes", "cpus")) or options.get(
             "extra_sbatch"
         ):
             raise SpawnOptionError("nodes, cpus and extra_sbatch apply to partitions, not to the login node")
-        return {"place": key}
+        return {"place": key, **environment}
     walltime = str(options.get("walltime") or "01:00:00")
     if walltime_seconds(walltime) > walltime_seconds(place.max_walltime):
         raise SpawnOptionError(
@@ -186,6 +249,7 @@ def check_options(options: dict[str, Any], places: list[Place]) -> dict[str, Any
         raise SpawnOptionError("walltime 00:00:00: expected a positive time")
     return {
         "place": key,
+        **environment,
         "walltime": walltime,
         "nodes": _count(options, "nodes", place.max_nodes, place),
         "cpus": _count(options, "cpus", place.max_cpus, place),

@@ -1,0 +1,162 @@
+"""The reference site's spawner: the form's place and environment, each started by the field's spawners.
+
+`HandbookSpawner` is a wrapspawner `WrapSpawner`. On the login node it starts the server with
+JupyterHub's `LocalProcessSpawner`; on a partition with `HandbookSlurmSpawner`, which is
+jupyterhub-moss's `MOSlurmSpawner` (batchspawner's `SlurmSpawner` with JupyterLab
+environments by path) plus the form's node count and the experts' #SBATCH lines. jupyterhub-moss's
+own form is not used: it has no login-node place and no node count. Either way the server
+starts in the environment the form names, or from the user's own start-up script, which is
+checked before anything is queued.
+
+Copied next to `jupyterhub_config.py` by `hpc-handbook site up`; edits are overwritten.
+"""
+
+import asyncio
+import importlib.metadata
+import json
+import pwd
+from pathlib import Path
+
+from handbook_own_environment import StartScriptError, check_start_script
+from handbook_spawn_options import (
+    LOGIN_NODE,
+    Environment,
+    Place,
+    SpawnOptionError,
+    check_options,
+    options_from_form,
+)
+from jupyterhub.spawner import LocalProcessSpawner
+from jupyterhub_moss import MOSlurmSpawner
+from jupyterhub_moss.models import UserOptions
+from tornado.web import HTTPError
+from traitlets import Unicode
+from wrapspawner import WrapSpawner
+
+SETTINGS = json.loads((Path(__file__).resolve().parent / "hub-settings.json").read_text(encoding="utf-8"))
+PLACES = [Place.from_json(place) for place in SETTINGS["places"]]
+ENVIRONMENTS = [Environment.from_json(environment) for environment in SETTINGS["environments"]]
+BY_KEY = {place.key: place for place in PLACES}
+ENVIRONMENT_BY_KEY = {environment.key: environment for environment in ENVIRONMENTS}
+
+# What the hub's /hub/api/info reports for this spawner: the parts that really start servers.
+__version__ = ", ".join(
+    f"{package} {importlib.metadata.version(package)}"
+    for package in ("wrapspawner", "jupyterhub-moss", "batchspawner", "jupyterhub")
+)
+
+
+class HandbookSlurmSpawner(MOSlurmSpawner):
+    """jupyterhub-moss's Slurm spawner with the form's node count and the experts' #SBATCH lines."""
+
+    req_nnodes = Unicode("1").tag(config=True)
+
+
+def _home(user: str) -> str:
+    return pwd.getpwnam(user).pw_dir
+
+
+def environment_variables(environment: Environment, user: str) -> dict[str, str]:
+    """Each environment keeps its JupyterLab settings apart; the own one says which script to run."""
+    home = _home(user)
+    if environment.script is not None:
+        return {"HANDBOOK_START_SCRIPT": f"{home}/{environment.script}"}
+    if environment.settings is None:
+        return {}
+    folder = f"{home}/{environment.settings}"
+    return {
+        "JUPYTERLAB_SETTINGS_DIR": f"{folder}/user-settings",
+        "JUPYTERLAB_WORKSPACES_DIR": f"{folder}/workspaces",
+    }
+
+
+class HandbookSpawner(WrapSpawner):
+    """The spawn form's choice: where (the login node or a partition) and in which environment."""
+
+    async def options_from_form(self, formdata):
+        # A ValueError here is shown on the form, and nothing is queued.
+        options = check_options(options_from_form(formdata), PLACES, ENVIRONMENTS)
+        await self._check_start_script(options)
+        return options
+
+    async def _check_start_script(self, options):
+        environment = ENVIRONMENT_BY_KEY.get(options.get("environment", ""))
+        if environment is None or environment.script is None:
+            return
+        # The environment a server gets from the site (PATH, Lmod), not the hub's own.
+        version, variables = SETTINGS["hub_version"], dict(self.environment)
+        await asyncio.to_thread(check_start_script, self.user.name, environment.script, version, variables)
+
+    def _choose(self, options):
+        place = BY_KEY[options["place"]]
+        environment = ENVIRONMENT_BY_KEY[options.get("environment") or ENVIRONMENTS[0].key]
+        variables = {**self.environment, **environment_variables(environment, self.user.name)}
+        if place.partition is None:
+            self.child_class = LocalProcessSpawner
+            command = [f"{environment.bin}/jupyterhub-singleuser"]
+            self.child_config = {"cmd": command, "environment": variables}
+            return
+        self.child_class = HandbookSlurmSpawner
+        # jupyterhub-moss starts the environment's own jupyterhub-singleuser and batchspawner-singleuser.
+        moss = UserOptions(
+            partition=place.partition,
+            runtime=options["walltime"],
+            nprocs=options["cpus"],
+            environment_id=environment.key,
+            environment_path=environment.bin,
+            default_url=self.default_url or "/lab",
+        )
+        self.child_config = {
+            "user_options": moss.model_dump(),
+            "req_partition": place.partition,
+            "req_runtime": options["walltime"],
+            "req_nnodes": str(options["nodes"]),
+            "req_nprocs": str(options["cpus"]),
+            "req_options": "\n".join(options["extra_sbatch"]),
+            "environment": variables,
+        }
+
+    async def start(self):
+        # REST API requests skip the form: check their options here, before anything is queued.
+        try:
+            options = check_options(dict(self.user_options or {}), PLACES, ENVIRONMENTS)
+            await self._check_start_script(options)
+        except (SpawnOptionError, StartScriptError) as error:
+            # A 400 with the reason, not a failed spawn: the request was wrong, not the site.
+            raise HTTPError(400, str(error)) from None
+        self.user_options = options
+        self.child_spawner = None
+        self._choose(options)
+        try:
+            return await super().start()
+        except Exception as error:
+            environment = ENVIRONMENT_BY_KEY[options["environment"]]
+            if environment.script is None:
+                raise
+            raise RuntimeError(
+                f"your start-up script ~/{environment.script} started no server ({error}); "
+                "run it in a terminal to see what it does"
+            ) from error
+
+    async def progress(self):
+        # WrapSpawner has no child while the start-up script is checked: say what is happening
+        # instead of failing the progress page, then follow the child (or the failed spawn).
+        if self.child_spawner is None:
+            yield {"progress": 5, "message": "Checking the chosen environment"}
+            while self.child_spawner is None and self.pending == "spawn":
+                await asyncio.sleep(0.5)
+        if self.child_spawner is not None:
+            async for event in self.child_spawner.progress():
+                yield event
+
+    def get_state(self):
+        state = super().get_state()
+        state["place"] = (self.user_options or {}).get("place", LOGIN_NODE)
+        return state
+
+    def load_child_class(self, state):
+        place = BY_KEY.get(state.get("place", LOGIN_NODE))
+        if place is not None and place.partition is not None:
+            self.child_class = HandbookSlurmSpawner
+        else:
+            self.child_class = LocalProcessSpawner
