@@ -27,7 +27,7 @@ from hpc_handbook.hub.client import HubClient
 from hpc_handbook.probe.snapshot import probe_site
 from hpc_handbook.processes import processes_tagged
 from hpc_handbook.profile import PROFILE_ENV_VAR, Profile, load_profile
-from hpc_handbook.reference_site.hub import HUB_PACKAGES
+from hpc_handbook.reference_site.server_environment import environment_packages
 from hpc_handbook.slurm import KERNEL_JOB_COMMENT_ENV, slurm_config
 from hpc_handbook.waiting_times.stats import parse_jobcomp_line
 
@@ -237,9 +237,10 @@ def test_a_kernel_users_cannot_start_is_reported_though_the_probe_could(
 def test_the_users_jupyter_environment_is_read_from_their_own_server(snapshot: dict[str, Any]) -> None:
     jupyter = Jupyter.model_validate(snapshot["jupyter"])
     assert jupyter.source == "users-server" and jupyter.error is None
-    # What the hub's venv pins, not what the probe's own environment happens to have.
-    assert f"jupyterlab=={jupyter.packages['jupyterlab']}" in HUB_PACKAGES
-    for extension in PROFILE.jupyter.extensions:
+    # What the default environment's venv pins, not what the probe's own environment happens to have.
+    default = PROFILE.jupyter.default_environment
+    assert f"jupyterlab=={jupyter.packages['jupyterlab']}" in environment_packages(PROFILE, default)
+    for extension in PROFILE.jupyter.default_environment.extensions:
         assert jupyter.has_extension(extension), extension
     assert set(PROFILE.jupyter.server_proxy_allowed) <= set(jupyter.proxy_apps)
     assert "read:hub" in snapshot["hub"]["doc_ci_scopes"]
@@ -247,11 +248,15 @@ def test_the_users_jupyter_environment_is_read_from_their_own_server(snapshot: d
 
 
 def test_an_extension_the_servers_lack_is_drift(snapshot: dict[str, Any]) -> None:
+    default = PROFILE.jupyter.default_environment
+    promising = default.model_copy(update={"extensions": [*default.extensions, "jupyterlab-git"]})
+    environments = [promising if e is default else e for e in PROFILE.jupyter.environments]
     promised = PROFILE.model_copy(
-        update={"jupyter": PROFILE.jupyter.model_copy(update={"extensions": ["jupyterlab-git"]})}
+        update={"jupyter": PROFILE.jupyter.model_copy(update={"environments": environments})}
     )
-    [drift] = check_drift(promised, snapshot)
-    assert (drift.kind, drift.name, drift.check) == ("jupyter", "jupyterlab-git", "extension")
+    found = {(d.kind, d.name, d.check) for d in check_drift(promised, snapshot)}
+    assert ("jupyter", "jupyterlab-git", "extension") in found
+    assert ("environment", default.name, "extension jupyterlab-git") in found
 
 
 def test_a_proxy_application_opens_from_a_users_server(site: Profile) -> None:

@@ -226,11 +226,41 @@ def _hub_changes(before: HubService | None, after: HubService | None) -> list[Co
     # A hub that did not answer either time has nothing to compare; its absence is drift, not news.
     if before is None or after is None or before.version is None or after.version is None:
         return []
-    items = dict_items(_hub_values(before), _hub_values(after))
-    if not items:
-        return []
     audiences = all_audiences("novice", "expert")
-    return [ComponentChange("hub", "hub", "hub", "hub/jupyterhub", "The hub", tuple(items), audiences)]
+    changes = []
+    items = dict_items(_hub_values(before), _hub_values(after))
+    if items:
+        changes.append(
+            ComponentChange("hub", "hub", "hub", "hub/jupyterhub", "The hub", tuple(items), audiences)
+        )
+    return changes + _environment_changes(before, after)
+
+
+def _environment_values(hub: HubService, name: str) -> dict[str, str]:
+    label = next((e.label for e in hub.form_environments if e.value == name), "")
+    jupyter = hub.environments.get(name)
+    return {"offered as": label, **(_jupyter_versions(jupyter) if jupyter else {})}
+
+
+def _environment_changes(before: HubService, after: HubService) -> list[ComponentChange]:
+    """An environment the form offers now or no longer, or whose JupyterLab or extensions changed."""
+    old = {e.value for e in before.form_environments}
+    new = {e.value for e in after.form_environments}
+    changes = []
+    for name in sorted(old | new):
+        if name in old and name in new:
+            items = dict_items(_environment_values(before, name), _environment_values(after, name))
+        else:
+            # It came or went as a whole: one item, the environment itself, as a kernel's would be.
+            was, now = (None if name not in old else PRESENT), (None if name not in new else PRESENT)
+            items = [ChangeItem(label="", old=was, new=now)]
+        if items:
+            label = _environment_values(after if name in new else before, name)["offered as"]
+            subject = f"The spawn form's environment {label} [{name}]"
+            key = f"hub/environment/{_key_part(name)}"
+            audiences = all_audiences("novice", "expert")
+            changes.append(ComponentChange("environment", name, "hub", key, subject, tuple(items), audiences))
+    return changes
 
 
 def _key_part(name: str) -> str:

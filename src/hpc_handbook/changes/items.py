@@ -22,7 +22,7 @@ from hpc_handbook.changelog.fragments import (
 )
 
 #: What a change is about, more finely than the changelog's components (a node is a partition's).
-ChangeKind = Literal["kernel", "partition", "node", "module", "hub", "jupyter", "service"]
+ChangeKind = Literal["kernel", "partition", "node", "module", "hub", "jupyter", "environment", "service"]
 
 
 @dataclasses.dataclass(frozen=True)

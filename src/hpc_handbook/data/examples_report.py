@@ -61,6 +61,8 @@ class ExampleResult(DataModel):
     audience: str = ""
     #: The partition the kernel ran on; None on the login node.
     partition: str | None = None
+    #: The JupyterLab environment of the server it ran in, when not the spawn form's default.
+    environment: str | None = None
     #: The Slurm node a doc CI worker ran it on (`--dispatch slurm`); None where the runner itself did.
     node: str | None = None
     seconds: float = 0.0
@@ -139,12 +141,12 @@ def junit_xml(results: Sequence[ExampleResult], *, site: str) -> str:
         errors="0",
         time=f"{sum(r.seconds for r in results):.2f}",
     )
-    for result in sorted(results, key=lambda r: (r.example, r.kernel)):
+    for result in sorted(results, key=lambda r: (r.example, r.kernel, r.environment or "")):
         case = ET.SubElement(
             suite,
             "testcase",
             classname=f"examples.{result.example}",
-            name=result.kernel,
+            name=result.kernel if result.environment is None else f"{result.kernel} in {result.environment}",
             time=f"{result.seconds:.2f}",
         )
         if result.status == "failed":

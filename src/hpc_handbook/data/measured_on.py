@@ -19,3 +19,5 @@ class MeasuredOn(DataModel):
     partitions: dict[str, int] = Field(default_factory=dict)
     #: Each place of the spawn form, by its value.
     places: list[str] = Field(default_factory=list)
+    #: Each JupyterLab environment of the spawn form beyond its default, by its value.
+    environments: list[str] = Field(default_factory=list)

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from hpc_handbook.data.files import DataModel, read_json
 from hpc_handbook.data.measured_on import MeasuredOn
+from hpc_handbook.data.snapshot import OWN_ENVIRONMENT
 
 #: Where the bench writes the measurements, relative to the repository root.
 SERVICE_MEASUREMENTS = Path("book/data/service-measurements.json")
@@ -37,9 +38,21 @@ class Spread(DataModel):
 
 
 class SpawnTimes(Spread):
-    """From the spawn request to a server that answers, on one place of the spawn form."""
+    """From the spawn request to a server that answers, on one place and environment of the spawn form."""
 
     place: str
+    #: The JupyterLab environment, by the form's value (`own`: a start-up script); None: the default.
+    environment: str | None = None
+
+    @property
+    def where(self) -> str:
+        """`login`; `login, environment 2026-06` for one other than the default; `login, own start-up
+        script` for the user's own."""
+        if self.environment is None:
+            return self.place
+        if self.environment == OWN_ENVIRONMENT:
+            return f"{self.place}, own start-up script"
+        return f"{self.place}, environment {self.environment}"
 
 
 class ServiceMeasurements(DataModel):

@@ -19,7 +19,7 @@ from hpc_handbook.data.snapshot import (
     as_snapshot,
 )
 from hpc_handbook.drift.findings import Drift
-from hpc_handbook.drift.hub import hub_drift, jupyter_drift
+from hpc_handbook.drift.hub import environment_drift, hub_drift, jupyter_drift
 from hpc_handbook.drift.pages import DIRECTIVES, SNAPSHOT_DIRECTIVES, find_pages
 from hpc_handbook.drift.partitions import node_partitions, partition_drift
 from hpc_handbook.profile import Kernel, Profile
@@ -146,6 +146,7 @@ def check_drift(
         *partition_drift(profile, snapshot),
         *_module_drift(profile, snapshot),
         *hub_drift(profile, snapshot),
+        *environment_drift(profile, snapshot),
         *jupyter_drift(profile, snapshot),
     ]
     if root is None:

@@ -12,58 +12,68 @@ from html.parser import HTMLParser
 from hpc_handbook.data.snapshot import FormPlace, HubService, Jupyter
 from hpc_handbook.hub.client import HubClient, HubError
 from hpc_handbook.probe.users_server import probe_users_server
-from hpc_handbook.profile import HubAccess
+from hpc_handbook.profile import OWN_ENVIRONMENT, HubAccess
 
 #: The form field whose options are the places a server can run.
 PLACE_FIELD = "place"
+#: The form field whose options are the JupyterLab environments a server can start in.
+ENVIRONMENT_FIELD = "environment"
 #: The named server the probe starts on the login node to see the kernels users see.
 PROBE_SERVER = "doc-ci-probe"
 
 
 class SpawnFormParser(HTMLParser):
-    """Collect the form's field labels and the options of its place selector."""
+    """Collect the form's field labels and the options of its place and environment selectors."""
 
     def __init__(self) -> None:
         super().__init__()
         self.labels: list[str] = []
-        self.places: dict[str, str] = {}
+        self.choices: dict[str, dict[str, str]] = {PLACE_FIELD: {}, ENVIRONMENT_FIELD: {}}
         self._in_label = False
-        self._in_place_select = False
+        self._select: str | None = None
         self._option: str | None = None
         self._text: list[str] = []
+
+    @property
+    def places(self) -> dict[str, str]:
+        return self.choices[PLACE_FIELD]
+
+    @property
+    def environments(self) -> dict[str, str]:
+        return self.choices[ENVIRONMENT_FIELD]
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = dict(attrs)
         if tag == "label":
             self._in_label, self._text = True, []
-        elif tag == "select" and attributes.get("name") == PLACE_FIELD:
-            self._in_place_select = True
-        elif tag == "option" and self._in_place_select:
+        elif tag == "select" and attributes.get("name") in self.choices:
+            self._select = attributes.get("name")
+        elif tag == "option" and self._select is not None:
             self._option, self._text = attributes.get("value") or "", []
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "label" and self._in_label:
             self.labels.append(" ".join("".join(self._text).split()))
             self._in_label = False
-        elif tag == "option" and self._option is not None:
-            self.places[self._option] = " ".join("".join(self._text).split())
+        elif tag == "option" and self._option is not None and self._select is not None:
+            self.choices[self._select][self._option] = " ".join("".join(self._text).split())
             self._option = None
         elif tag == "select":
-            self._in_place_select = False
+            self._select = None
 
     def handle_data(self, data: str) -> None:
         if self._in_label or self._option is not None:
             self._text.append(data)
 
 
-def parse_spawn_form(page: str) -> tuple[list[str], dict[str, str]]:
-    """The field labels and the place choices of a spawn page's form."""
+def parse_spawn_form(page: str) -> SpawnFormParser:
+    """The field labels, the place and the environment choices of a spawn page's form."""
     parser = SpawnFormParser()
     parser.feed(page)
-    return parser.labels, parser.places
+    return parser
 
 
-def read_spawn_form(access: HubAccess) -> tuple[list[str], dict[str, str]]:
+def read_spawn_form(access: HubAccess) -> SpawnFormParser:
     """The form's field labels and places, as the hub shows them to the account after logging in.
 
     The hub shows its spawn form only to a logged-in browser, never to an API token, so this
@@ -116,18 +126,44 @@ def _probe_with(client: HubClient, access: HubAccess, url: str) -> tuple[HubServ
         doc_ci_scopes=scopes,
     )
     try:
-        labels, places = read_spawn_form(access)
+        form = read_spawn_form(access)
     except HubError as error:
         return service.model_copy(update={"error": f"the spawn form could not be read: {error}"}), None
-    offered = [FormPlace(value=value, label=label) for value, label in places.items()]
-    service = service.model_copy(update={"form_fields": labels, "form_places": offered})
+    service = service.model_copy(
+        update={
+            "form_fields": form.labels,
+            "form_places": [FormPlace(value=v, label=label) for v, label in form.places.items()],
+            "form_environments": [FormPlace(value=v, label=label) for v, label in form.environments.items()],
+        }
+    )
     try:
-        # The form's first place is its default, where a new user's server starts.
-        options = {PLACE_FIELD: next(iter(places))} if places else {}
+        # The form's first place and environment are its defaults, where a new user's server starts.
+        options = {PLACE_FIELD: next(iter(form.places))} if form.places else {}
         kernels, jupyter = probe_default_server(client, access.doc_ci_user, options)
+        environments = probe_environments(client, access.doc_ci_user, options, list(form.environments))
     except HubError as error:
         return service.model_copy(update={"error": f"the probe's server did not answer: {error}"}), None
-    return service.model_copy(update={"server_kernels": kernels}), jupyter
+    return service.model_copy(update={"server_kernels": kernels, "environments": environments}), jupyter
+
+
+def probe_environments(
+    client: HubClient, user: str, options: dict[str, str], environments: list[str]
+) -> dict[str, Jupyter]:
+    """Each environment's Jupyter, from a server started in it where the form's defaults put it."""
+    found = {}
+    for name in environments:
+        if name == OWN_ENVIRONMENT:
+            continue  # the user's own script: the doc CI's recipe starts one, not the probe
+        try:
+            outcome = client.start_and_wait(
+                user, PROBE_SERVER, {**options, ENVIRONMENT_FIELD: name}, timeout_s=120
+            )
+            if not outcome.ready:
+                raise HubError(outcome.messages[-1] if outcome.messages else "the server was never ready")
+            found[name] = probe_users_server(client, user, PROBE_SERVER)
+        finally:
+            client.stop(user, PROBE_SERVER)
+    return found
 
 
 def probe_default_server(client: HubClient, user: str, options: dict[str, str]) -> tuple[list[str], Jupyter]:
