@@ -22,7 +22,8 @@ MARKS = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}
 
 
 def _print_result(result: JobResult) -> None:
-    line = f"{MARKS[result.status]}  {result.example} [{result.kernel}]"
+    where = result.kernel if result.environment is None else f"{result.kernel} in {result.environment}"
+    line = f"{MARKS[result.status]}  {result.example} [{where}]"
     if result.status == "passed":
         line += f"  {result.seconds:.1f} s"
     elif result.status == "skipped":
@@ -201,6 +202,7 @@ def run_examples_command(args: argparse.Namespace) -> int:
             dispatch=dispatch,
             # Only the last run's failing folders are kept, within bounds.
             keep_dir=Path(args.report_dir) / "failed",
+            every_environment=True,
         )
     except (HubRunError, DispatchError, NoRoomError) as error:
         print(f"error: {error}", file=sys.stderr)

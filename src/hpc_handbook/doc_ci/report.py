@@ -65,7 +65,8 @@ def example_result(result: JobResult) -> ExampleResult:
 
 def _where(result: JobResult) -> str:
     where = result.partition or "login node"
-    return f"{where}, node {result.node}" if result.node else where
+    where = f"{where}, node {result.node}" if result.node else where
+    return f"{where}, environment {result.environment}" if result.environment else where
 
 
 def kept_text(result: ExampleResult) -> str:

@@ -11,7 +11,8 @@
                                            # "walltime": "00:10:00"}
                                            # (role:interactive, role:batch, or a partition's name)
         "requires": ["slurm"],             # capabilities: slurm, lmod, gpu (a real GPU), gpu_scheduling
-                                           # (Slurm hands out GPUs), apptainer, conda
+                                           # (Slurm hands out GPUs), apptainer, conda, own_environment
+                                           # (servers from users' own start-up scripts, through the hub)
         "timeout": 120,                    # seconds, for the whole example
         "owner": "docs-team",              # who fixes it when it fails
         "nbval_lax": false                 # optional: true compares only the cells marked
@@ -38,7 +39,7 @@ from hpc_handbook.profile import KERNEL_ROLES, Profile
 from hpc_handbook.profile.base import Walltime
 from hpc_handbook.site_facts import OPTIONAL_PARAMETERS, site_parameters
 
-CAPABILITIES = ("slurm", "lmod", "gpu", "gpu_scheduling", "apptainer", "conda")
+CAPABILITIES = ("slurm", "lmod", "gpu", "gpu_scheduling", "apptainer", "conda", "own_environment")
 
 
 class PartitionPlacement(BaseModel):
@@ -57,9 +58,9 @@ class ExampleMeta(BaseModel):
     #: "login": the login node, where the page says it runs; "any": nothing in it depends on the node,
     #: so `--dispatch slurm` may run it on a compute node of the doc CI's partition.
     runs_on: Literal["login", "any"] | PartitionPlacement = "login"
-    requires: list[Literal["slurm", "lmod", "gpu", "gpu_scheduling", "apptainer", "conda"]] = Field(
-        default_factory=list
-    )
+    requires: list[
+        Literal["slurm", "lmod", "gpu", "gpu_scheduling", "apptainer", "conda", "own_environment"]
+    ] = Field(default_factory=list)
     timeout: int = Field(ge=5, le=3600)
     owner: Annotated[str, StringConstraints(min_length=1, pattern=r"^\S+$")]
     #: nbval's `--nbval-lax` for this example: only cells marked NBVAL_CHECK_OUTPUT are compared.

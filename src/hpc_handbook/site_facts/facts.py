@@ -6,6 +6,7 @@ parameters cell uses), or a kind followed by what to pick and which attribute:
     partition role:batch max_walltime      kernel role:python display_name
     module gcc                             filesystem scratch path
     jupyter extensions                     spawn default_place
+    environment previous label             environment own path
     examples count novice                  doc_ci token_scopes
 
 `look_up` returns a `Fact`, raises `FactAbsent` for a fact of a kind this site does not have
@@ -177,14 +178,57 @@ def _jupyter_fact(vocabulary: Vocabulary, words: list[str]) -> tuple[Any, tuple[
         return vocabulary.proxy_apps, ("jupyter",)
     if attribute == "users_can_install_extensions":
         return vocabulary.profile.jupyter.users_can_install_extensions, ()
+    if attribute == "idle_policy":
+        minutes = vocabulary.profile.jupyter.idle_timeout_minutes
+        if minutes is None:
+            return "A server nobody uses keeps running until you stop it or its time is up.", ()
+        return f"A server nobody uses for {minutes} minutes is stopped, wherever it runs.", ()
+    if attribute == "idle_timeout_minutes":
+        if vocabulary.profile.jupyter.idle_timeout_minutes is None:
+            raise FactAbsent("this site stops no idle server")
+        return vocabulary.profile.jupyter.idle_timeout_minutes, ()
     if attribute in ("lab_version", "server_version"):
         package = "jupyterlab" if attribute == "lab_version" else "jupyter_server"
         if not vocabulary.probed_jupyter or snapshot is None or package not in snapshot.jupyter.packages:
             raise FactAbsent("not probed from users' servers at this site yet")
         return snapshot.jupyter.packages[package], ("jupyter",)
     raise UnknownFact(
-        "`jupyter` takes extensions, proxy_apps, users_can_install_extensions, lab_version or server_version"
+        "`jupyter` takes extensions, proxy_apps, users_can_install_extensions, idle_timeout_minutes, "
+        "idle_policy, lab_version or server_version"
     )
+
+
+_ENVIRONMENT_ATTRIBUTES = ("name", "label", "jupyterlab", "extensions", "retires")
+
+
+def _environment_fact(vocabulary: Vocabulary, words: list[str]) -> tuple[Any, tuple[str, ...]]:
+    """`environment default label`, `environment previous jupyterlab`, `environment own script`."""
+    jupyter = vocabulary.profile.jupyter
+    selector, attribute = [*words, "", ""][:2]
+    if selector == "own":
+        own = jupyter.own_environment
+        if attribute not in ("script", "path"):
+            raise UnknownFact("`environment own` takes script or path")
+        if own is None:
+            raise FactAbsent("this site offers no server from a user's own start-up script")
+        return (own.script if attribute == "script" else f"~/{own.script}"), ("hub",)
+    offered = {e.name: e for e in jupyter.offered}
+    if selector == "default":
+        environment = jupyter.default_environment
+    elif selector == "previous":
+        if len(jupyter.offered) < 2:
+            raise FactAbsent("this site offers one JupyterLab environment")
+        environment = jupyter.offered[1]
+    elif selector in offered:
+        environment = offered[selector]
+    else:
+        raise UnknownFact(_choices(f"no environment {selector!r} (nor default, previous, own)", offered))
+    if attribute not in _ENVIRONMENT_ATTRIBUTES:
+        raise UnknownFact(f"environments have {', '.join(_ENVIRONMENT_ATTRIBUTES)}, not {attribute!r}")
+    value = getattr(environment, attribute)
+    if value is None:
+        raise FactAbsent(f"the environment {environment.name} has no {attribute}")
+    return value, ("hub",)
 
 
 def _hub_fact(vocabulary: Vocabulary, words: list[str]) -> tuple[Any, tuple[str, ...]]:
@@ -258,6 +302,7 @@ KINDS: dict[str, Callable[[Vocabulary, list[str]], tuple[Any, tuple[str, ...]]]]
     "filesystem": _filesystem_fact,
     "jupyter": _jupyter_fact,
     "hub": _hub_fact,
+    "environment": _environment_fact,
     "spawn": _spawn_fact,
     "examples": _examples_fact,
     "doc_ci": _doc_ci_fact,

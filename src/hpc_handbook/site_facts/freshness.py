@@ -27,7 +27,7 @@ class StaleFigure:
     #: The data file, or the example notebook whose record is stale.
     file: str
     #: What is stale: the figures of a partition or a place of the spawn form, or an example's kernels.
-    about: Literal["partition", "place", "kernel"]
+    about: Literal["partition", "place", "environment", "kernel"]
     #: The partition, the place, or the kernels the record lacks.
     names: tuple[str, ...]
     reason: str
@@ -76,16 +76,35 @@ def _form_places(vocabulary: Vocabulary) -> list[str]:
     return [place.value for place in vocabulary.places]
 
 
+def _form_environments(vocabulary: Vocabulary) -> list[str]:
+    """The form's environments beyond its default, as probed; none before a probe saw the form."""
+    hub = vocabulary.snapshot.hub if vocabulary.snapshot is not None else None
+    return [e.value for e in hub.form_environments[1:]] if hub is not None else []
+
+
 def stale_spawn_figures(vocabulary: Vocabulary, data: ServiceMeasurements | None) -> list[StaleFigure]:
     if data is None:
         return []
-    measured = {spawn.place for spawn in data.spawns}
-    reason = "the spawn form offers it, but no spawn was timed there"
     file = SERVICE_MEASUREMENTS.as_posix()
-    return [
-        StaleFigure(file, "place", (place,), reason, SPAWNS_COMMAND)
+    places = {spawn.place for spawn in data.spawns}
+    environments = {spawn.environment for spawn in data.spawns}
+    stale = [
+        StaleFigure(
+            file, "place", (place,), "the spawn form offers it, but no spawn was timed there", SPAWNS_COMMAND
+        )
         for place in _form_places(vocabulary)
-        if place not in measured
+        if place not in places
+    ]
+    return stale + [
+        StaleFigure(
+            file,
+            "environment",
+            (name,),
+            "the spawn form offers it, but no spawn in it was timed",
+            SPAWNS_COMMAND,
+        )
+        for name in _form_environments(vocabulary)
+        if name not in environments
     ]
 
 

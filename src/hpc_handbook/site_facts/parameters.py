@@ -44,6 +44,8 @@ def site_parameters(profile: Profile) -> dict[str, Any]:
     if "gpu" in roles:
         values["gpu_kernel"] = roles["gpu"].name
     values.update(_node_parameters(profile))
+    if profile.jupyter.own_environment is not None:
+        values["own_start_script"] = profile.jupyter.own_environment.script
     for module in profile.modules.relied_on:
         family = re.sub(r"[^a-z0-9]+", "_", module.split("/")[0].lower())
         values.setdefault(f"{family}_module", module)
@@ -66,6 +68,7 @@ OPTIONAL_PARAMETERS = frozenset(
         "batch_node_feature",
         "gpu_partition",
         "gpus_per_node",
+        "own_start_script",
     }
 )
 

@@ -161,8 +161,10 @@ class Vocabulary:
         """The JupyterLab extensions users' servers have: probed, else as the profile declares."""
         if self.probed_jupyter:
             assert self.snapshot is not None
-            return self.snapshot.jupyter.declared_extensions_found(self.profile.jupyter.extensions)
-        return list(self.profile.jupyter.extensions)
+            return self.snapshot.jupyter.declared_extensions_found(
+                self.profile.jupyter.default_environment.extensions
+            )
+        return list(self.profile.jupyter.default_environment.extensions)
 
     @property
     def proxy_apps(self) -> list[str]:

@@ -1,4 +1,5 @@
-"""What the site offers that examples may require: Slurm, Lmod, GPUs, Apptainer, conda, GPU scheduling.
+"""What the site offers that examples may require: Slurm, Lmod, GPUs, Apptainer, conda, GPU scheduling,
+and servers from users' own start-up scripts.
 
 An example that requires a capability the site lacks is skipped, with the reason found here.
 """
@@ -22,7 +23,7 @@ def _command_works(*command: str) -> bool:
         return False
 
 
-def detect_capabilities(profile: Profile) -> dict[str, str | None]:
+def detect_capabilities(profile: Profile, *, through_hub: bool = True) -> dict[str, str | None]:
     """Each capability mapped to None when present, or to the reason it is missing."""
     lmod = os.environ.get("LMOD_CMD") or "/usr/share/lmod/lmod/libexec/lmod"
     found = {
@@ -41,6 +42,14 @@ def detect_capabilities(profile: Profile) -> dict[str, str | None]:
         else:
             found[capability] = None
     found["gpu_scheduling"] = _gpu_scheduling(profile, slurm_missing=found["slurm"])
+    if profile.jupyter.own_environment is None:
+        found["own_environment"] = "no own environment: the site profile offers none"
+    elif not through_hub:
+        found["own_environment"] = (
+            "own environment: it starts through the hub, and this run has none (--direct)"
+        )
+    else:
+        found["own_environment"] = None
     return found
 
 

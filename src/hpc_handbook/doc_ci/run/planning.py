@@ -24,10 +24,12 @@ class Job:
     kernel: str
     #: Lower starts sooner (`run_examples`' `first`); within one rank, longest timeouts first.
     rank: int = 0
+    #: The JupyterLab environment of the server it runs in; None: the spawn form's default.
+    environment: str | None = None
 
 
 def plan_jobs(
-    examples: list[Example], capabilities: dict[str, str | None]
+    examples: list[Example], capabilities: dict[str, str | None], environments: Sequence[str] = ()
 ) -> tuple[list[Job], list[JobResult]]:
     """Every (example, kernel) to run, and a skip verdict, saying what the site lacks, for the others."""
     jobs, skipped = [], []
@@ -46,6 +48,9 @@ def plan_jobs(
                 skipped.append(JobResult.for_example(example, kernel, "skipped", "; ".join(missing)))
             else:
                 jobs.append(Job(example, kernel))
+                # What a new user runs first must work in every environment the form offers.
+                if example.meta.audience == "novice":
+                    jobs += [Job(example, kernel, environment=name) for name in environments]
     return jobs, skipped
 
 
@@ -84,7 +89,11 @@ def fail_jobs_on_unavailable_partitions(
 def dispatchable(job: Job, profile: Profile) -> bool:
     """Whether a worker job on a compute node may run it: no output depends on the node, and
     its kernel needs no allocation of its own (an `srun` inside a worker's job would share it)."""
-    return job.example.meta.runs_on == "any" and needed_partition(job, profile) is None
+    return (
+        job.example.meta.runs_on == "any"
+        and needed_partition(job, profile) is None
+        and job.environment is None  # environments are the hub's: a worker job has none
+    )
 
 
 def in_flight(job: Job, profile: Profile, index: int, *, through_hub: bool) -> InFlight:

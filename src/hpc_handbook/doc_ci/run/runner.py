@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import signal
 import tempfile
@@ -91,17 +92,24 @@ async def _run_jobs(
             watch.register(index)
             try:
                 if hub is not None:
-                    result = await execute_in_server(job.example, job.kernel, context, hub, job_index=index)
+                    result = await execute_in_server(
+                        job.example, job.kernel, context, hub, job_index=index, environment=job.environment
+                    )
                 else:
                     result = await execute_example(job.example, job.kernel, context, job_index=index)
             except asyncio.CancelledError:
                 if index not in watch.reasons:
                     raise  # the whole run is interrupted
                 asyncio.current_task().uncancel()  # type: ignore[union-attr]
-                result = JobResult.for_example(job.example, job.kernel, "failed", watch.reasons[index])
+                reason = watch.reasons[index]
+                result = JobResult.for_example(
+                    job.example, job.kernel, "failed", reason, environment=job.environment
+                )
             except Exception as error:  # one broken example must not end the run
                 reason = f"the runner could not execute it: {type(error).__name__}: {error}"
-                result = JobResult.for_example(job.example, job.kernel, "failed", reason)
+                result = JobResult.for_example(
+                    job.example, job.kernel, "failed", reason, environment=job.environment
+                )
             finally:
                 watch.unregister(index)
             on_result(result)
@@ -131,20 +139,20 @@ def run_examples(
     first: Sequence[str] = (),
     dispatch: RunsElsewhere | None = None,
     keep_dir: Path | None = None,
+    every_environment: bool = False,
 ) -> RunResult:
     """Execute the examples once per kernel and judge them; always leave no kernel, job or folder behind.
 
-    `through_hub` runs them as the profile's doc-CI account, in its servers on the site's hub
-    (HubRunError when the hub cannot be used); otherwise kernels start directly on this machine.
-    Either way the run first checks its room (NoRoomError) and leaves where it worked as it
-    found it; `keep_dir` keeps failing examples' folders there, within bounds.
-    `first` names examples to start before all others, in that order (`--since-snapshot`).
-    With `dispatch`, examples that may run on any node run in worker jobs on its nodes instead.
-    RunInterrupted (a KeyboardInterrupt) when Ctrl-C or SIGTERM ends it.
+    `through_hub` runs them as the profile's doc-CI account in its servers on the hub (HubRunError
+    when it cannot), else kernels start on this machine; either way the run checks its room first
+    (NoRoomError). `keep_dir` keeps failing examples' folders; `first` starts those examples first;
+    `dispatch` runs those that may run anywhere in worker jobs; `every_environment` runs novice
+    examples in each other JupyterLab environment too. RunInterrupted when Ctrl-C or SIGTERM ends it.
     """
     examples = discover_examples(examples_dir, profile, names)
-    capabilities = detect_capabilities(profile) if capabilities is None else capabilities
-    jobs, skipped = plan_jobs(examples, capabilities)
+    found = detect_capabilities(profile, through_hub=through_hub) if capabilities is None else capabilities
+    others = _other_environments(profile, every_environment and through_hub)
+    jobs, skipped = plan_jobs(examples, found, others)
     jobs, unavailable = fail_jobs_on_unavailable_partitions(put_first(jobs, first), profile)
     run = RunResult(results=[*skipped, *unavailable])
     for result in run.results:
@@ -178,6 +186,12 @@ def run_examples(
     if run.interrupted:
         raise RunInterrupted(run.cleanup)
     return run
+
+
+def _other_environments(profile: Profile, wanted: bool) -> list[str]:
+    """The JupyterLab environments the spawn form offers besides its default, when `wanted`."""
+    offered = profile.jupyter.available(dt.date.today())[1:] if wanted else []
+    return [environment.name for environment in offered]
 
 
 def _open_workplace(run: RunResult, profile: Profile, run_id: str, *, through_hub: bool) -> HubRun | None:

@@ -109,7 +109,7 @@ class HubRun:
         """Start the login-node server, record the home there, and check that the run has room."""
         python = self.profile.kernel_roles.get("python")
         try:
-            server = self._spawn(LOGIN_NODE)
+            server = self._spawn(LOGIN_NODE, None)
             guard = HomeGuard(
                 self.client, self.user, server, self.home, self.workroot_name, python.name if python else None
             )
@@ -149,38 +149,42 @@ class HubRun:
             if name.startswith(SERVER_PREFIX):
                 self.client.stop(self.user, name)
 
-    def _options(self, place: str) -> dict[str, Any]:
+    def _options(self, place: str, environment: str | None) -> dict[str, Any]:
+        chosen = {"environment": environment} if environment else {}
         if place == LOGIN_NODE:
-            return {"place": LOGIN_NODE}
+            return {"place": LOGIN_NODE, **chosen}
         limits = self.profile.partition(place).limits
-        return {"place": place, "walltime": limits.max_walltime, "cpus": SERVER_CPUS}
+        return {"place": place, **chosen, "walltime": limits.max_walltime, "cpus": SERVER_CPUS}
 
-    def _spawn(self, place: str) -> str:
-        """Start the named server for this place and wait until it answers; HubError if it does not."""
-        if place in self._failures:
-            raise HubError(self._failures[place])
-        if place not in self.servers:
-            name = f"{SERVER_PREFIX}{place}"
+    def _spawn(self, place: str, environment: str | None) -> str:
+        """Start the named server for this place and environment and wait until it answers; HubError
+        if it does not."""
+        name = server_name(place, environment)
+        where = place if environment is None else f"{place} in the environment {environment}"
+        if name in self._failures:
+            raise HubError(self._failures[name])
+        if name not in self.servers:
             started = time.monotonic()
             try:
                 outcome = self.client.start_and_wait(
-                    self.user, name, self._options(place), timeout_s=SPAWN_TIMEOUT_S
+                    self.user, name, self._options(place, environment), timeout_s=SPAWN_TIMEOUT_S
                 )
             except HubError as error:
-                self._failures[place] = f"the doc CI's server on {place} did not start: {error}"
-                raise HubError(self._failures[place]) from None
+                self._failures[name] = f"the doc CI's server on {where} did not start: {error}"
+                raise HubError(self._failures[name]) from None
             if not outcome.ready:
                 detail = outcome.messages[-1] if outcome.messages else "no progress reported"
-                self._failures[place] = f"the doc CI's server on {place} did not start: {detail}"
-                raise HubError(self._failures[place])
-            self.servers[place] = name
-            self.spawn_seconds[place] = time.monotonic() - started
-        return self.servers[place]
+                self._failures[name] = f"the doc CI's server on {where} did not start: {detail}"
+                raise HubError(self._failures[name])
+            self.servers[name] = name
+            self.spawn_seconds[name] = time.monotonic() - started
+        return self.servers[name]
 
-    async def server_for(self, place: str) -> str:
-        """The named server for this place, started on first use; HubError if it cannot start."""
-        async with self._locks.setdefault(place, asyncio.Lock()):
-            return await asyncio.to_thread(self._spawn, place)
+    async def server_for(self, place: str, environment: str | None = None) -> str:
+        """The named server for this place and environment, started on first use; HubError if it
+        cannot start."""
+        async with self._locks.setdefault(server_name(place, environment), asyncio.Lock()):
+            return await asyncio.to_thread(self._spawn, place, environment)
 
     def _stop_servers(self, names: set[str]) -> None:
         for name in names:
@@ -196,8 +200,8 @@ class HubRun:
         any more (a server job's log is written until it ends); the login-node server, where
         the home is put back, goes last.
         """
-        login = SERVER_PREFIX + LOGIN_NODE
-        ours = {*self.servers.values(), *(SERVER_PREFIX + p for p in self._locks)}
+        login = server_name(LOGIN_NODE, None)
+        ours = {*self.servers.values(), *self._locks}
         # An example may start servers of its own (the own-JupyterLab recipe): none outlives the run.
         self._stop_servers((ours | self._account_servers()) - {login})
         # The account is the doc CI's own: none of its jobs outlives the run (kernels' jobs too).
@@ -300,16 +304,27 @@ async def _keep_if_failed(
         )
 
 
+def server_name(place: str, environment: str | None) -> str:
+    """`doc-ci-login`, or `doc-ci-login-2026-06` for a server in another environment than the default."""
+    return f"{SERVER_PREFIX}{place}" + (f"-{environment}" if environment else "")
+
+
 async def execute_in_server(
-    example: Example, kernel_name: str, context: ExecutionContext, hub: HubRun, *, job_index: int
+    example: Example,
+    kernel_name: str,
+    context: ExecutionContext,
+    hub: HubRun,
+    *,
+    job_index: int,
+    environment: str | None = None,
 ) -> JobResult:
     """Run one example on a kernel inside the doc-CI account's server, and judge its outputs."""
-    result = JobResult.for_example(example, kernel_name, "passed")
+    result = JobResult.for_example(example, kernel_name, "passed", environment=environment)
     started = time.monotonic()
     notebook, origins = _prepare(example, kernel_name, context)
     place = example.partition or LOGIN_NODE
     try:
-        server = await hub.server_for(place)
+        server = await hub.server_for(place, environment)
         folder = await _make_workdir(hub, server, example, job_index)
     except HubError as error:
         result.fail(str(error))
