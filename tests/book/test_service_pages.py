@@ -55,7 +55,15 @@ def test_every_measure_measures_a_declared_criterion() -> None:
 def test_limitations_follow_the_profile(profile) -> None:
     titles = [entry.title for entry in service_limitations(build_vocabulary(profile, None))]
     assert "Jupyter cannot run on the `largemem` partition" in titles
-    assert {"No containers", "No conda", "You cannot install JupyterLab extensions"} <= set(titles)
+    assert {"No containers", "No conda"} <= set(titles)
+    # Users may run their own JupyterLab, so extensions are limited only in the centre's environments.
+    assert "The centre's JupyterLab environments have only the centre's extensions" in titles
+    assert "You cannot install JupyterLab extensions" not in titles
+    closed = profile.model_copy(
+        update={"jupyter": profile.jupyter.model_copy(update={"own_environment": None})}
+    )
+    closed_titles = [entry.title for entry in service_limitations(build_vocabulary(closed, None))]
+    assert "You cannot install JupyterLab extensions" in closed_titles
     # The gpu partition's GPUs are scheduled, not real: the page says that, not "no GPUs".
     assert "GPUs are handed out, but GPU code does not run" in titles and "No GPUs" not in titles
     assert "Your own kernels can break when the centre updates its software" in titles

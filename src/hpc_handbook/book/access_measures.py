@@ -20,10 +20,10 @@ def _spawn_text(measured: ServiceMeasurements) -> str:
     parts = []
     for spawn in measured.spawns:
         if spawn.median_s is None:
-            parts.append(f"on `{spawn.place}` none of {spawn.attempts} spawns succeeded")
+            parts.append(f"on `{spawn.where}` none of {spawn.attempts} spawns succeeded")
         else:
             parts.append(
-                f"on `{spawn.place}` {format_seconds(spawn.median_s)} ({spawn.succeeded} of {spawn.attempts})"
+                f"on `{spawn.where}` {format_seconds(spawn.median_s)} ({spawn.succeeded} of {spawn.attempts})"
             )
     return "Median time from the spawn request to a ready server: " + ", ".join(parts) + "."
 

@@ -102,27 +102,32 @@ def service_limitations(vocabulary: Vocabulary) -> list[LimitationEntry]:
     ):
         if missing:
             entries.append(_service_entry(key, profile, batch=batch))
-    # What users' servers really have, as probed from one of them (the profile's word until then).
-    extensions = vocabulary.extensions
-    if not profile.jupyter.users_can_install_extensions:
-        entries.append(
-            _service_entry(
-                "managed-extensions",
-                profile,
-                extensions=code_list(extensions) if extensions else "none",
-                issue_tracker=profile.support.issue_tracker,
-            )
-        )
-    proxied = "jupyter-server-proxy" in extensions
-    apps = vocabulary.proxy_apps
-    entries.append(
-        _service_entry(
-            "server-proxy" if proxied else "no-server-proxy",
-            profile,
-            allowed=code_list(apps) if apps else "none",
-        )
-    )
+    entries += _jupyter_limitations(vocabulary)
     entries.extend(_from_profile(limitation) for limitation in profile.known_limitations.entries)
+    return entries
+
+
+def _jupyter_limitations(vocabulary: Vocabulary) -> list[LimitationEntry]:
+    """Extensions, the server proxy and idle servers, from what users' servers really have (as
+    probed from one of them; the profile's word until then)."""
+    profile = vocabulary.profile
+    jupyter = profile.jupyter
+    extensions = vocabulary.extensions
+    listed = code_list(extensions) if extensions else "none"
+    entries = []
+    if not jupyter.users_can_install_extensions and jupyter.own_environment is None:
+        tracker = profile.support.issue_tracker
+        entries.append(
+            _service_entry("managed-extensions", profile, extensions=listed, issue_tracker=tracker)
+        )
+    elif not jupyter.users_can_install_extensions and jupyter.own_environment is not None:
+        script = f"~/{jupyter.own_environment.script}"
+        entries.append(_service_entry("own-extensions", profile, extensions=listed, script=script))
+    if jupyter.idle_timeout_minutes is not None:
+        entries.append(_service_entry("idle-servers", profile, minutes=jupyter.idle_timeout_minutes))
+    apps = vocabulary.proxy_apps
+    proxy = "server-proxy" if "jupyter-server-proxy" in extensions else "no-server-proxy"
+    entries.append(_service_entry(proxy, profile, allowed=code_list(apps) if apps else "none"))
     return entries
 
 

@@ -1,4 +1,5 @@
-"""Directives that render tables of profile values: partitions, kernels, filesystems and modules."""
+"""Directives that render tables of profile values: partitions, the spawn form's places and
+environments, kernels, filesystems and modules."""
 
 from __future__ import annotations
 
@@ -65,6 +66,28 @@ class SpawnFormTable(ProfileTableDirective):
             ]
             for partition in profile.jupyter_partitions
         ]
+        return header, rows
+
+
+class EnvironmentsTable(ProfileTableDirective):
+    """The spawn form's JupyterLab environments, the default first, and the user's own start-up script."""
+
+    def rows(self, profile: Profile) -> tuple[list[str], list[list[str]]]:
+        header = ["On the form", "JupyterLab", "Extensions", "Offered"]
+        rows = [
+            [
+                environment.label + (" (the default)" if environment.default or i == 0 else ""),
+                environment.jupyterlab or "the site's",
+                ", ".join(f"`{name}`" for name in environment.extensions) or "none",
+                f"until {environment.retires.isoformat()}"
+                if environment.retires
+                else "until a newer one replaces it",
+            ]
+            for i, environment in enumerate(profile.jupyter.offered)
+        ]
+        own = profile.jupyter.own_environment
+        if own is not None:
+            rows.append([f"My own environment (`~/{own.script}`)", "yours", "any you install", "always"])
         return header, rows
 
 
@@ -143,6 +166,7 @@ def setup_profile_tables(app: Sphinx) -> None:
     app.add_directive("site-new-kernel-example", NewKernelExample)
     app.add_directive("site-partitions", PartitionsTable)
     app.add_directive("site-spawn-form", SpawnFormTable)
+    app.add_directive("site-environments", EnvironmentsTable)
     app.add_directive("site-kernels", KernelsTable)
     app.add_directive("site-filesystems", FilesystemsTable)
     app.add_directive("site-modules", ModulesTable)

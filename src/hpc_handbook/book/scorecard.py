@@ -188,10 +188,16 @@ def _ready_kernels(evidence: Evidence) -> Finding:
     return Finding(rating, text, "site profile and probe snapshot")
 
 
+#: The recipe that installs a third-party extension in a user's own JupyterLab and starts a server from it.
+OWN_JUPYTERLAB_RECIPE = "recipe-own-jupyterlab"
+
+
 def _any_extension(evidence: Evidence) -> Finding:
     jupyter = evidence.profile.jupyter
     if jupyter.users_can_install_extensions:
         return _profile_finding("yes", "Users can install JupyterLab extensions themselves.")
+    if jupyter.own_environment is not None:
+        return _own_environment_finding(evidence, f"~/{jupyter.own_environment.script}")
     installed = evidence.site.extensions
     probed = evidence.site.probed_jupyter
     listed = code_list(installed) if installed else "none"
@@ -200,6 +206,19 @@ def _any_extension(evidence: Evidence) -> Finding:
         f"Users cannot install extensions; their servers have: {listed}.",
         "users' servers, probed" if probed else "site profile",
     )
+
+
+def _own_environment_finding(evidence: Evidence, script: str) -> Finding:
+    """Measured by the recipe that does it: the doc CI runs it through the hub as its account."""
+    text = f"Users start their own JupyterLab, with any extension, from a start-up script (`{script}`)"
+    record = evidence.verifications.get(OWN_JUPYTERLAB_RECIPE)
+    site = evidence.profile.site.short_name
+    if record is None or record.site != site or record.result != "passed":
+        return Finding("untested", f"{text}; no run at this site has verified it yet.", "site profile")
+    verified = (
+        f"{{ref}}`{OWN_JUPYTERLAB_RECIPE}` installed a third-party extension and started a server from it"
+    )
+    return Finding("yes", f"{text}: {verified} on {record.date}.", "documentation test")
 
 
 def _stack_mix(evidence: Evidence) -> Finding:

@@ -169,7 +169,7 @@ def hub_table(snapshot: Snapshot) -> nodes.table | nodes.paragraph:
         return nodes.paragraph(text=f"The hub did not answer the probe: {hub.error}")
     rows: list[list[Any]] = [[code("jupyterhub"), hub.version, "hub"]]
     if hub.spawner:
-        # A spawner defined in the hub's own configuration has no package version to report.
+        # The spawner's module reports the packages that start servers; an older one reported none.
         version = hub.spawner_version if hub.spawner_version not in (None, "unknown") else "—"
         rows.append([code(hub.spawner), version, "spawner"])
     rows += [[label, "—", "spawn form field"] for label in hub.form_fields]
@@ -177,7 +177,31 @@ def hub_table(snapshot: Snapshot) -> nodes.table | nodes.paragraph:
         [label, code(value), "spawn form: a place to run"]
         for value, label in ((p.value, p.label) for p in hub.form_places)
     ]
+    rows += [
+        [label, code(value), "spawn form: an environment"]
+        for value, label in ((e.value, e.label) for e in hub.form_environments)
+    ]
     return build_table(["Component", "Version or value", "Kind"], rows, classes=["handbook-status-hub"])
+
+
+def environments_table(snapshot: Snapshot) -> nodes.table | nodes.paragraph:
+    """Each JupyterLab environment of the spawn form, as a server started in it reported itself."""
+    hub = snapshot.hub
+    if hub is None or not hub.form_environments:
+        return nodes.paragraph(text="The spawn form offers one JupyterLab environment; see the table above.")
+    rows: list[list[Any]] = []
+    for choice in hub.form_environments:
+        jupyter = hub.environments.get(choice.value)
+        if jupyter is None:
+            rows.append([code(choice.value), choice.label, "your own", "what you install"])
+            continue
+        lab = jupyter.packages.get("jupyterlab", "—")
+        extensions = (
+            ", ".join(sorted(name for name, e in jupyter.lab_extensions.items() if e.enabled)) or "none"
+        )
+        rows.append([code(choice.value), choice.label, lab, extensions])
+    header = ["Environment", "On the form", "JupyterLab", "Extensions"]
+    return build_table(header, rows, classes=["handbook-status-environments"])
 
 
 class SystemStatusDirective(SphinxDirective):
@@ -185,7 +209,7 @@ class SystemStatusDirective(SphinxDirective):
 
     required_arguments = 1
     has_content = False
-    PARTS = ("taken", "kernels", "fingerprints", "partitions", "modules", "jupyter", "hub")
+    PARTS = ("taken", "kernels", "fingerprints", "partitions", "modules", "jupyter", "hub", "environments")
 
     def run(self) -> list[nodes.Node]:
         part = choice_argument(self, self.PARTS, subtype="status")
@@ -223,6 +247,8 @@ class SystemStatusDirective(SphinxDirective):
             return [modules_table(snapshot, relied_on)]
         if part == "hub":
             return [hub_table(snapshot)]
+        if part == "environments":
+            return [environments_table(snapshot)]
         return [jupyter_table(snapshot)]
 
 

@@ -62,12 +62,17 @@ def verdict_for(
             result: Literal["passed", "failed", "skipped"] = (
                 "failed" if "failed" in statuses else "passed" if "passed" in statuses else "skipped"
             )
-            reasons = [f"{r.kernel}: {r.reason.splitlines()[0]}" for r in rows if r.reason]
+            reasons = [
+                f"{r.kernel}{f' in {r.environment}' if r.environment else ''}: {r.reason.splitlines()[0]}"
+                for r in rows
+                if r.reason
+            ]
             return Verdict(
                 result=result,
                 reason="; ".join(reasons),
                 date=report.date,
-                kernels=tuple(r.kernel for r in rows),
+                # A novice example runs once per environment on the same kernel: each kernel once.
+                kernels=tuple(dict.fromkeys(r.kernel for r in rows)),
                 source="the last documentation test",
                 place=RecordedPlace(partition=rows[0].partition),
                 recorded=ours if ours is not None and ours.result == "passed" else None,
