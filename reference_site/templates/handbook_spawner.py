@@ -73,6 +73,8 @@ def environment_variables(environment: Environment, user: str) -> dict[str, str]
 class HandbookSpawner(WrapSpawner):
     """The spawn form's choice: where (the login node or a partition) and in which environment."""
 
+    _starting = False
+
     async def options_from_form(self, formdata):
         # A ValueError here is shown on the form, and nothing is queued.
         options = check_options(options_from_form(formdata), PLACES, ENVIRONMENTS)
@@ -127,16 +129,46 @@ class HandbookSpawner(WrapSpawner):
         self.user_options = options
         self.child_spawner = None
         self._choose(options)
+        environment = ENVIRONMENT_BY_KEY[options["environment"]]
         try:
-            return await super().start()
+            self._starting = True
+            started = await super().start()
+            if environment.script is not None:
+                await self._until_answering(started)
+            return started
         except Exception as error:
-            environment = ENVIRONMENT_BY_KEY[options["environment"]]
             if environment.script is None:
                 raise
-            raise RuntimeError(
+            # An HTTPError's message is what the REST API answers and the progress page shows.
+            raise HTTPError(
+                500,
+                "%s",
                 f"your start-up script ~/{environment.script} started no server ({error}); "
-                "run it in a terminal to see what it does"
+                "run it in a terminal to see what it does",
             ) from error
+        finally:
+            self._starting = False
+
+    async def _until_answering(self, started):
+        """A script that ends without a server fails the spawn now, not after http_timeout.
+
+        On the login node the process ends; in a Slurm job, its job (batchspawner has its port by then).
+        """
+        ip, port = started if isinstance(started, tuple) else (self.ip or "127.0.0.1", self.port)
+        deadline = asyncio.get_running_loop().time() + self.http_timeout
+        while asyncio.get_running_loop().time() < deadline:
+            status = await self.child_spawner.poll()
+            if status is not None:
+                raise RuntimeError(f"it ended with status {status}")
+            try:
+                _, writer = await asyncio.open_connection(ip or "127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.5)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            return
+        raise TimeoutError(f"nothing answered on port {port} within {self.http_timeout} s")
 
     async def progress(self):
         # WrapSpawner has no child while the start-up script is checked: say what is happening
@@ -148,6 +180,13 @@ class HandbookSpawner(WrapSpawner):
         if self.child_spawner is not None:
             async for event in self.child_spawner.progress():
                 yield event
+
+    async def poll(self):
+        # While start() runs, it alone says how the spawn ends (with the reason). JupyterHub polls
+        # a slow spawn too, and a child that already ended would turn that into a bare HTTP 500.
+        if self._starting:
+            return None
+        return await super().poll()
 
     def get_state(self):
         state = super().get_state()

@@ -105,12 +105,16 @@ def test_an_unknown_environment_is_refused_with_the_choices(
     assert site.jupyter.default_environment.name in reason
 
 
+@pytest.mark.parametrize("place", ["login", "slurm"])
 def test_a_good_start_script_starts_the_users_server(
-    site: Profile, novice: tuple[HubClient, str], start_script: Path
+    site: Profile, novice: tuple[HubClient, str], start_script: Path, place: str
 ) -> None:
     client, user = novice
     write_script(start_script, user, f'#!/bin/bash\nexec {default_server(site)} "$@"\n')
-    outcome = client.start_and_wait(user, SERVER, {"place": LOGIN_NODE, "environment": OWN_ENVIRONMENT})
+    options: dict[str, object] = {"place": LOGIN_NODE, "environment": OWN_ENVIRONMENT}
+    if place == "slurm":
+        options.update(place=site.interactive_partition.name, walltime="00:10:00", cpus=1)
+    outcome = client.start_and_wait(user, SERVER, options, timeout_s=180)
     assert outcome.ready, outcome.messages
     client.stop(user, SERVER)
     assert wait_until(lambda: not script_processes(user, start_script), 30)
@@ -168,6 +172,34 @@ def test_a_script_that_never_answers_is_refused_and_ended(
     assert wait_until(lambda: not script_processes(user, start_script), 10), script_processes(
         user, start_script
     )
+
+
+@pytest.mark.parametrize("place", ["login", "slurm"])
+def test_a_script_that_starts_no_server_fails_the_spawn_with_its_name(
+    site: Profile, novice: tuple[HubClient, str], start_script: Path, place: str
+) -> None:
+    """It passes the check (it says the hub's version) but then ends without a server."""
+    client, user = novice
+    answer = client.version()
+    written = write_script(
+        start_script, user, f'#!/bin/bash\n[ "$1" = --version ] && echo {answer}\nexit 0\n'
+    )
+    options = {"place": LOGIN_NODE, "environment": OWN_ENVIRONMENT}
+    if place == "slurm":
+        options.update(place=site.interactive_partition.name, walltime="00:10:00", cpus=1)
+    started = time.monotonic()
+    try:
+        outcome = client.start_and_wait(user, SERVER, options, timeout_s=180)
+    except HubError as error:  # it failed before the hub's slow_spawn_timeout: the API answers why
+        reason = str(error)
+    else:  # it failed later: the progress page says why
+        assert not outcome.ready
+        reason = " ".join(outcome.messages)
+    assert f"~/{site.jupyter.own_environment.script} started no server" in reason, reason
+    # Long before the start timeout: the ended script is noticed, not waited for.
+    assert time.monotonic() - started < 60, reason
+    assert wait_until(lambda: not client.servers(user).get(SERVER, {}).get("pending"), 30)
+    assert start_script.read_bytes() == written, "the user's script was changed"
 
 
 def test_an_idle_server_in_a_slurm_job_is_culled_and_its_job_ends(site: Profile) -> None:
