@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import xml.etree.ElementTree as ET
@@ -10,7 +11,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from .conftest import GITLAB_TEMPLATE, run_gitlab_ci_local
+from hpc_handbook.profile import load_profile
+
+from .conftest import GITLAB_TEMPLATE, REPO, run_gitlab_ci_local
 
 
 @pytest.mark.npm
@@ -130,9 +133,14 @@ def test_a_broken_merge_request_fails_naming_the_example_and_the_page(
     artifacts = repo_copy / ".gitlab-ci-local" / "artifacts"
     examples = ET.parse(artifacts / "doc-ci-changed" / "_build" / "reports" / "examples.xml").getroot()
     failures = [
-        case.get("classname") for case in examples.iter("testcase") if case.find("failure") is not None
+        (case.get("classname"), case.get("name"))
+        for case in examples.iter("testcase")
+        if case.find("failure") is not None
     ]
-    assert failures == [f"examples.{EXAMPLE}"]
+    # A novice example runs, and here fails, in every JupyterLab environment the form offers.
+    offered = load_profile(REPO / "site.yml").jupyter.available(dt.date.today())
+    assert {classname for classname, _ in failures} == {f"examples.{EXAMPLE}"}
+    assert len(failures) == len(offered), failures
     prose = ET.parse(artifacts / "prose" / "_build" / "reports" / "prose.xml").getroot()
     [page] = [case for case in prose.iter("testcase") if case.find("failure") is not None]
     failure = page.find("failure")
