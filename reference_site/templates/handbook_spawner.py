@@ -154,7 +154,7 @@ class HandbookSpawner(WrapSpawner):
 
         On the login node the process ends; in a Slurm job, its job (batchspawner has its port by then).
         """
-        ip, port = started if isinstance(started, tuple) else (self.ip or "127.0.0.1", self.port)
+        ip, port = started if isinstance(started, tuple) else (self.ip, self.port)
         deadline = asyncio.get_running_loop().time() + self.http_timeout
         while asyncio.get_running_loop().time() < deadline:
             status = await self.child_spawner.poll()

@@ -115,14 +115,15 @@ def _jupyter_limitations(vocabulary: Vocabulary) -> list[LimitationEntry]:
     extensions = vocabulary.extensions
     listed = code_list(extensions) if extensions else "none"
     entries = []
-    if not jupyter.users_can_install_extensions and jupyter.own_environment is None:
+    own = jupyter.own_environment
+    if not jupyter.users_can_install_extensions and own is None:
         tracker = profile.support.issue_tracker
         entries.append(
             _service_entry("managed-extensions", profile, extensions=listed, issue_tracker=tracker)
         )
-    elif not jupyter.users_can_install_extensions and jupyter.own_environment is not None:
-        script = f"~/{jupyter.own_environment.script}"
-        entries.append(_service_entry("own-extensions", profile, extensions=listed, script=script))
+    elif not jupyter.users_can_install_extensions and own is not None:
+        # Not in the centre's environments, but in their own JupyterLab, started from their script.
+        entries.append(_service_entry("own-extensions", profile, extensions=listed, script=f"~/{own.script}"))
     if jupyter.idle_timeout_minutes is not None:
         entries.append(_service_entry("idle-servers", profile, minutes=jupyter.idle_timeout_minutes))
     apps = vocabulary.proxy_apps
