@@ -129,26 +129,42 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return args, kernel_argv
 
 
+class Stopped(Exception):
+    """A stop signal arrived: raised out of the wait, so the handler never waits inside a wait."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stopped(signum: int, _frame: FrameType | None) -> None:
+    raise Stopped(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args, kernel_argv = parse_args(sys.argv[1:] if argv is None else argv)
     job_name = f"{JOB_NAME_PREFIX}{args.kernel_name}-{job_token(kernel_argv)}"
     comment = os.environ.get(JOB_COMMENT_ENV) or f"jupyter kernel {args.kernel_name}"
     start_reaper(job_name)
-    srun = subprocess.Popen(srun_command(args, job_name, comment, kernel_argv), env=srun_environment())
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        cancel_job(job_name)
-        try:
-            srun.wait(timeout=SRUN_EXIT_GRACE_S)
-        except subprocess.TimeoutExpired:
-            srun.kill()
-            srun.wait()
-        sys.exit(128 + signum)
-
+    # A signal handler that waited for srun itself would wait inside the wait it interrupted,
+    # which holds the lock that every wait needs: it would hang until Jupyter's SIGKILL.
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, stop)
+        signal.signal(signum, _raise_stopped)
+    srun = None
     try:
+        srun = subprocess.Popen(srun_command(args, job_name, comment, kernel_argv), env=srun_environment())
         return srun.wait()
+    except Stopped as stopped:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
+        cancel_job(job_name)
+        if srun is not None:
+            try:
+                srun.wait(timeout=SRUN_EXIT_GRACE_S)
+            except subprocess.TimeoutExpired:
+                srun.kill()
+                srun.wait()
+        return 128 + stopped.signum
     finally:
         # The kernel has exited (or srun lost it): make sure no allocation lingers.
         cancel_job(job_name)

@@ -20,7 +20,7 @@ def test_shipped_profiles_are_valid(path):
     profile = load_profile(path)
     assert len(profile.partitions) >= 3
     assert any(not p.jupyter for p in profile.partitions)
-    assert {k.start for k in profile.kernels} == {"local", "modules", "slurm"}
+    assert {k.start for k in profile.kernels} >= {"local", "modules", "slurm"}
 
 
 def write_profile(tmp_path: Path, edit) -> Path:
@@ -69,6 +69,32 @@ def test_unknown_partition_referenced_by_a_kernel(tmp_path):
     assert error.where.startswith("kernels[") and error.where.endswith("].partition")
     assert "unknown partition 'gpu-nowhere'" in error.problem
     assert "interactive" in error.problem  # lists what was expected
+
+
+def _container_kernel(data):
+    return next(k for k in data["kernels"] if k["start"] == "container")
+
+
+def test_unknown_image_of_a_container_kernel_names_the_images(tmp_path):
+    error = error_for(write_profile(tmp_path, lambda d: _container_kernel(d).update(image="ubuntu")))
+    assert error.where.startswith("kernels[") and error.where.endswith("].image")
+    assert "unknown image 'ubuntu'" in error.problem and "debian-python" in error.problem
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda d: _container_kernel(d).pop("image"), "needs an 'image'"),
+        (lambda d: _container_kernel(d).update(language="R"), "must be a Python kernel"),
+        (lambda d: d["kernels"][0].update(image="debian-python"), "only a kernel with start: container"),
+        (lambda d: d["containers"][0].update(packages=["Not A Package"]), "should match pattern"),
+        (lambda d: d["containers"][0].update(debian_suite="sid"), "'bookworm' or 'trixie'"),
+    ],
+    ids=["no-image", "not-python", "image-on-local", "bad-package", "unknown-suite"],
+)
+def test_container_mistakes_are_named(tmp_path, edit, expected):
+    error = error_for(write_profile(tmp_path, edit))
+    assert expected.lower() in error.problem.lower(), error.problem
 
 
 def test_kernel_on_a_partition_jupyter_cannot_reach(tmp_path):

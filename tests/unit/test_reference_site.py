@@ -18,10 +18,10 @@ from hpc_handbook.reference_site.kernels import (
     kernel_venv_packages,
     kernel_walltime,
     kernelspec,
+    launcher_script,
     modules_kernel_launcher,
     site_jupyter_env,
     site_jupyter_path,
-    slurm_kernel_launcher_script,
 )
 from hpc_handbook.reference_site.lifecycle import apt_packages
 from hpc_handbook.reference_site.lmod import (
@@ -381,12 +381,28 @@ def test_unsupported_kernel_language_is_a_clear_error(default_profile: Profile) 
         kernelspec(julia, default_profile)
 
 
-def test_slurm_launcher_script_gets_a_shebang() -> None:
-    script = slurm_kernel_launcher_script(Path("/opt/x/libexec/venv/bin/python"))
+@pytest.mark.parametrize(
+    ("launcher", "stops_with"), [("slurm_kernel_launcher", "scancel"), ("container_kernel_launcher", '"rm"')]
+)
+def test_launcher_scripts_get_a_shebang(launcher: str, stops_with: str) -> None:
+    script = launcher_script(launcher, Path("/opt/x/libexec/venv/bin/python"))
 
     assert script.startswith("#!/opt/x/libexec/venv/bin/python\n")
-    assert "scancel" in script
-    compile(script, "slurm-kernel-launcher", "exec")
+    assert stops_with in script
+    compile(script, launcher, "exec")
+
+
+def test_container_kernelspec_runs_the_image_through_the_launcher(default_profile: Profile) -> None:
+    kernel = default_profile.kernel_roles["container"]
+    spec = kernelspec(kernel, default_profile)
+
+    assert spec["argv"][0].endswith("libexec/container-kernel-launcher")
+    assert "--image" in spec["argv"] and "localhost/debian-python:bookworm" in spec["argv"]
+    # Every filesystem of the profile is mounted at its own path, so the user's files are where they are.
+    assert {"--mount=/home", "--mount=/project", "--mount=/scratch"} <= set(spec["argv"])
+    assert spec["argv"][-5:] == ["python3", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    assert set(spec["env"]) == {"CONTAINERS_STORAGE_CONF", "CONTAINERS_CONF"}
+    assert spec["interrupt_mode"] == "message"
 
 
 # --- helpers --------------------------------------------------------------

@@ -95,13 +95,23 @@ def service_limitations(vocabulary: Vocabulary) -> list[LimitationEntry]:
     if gpu_partitions and not capabilities.gpu:
         # Slurm hands out GPUs there, but no GPU code runs: say so rather than "no GPUs".
         entries.append(_service_entry("gpus-scheduled-only", profile, partitions=code_list(gpu_partitions)))
+    container_kernels = [k for k in profile.kernels if k.start == "container"]
     for missing, key in (
         (not capabilities.gpu and not gpu_partitions, "no-gpu"),
-        (not capabilities.apptainer, "no-apptainer"),
+        (not capabilities.apptainer and not container_kernels, "no-apptainer"),
+        (not capabilities.apptainer and bool(container_kernels), "site-images-only"),
         (not capabilities.conda, "no-conda"),
     ):
         if missing:
-            entries.append(_service_entry(key, profile, batch=batch))
+            entries.append(
+                _service_entry(
+                    key,
+                    profile,
+                    batch=batch,
+                    images=code_list([c.reference for c in profile.containers]),
+                    kernels=code_list([k.name for k in container_kernels]),
+                )
+            )
     entries += _jupyter_limitations(vocabulary)
     entries.extend(_from_profile(limitation) for limitation in profile.known_limitations.entries)
     return entries

@@ -95,7 +95,7 @@ class KernelsTable(ProfileTableDirective):
     def rows(self, profile: Profile) -> tuple[list[str], list[list[str]]]:
         # Local and module kernels are children of the user's server, wherever the server runs.
         how = {"local": "where your server runs", "modules": "from modules, where your server runs",
-               "slurm": "in a Slurm job"}  # fmt: skip
+               "slurm": "in a Slurm job", "container": "in a container, where your server runs"}  # fmt: skip
         roles: dict[str, list[str]] = {}
         for role, player in profile.kernel_roles.items():
             roles.setdefault(player.name, []).append(f"`role:{role}`")
@@ -106,6 +106,8 @@ class KernelsTable(ProfileTableDirective):
                 start += ": " + ", ".join(f"`{m}`" for m in kernel.modules)
             if kernel.start == "slurm":
                 start += f" on `{kernel.partition}`"
+            if kernel.start == "container":
+                start += ": " + next(f"`{c.reference}`" for c in profile.containers if c.name == kernel.image)
             rows.append(
                 [
                     f"`{kernel.name}`",

@@ -63,7 +63,7 @@ class WhereToRun(GeneratedMyST):
     def markdown(self, profile: Profile) -> list[str]:
         texts = _texts("where_to_run")
         login = texts["login"]
-        login_kernels = [k.name for k in profile.kernels if k.start in ("local", "modules")]
+        login_kernels = [k.name for k in profile.kernels if k.start in ("local", "modules", "container")]
         rows = [[login["work"], login["where"], login["how"].format(login_kernels=code_list(login_kernels))]]
         for partition in profile.partitions:
             rows.append(self.partition_row(texts["partition"], partition, profile))

@@ -61,7 +61,7 @@ def _profile_finding(rating: str, evidence: str) -> Finding:
 
 def _defaults(evidence: Evidence) -> Finding:
     profile = evidence.profile
-    ready = [k.name for k in profile.kernels if k.start in ("local", "modules")]
+    ready = [k.name for k in profile.kernels if k.start in ("local", "modules", "container")]
     default_place = look_up(evidence.site, "spawn default_place")
     # A server that starts at once, with kernels that need no choices, lets a new user explore.
     rating = "yes" if ready else "partly"

@@ -43,6 +43,9 @@ def _start_text(kernel: KernelEntry) -> str:
         partition, walltime = details.get("partition"), details.get("walltime")
         text = f"in a Slurm job on {partition}" if partition else "in a Slurm job"
         return f"{text}, for up to {walltime_text(str(walltime))}" if walltime else text
+    if start == "container":
+        image = details.get("image")
+        return f"in the container image {image}, where your server runs" if image else "in a container"
     # A local kernel is a child of the user's server: the login node, or the server's own job.
     return {"local": "where your server runs", "unknown": "not stated"}.get(start, start)
 

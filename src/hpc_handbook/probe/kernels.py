@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hpc_handbook.containers import ensure_containers_gone
 from hpc_handbook.kernelspecs import site_jupyter_environment, site_kernel_dirs
 from hpc_handbook.login_environment import login_environment, new_home
 from hpc_handbook.profile import Kernel, Profile
@@ -204,6 +205,7 @@ def run_in_kernel(
                 manager.shutdown_kernel(now=True)
         manager.cleanup_resources()
         ensure_jobs_gone(comment)
+        ensure_containers_gone(comment)
         log.close()
 
 

@@ -19,6 +19,7 @@ def cross_check(profile: Profile, file: Path) -> list[HandbookInputError]:
         *_check_names(profile, file),
         *_check_kernel_partitions(profile, file),
         *_check_kernel_roles(profile, file),
+        *_check_kernel_images(profile, file),
         *_check_filesystems_and_partitions(profile, file),
         *_check_accounts(profile, file),
         *_check_default_partition(profile, file),
@@ -125,6 +126,7 @@ def _check_names(profile: Profile, file: Path) -> list[HandbookInputError]:
         ("systems", [s.name for s in profile.systems]),
         ("systems[].partitions", [p.name for p in profile.partitions]),
         ("kernels", [k.name for k in profile.kernels]),
+        ("containers", [c.name for c in profile.containers]),
         ("filesystems", [f.name for f in profile.filesystems]),
     ):
         for name in _duplicates(names):
@@ -166,6 +168,21 @@ def _check_kernel_partitions(profile: Profile, file: Path) -> list[HandbookInput
                 )
             )
     return errors
+
+
+def _check_kernel_images(profile: Profile, file: Path) -> list[HandbookInputError]:
+    """A container kernel's image is one of the profile's `containers`."""
+    images = [c.name for c in profile.containers]
+    return [
+        HandbookInputError(
+            file,
+            f"kernels[{index}].image",
+            f"unknown image {kernel.image!r}; expected one of: "
+            + (", ".join(images) or "(the profile declares no containers)"),
+        )
+        for index, kernel in enumerate(profile.kernels)
+        if kernel.image is not None and kernel.image not in images
+    ]
 
 
 def _check_kernel_roles(profile: Profile, file: Path) -> list[HandbookInputError]:

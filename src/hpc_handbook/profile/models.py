@@ -140,8 +140,9 @@ KERNEL_ROLES: dict[str, str] = {
     "r": "an R kernel (language R)",
     "bash": "a Bash kernel (language bash)",
     "gpu": "a kernel whose own Slurm job asks for GPUs (start slurm, gpus above 0)",
+    "container": "a kernel that runs in one of the site's container images (start container)",
 }
-KernelRole = Literal["python", "modules", "slurm", "r", "bash", "gpu"]
+KernelRole = Literal["python", "modules", "slurm", "r", "bash", "gpu", "container"]
 
 
 def kernel_fits_role(kernel: Kernel, role: str) -> bool:
@@ -152,6 +153,7 @@ def kernel_fits_role(kernel: Kernel, role: str) -> bool:
         "modules": kernel.start == "modules",
         "slurm": kernel.start == "slurm" and not kernel.gpus,
         "gpu": kernel.start == "slurm" and kernel.gpus > 0,
+        "container": kernel.start == "container",
         "r": language == "r",
         "bash": language == "bash",
     }[role]
@@ -166,8 +168,9 @@ class Kernel(Strict):
     display_name: str = Field(min_length=1)
     language: str = Field(min_length=1)
     purpose: str = Field(min_length=1)
-    start: Literal["local", "modules", "slurm"]
+    start: Literal["local", "modules", "slurm", "container"]
     modules: list[ModuleName] = Field(default_factory=list)
+    image: Name | None = Field(default=None, description="The container image it runs in (start: container).")
     partition: Name | None = None
     walltime: Walltime | None = None
     gpus: int = Field(default=0, ge=0, description="GPUs the kernel's own job asks for (start: slurm).")
@@ -183,7 +186,37 @@ class Kernel(Strict):
             raise ValueError("only a kernel with start: slurm takes a 'partition'")
         if self.start != "slurm" and self.gpus:
             raise ValueError("only a kernel with start: slurm takes 'gpus' (its job asks Slurm for them)")
+        if self.start == "container" and self.image is None:
+            raise ValueError("a kernel with start: container needs an 'image' (a name from 'containers')")
+        if self.start != "container" and self.image is not None:
+            raise ValueError("only a kernel with start: container takes an 'image'")
+        if self.start == "container" and self.language.lower() != "python":
+            raise ValueError(
+                "a kernel with start: container must be a Python kernel (its image holds ipykernel)"
+            )
         return self
+
+
+#: A Debian package name, as apt takes it.
+DebianPackage = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9+.-]+$")]
+
+
+class ContainerImage(Strict):
+    """A container image users' kernels run in, built from Debian's packages by `site up`."""
+
+    name: Name
+    description: str = Field(min_length=1)
+    debian_suite: Literal["bookworm", "trixie"] = Field(
+        default="bookworm", description="The Debian release the image is built from."
+    )
+    packages: list[DebianPackage] = Field(
+        min_length=1, description="Debian packages in the image; a Python kernel needs python3-ipykernel."
+    )
+
+    @property
+    def reference(self) -> str:
+        """The image's name in podman's store: built locally, so under `localhost/`."""
+        return f"localhost/{self.name}:{self.debian_suite}"
 
 
 class Modules(Strict):
@@ -294,6 +327,8 @@ class Profile(Strict):
     support: Support
     systems: list[System] = Field(min_length=1)
     kernels: list[Kernel] = Field(min_length=1)
+    #: Images for `start: container` kernels, shared read-only by every user's rootless podman.
+    containers: list[ContainerImage] = Field(default_factory=list)
     modules: Modules
     filesystems: list[Filesystem] = Field(min_length=1)
     capabilities: Capabilities = Capabilities()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hpc_handbook.profile import Profile
+from hpc_handbook.reference_site.containers import check_image
 from hpc_handbook.reference_site.hub import (
     hub_answers,
     hub_pids,
@@ -37,7 +38,7 @@ from hpc_handbook.reference_site.users import account_folders, accounts
 @dataclass(frozen=True)
 class Check:
     component: Literal[
-        "daemon", "config", "node", "partition", "kernel", "module", "hub", "environment", "account"
+        "daemon", "config", "node", "partition", "kernel", "image", "module", "hub", "environment", "account"
     ]
     name: str
     ok: bool
@@ -92,6 +93,14 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def _check_images(profile: Profile) -> list[Check]:
+    checks = []
+    for image in profile.containers:
+        problem = check_image(profile, image)
+        checks.append(Check("image", image.reference, problem is None, problem or image.description))
+    return checks
 
 
 def _check_kernels(profile: Profile, jupyter_dir: Path) -> list[Check]:
@@ -234,6 +243,7 @@ def check_site(profile: Profile, *, jupyter_dir: Path = SITE_JUPYTER_DIR) -> lis
         *_check_daemons(),
         *_check_slurm(profile),
         *_check_kernels(profile, jupyter_dir),
+        *_check_images(profile),
         *_check_modules(profile),
         *_check_accounts(profile),
         *_check_hub(profile),
@@ -251,6 +261,7 @@ def show_status(profile: Profile, checks: Sequence[Check]) -> None:
         "node": "Slurm node",
         "partition": "Partitions",
         "kernel": "Kernels (jupyter kernelspec list, site first)",
+        "image": "Container images (the site's read-only store)",
         "module": "Modules (module avail)",
         "account": "Test accounts",
         "hub": "JupyterHub",

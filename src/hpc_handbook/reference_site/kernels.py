@@ -13,6 +13,7 @@ from typing import Any
 
 # Kept importable from here: the site's tests know it as the reference site's.
 from hpc_handbook.profile import Kernel, Profile
+from hpc_handbook.reference_site.containers import mount_points, podman_settings
 from hpc_handbook.reference_site.lmod import module_path, plan_modules
 from hpc_handbook.reference_site.paths import (
     GENERATED_NOTE,
@@ -63,16 +64,16 @@ def modules_kernel_launcher(kernel: Kernel, profile: Profile) -> str:
     )
 
 
-def slurm_kernel_launcher_script(python: Path) -> str:
-    """The Slurm kernel launcher, with a shebang for the Python that runs it."""
-    source = (reference_site_dir() / "slurm_kernel_launcher.py").read_text(encoding="utf-8")
+def launcher_script(name: str, python: Path) -> str:
+    """A kernel launcher of reference_site/ (Slurm, container), with a shebang for the Python that runs it."""
+    source = (reference_site_dir() / f"{name}.py").read_text(encoding="utf-8")
     return f"#!{python}\n# {GENERATED_NOTE}\n{source}"
 
 
 def kernel_venv_packages(kernel: Kernel) -> list[str] | None:
     """The pip packages of the kernel's own venv, or None for a kernel that has none."""
     language = kernel.language.lower()
-    if kernel.start == "modules" or language == "r":
+    if kernel.start in ("modules", "container") or language == "r":
         return None
     if language == "python":
         return dedupe(["ipykernel", *kernel.packages])
@@ -115,6 +116,26 @@ def kernelspec(kernel: Kernel, profile: Profile) -> dict[str, Any]:
         modules_kernel_launcher(kernel, profile)  # rejects what the launcher cannot start
         spec["argv"] = [str(layout.kernel_dir(kernel.name) / "launch"), "{connection_file}"]
         how["modules"] = list(kernel.modules)
+    elif kernel.start == "container":
+        image = next(i for i in profile.containers if i.name == kernel.image)
+        spec["argv"] = [
+            str(layout.container_launcher),
+            "--kernel-name",
+            kernel.name,
+            "--image",
+            image.reference,
+            *(f"--mount={top}" for top in mount_points(profile)),
+            "--",
+            "python3",
+            "-m",
+            "ipykernel_launcher",
+            "-f",
+            "{connection_file}",
+        ]
+        spec["env"] = podman_settings(layout)
+        # A SIGINT to the launcher means "remove the container"; interrupts travel as messages instead.
+        spec["interrupt_mode"] = "message"
+        how["image"] = image.reference
     else:
         assert kernel.partition is not None
         walltime = kernel_walltime(kernel, profile)
@@ -169,8 +190,12 @@ def ensure_venvs(profile: Profile, python: Path, log: Log) -> None:
 def install_kernels(profile: Profile, python: Path, log: Log, previous: Mapping[str, Any]) -> list[str]:
     """Kernel venvs, launchers and kernelspecs; returns the installed kernel names."""
     layout = site_layout(profile)
+    tools_python = layout.tools_venv / "bin" / "python"
     write_if_changed(
-        layout.slurm_launcher, slurm_kernel_launcher_script(layout.tools_venv / "bin" / "python"), mode=0o755
+        layout.slurm_launcher, launcher_script("slurm_kernel_launcher", tools_python), mode=0o755
+    )
+    write_if_changed(
+        layout.container_launcher, launcher_script("container_kernel_launcher", tools_python), mode=0o755
     )
     for kernel in profile.kernels:
         spec_dir = KERNELSPEC_DIR / kernel.name

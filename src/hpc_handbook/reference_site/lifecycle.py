@@ -12,6 +12,7 @@ from typing import Any
 
 from hpc_handbook.profile import Profile
 from hpc_handbook.reference_site.checks import Check, check_site
+from hpc_handbook.reference_site.containers import CONTAINER_APT_PACKAGES, ensure_container_images
 from hpc_handbook.reference_site.hub import HUB_APT_PACKAGES, ensure_hub, stop_hub
 from hpc_handbook.reference_site.kernels import ensure_venvs, install_kernels
 from hpc_handbook.reference_site.lmod import install_modules
@@ -51,6 +52,8 @@ def apt_packages(profile: Profile) -> list[str]:
     packages = [*BASE_APT_PACKAGES, *TEST_TOOL_APT_PACKAGES]
     if profile.reference_site is not None:
         packages += HUB_APT_PACKAGES
+    if profile.containers:
+        packages += CONTAINER_APT_PACKAGES
     for kernel in profile.kernels:
         if kernel.language.lower() == "r":
             # Debian packages CRAN's R packages as r-cran-<lower-case name>; IRkernel is the kernel itself.
@@ -95,6 +98,7 @@ def up(profile: Profile, *, log: Log = print_log) -> list[Check]:
     ensure_venvs(profile, python, log)
     module_files = install_modules(profile, python, log, previous)
     kernels = install_kernels(profile, python, log, previous)
+    images = ensure_container_images(profile, log, previous.get("images", []))
     site_accounts = ensure_accounts(profile, log, previous)
     ensure_hub(profile, python, log)
     layout = site_layout(profile)
@@ -103,6 +107,7 @@ def up(profile: Profile, *, log: Log = print_log) -> list[Check]:
         "prefix": str(layout.prefix),
         "modulefiles": str(layout.modulefiles),
         "kernels": kernels,
+        "images": images,
         "module_files": module_files,
         "accounts": site_accounts,
     }

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hpc_handbook.profile import Profile
+from hpc_handbook.reference_site.containers import podman_shell_exports
 from hpc_handbook.reference_site.paths import (
     GENERATED_NOTE,
     LMOD_INIT_BASH,
@@ -262,6 +263,7 @@ def profile_d_script(profile: Profile) -> str:
         {
             "SITE_SHORT_NAME": profile.site.short_name,
             "MODULE_PATHS": " ".join(shlex.quote(p) for p in profile.modules.paths),
+            "PODMAN_SETTINGS": podman_shell_exports(profile),
         },
     )
 

@@ -73,6 +73,24 @@ class SiteLayout:
     def slurm_launcher(self) -> Path:
         return self.libexec_dir / "slurm-kernel-launcher"
 
+    @property
+    def container_launcher(self) -> Path:
+        return self.libexec_dir / "container-kernel-launcher"
+
+    @property
+    def slurm_epilog(self) -> Path:
+        """Slurm's epilog: removes what a job's container kernels left (only with containers)."""
+        return self.libexec_dir / "slurm-epilog"
+
+    @property
+    def containers_dir(self) -> Path:
+        """podman's settings for users, and the site's read-only image store."""
+        return self.prefix / "containers"
+
+    @property
+    def container_store(self) -> Path:
+        return self.containers_dir / "storage"
+
     def kernel_dir(self, kernel_name: str) -> Path:
         return self.kernels_dir / kernel_name
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from hpc_handbook.processes import terminate
 from hpc_handbook.profile import Profile
+from hpc_handbook.reference_site.containers import slurm_epilog
 from hpc_handbook.reference_site.paths import (
     GRES_CONF,
     JOBCOMP_LOG,
@@ -22,6 +23,7 @@ from hpc_handbook.reference_site.paths import (
     SLURMCTLD_STATE_DIR,
     SLURMD_SPOOL_DIR,
     ReferenceSiteError,
+    site_layout,
     site_slug,
 )
 from hpc_handbook.reference_site.slurm_conf import (
@@ -270,6 +272,9 @@ def start_slurm(profile: Profile, log: Log) -> None:
         _ensure_gpu_devices(node)
     JOBCOMP_LOG.touch(exist_ok=True)
     changed = write_if_changed(GRES_CONF, gres_conf(profile))
+    if profile.containers:
+        # Before slurm.conf names it: slurmd drains a node whose epilog cannot run.
+        write_if_changed(site_layout(profile).slurm_epilog, slurm_epilog(profile), mode=0o755)
     changed = write_if_changed(SLURM_CONF, conf_text) or changed
     running = slurm_daemons_running()
     if changed and any(running.values()):

@@ -16,6 +16,7 @@ from hpc_handbook.reference_site.paths import (
     SITE_STATE_DIR,
     SLURMCTLD_STATE_DIR,
     SLURMD_SPOOL_DIR,
+    site_layout,
     site_slug,
 )
 
@@ -157,6 +158,14 @@ def slurm_conf(profile: Profile, *, controller: str) -> str:
         "# srun listens on ports outside the kernel's ephemeral range (ip_local_port_range): a port that",
         "# the hub or a Jupyter kernel picks at random is never one srun waits on for its job's output.",
         f"SrunPortRange={SRUN_PORT_RANGE}",
+        *(
+            [
+                "# Ending a job does not reach the containers its kernels started: the epilog removes them.",
+                f"Epilog={site_layout(profile).slurm_epilog}",
+            ]
+            if profile.containers
+            else []
+        ),
         "",
         *(node.conf_line() for node in nodes),
         "",

@@ -43,6 +43,10 @@ def site_parameters(profile: Profile) -> dict[str, Any]:
         values["slurm_kernel"] = roles["slurm"].name
     if "gpu" in roles:
         values["gpu_kernel"] = roles["gpu"].name
+    if "container" in roles:
+        container = roles["container"]
+        values["container_kernel"] = container.name
+        values["container_image"] = next(i.reference for i in profile.containers if i.name == container.image)
     values.update(_node_parameters(profile))
     if profile.jupyter.own_environment is not None:
         values["own_start_script"] = profile.jupyter.own_environment.script
@@ -65,6 +69,8 @@ OPTIONAL_PARAMETERS = frozenset(
         "library_module",
         "slurm_kernel",
         "gpu_kernel",
+        "container_kernel",
+        "container_image",
         "batch_node_feature",
         "gpu_partition",
         "gpus_per_node",

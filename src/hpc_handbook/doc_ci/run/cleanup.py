@@ -1,9 +1,10 @@
-"""Leave nothing behind: find and end the kernels and Slurm jobs a run started.
+"""Leave nothing behind: find and end the kernels, Slurm jobs and containers a run started.
 
 Every kernel a run starts carries the run's id in its environment, and every Slurm
 job the run causes carries it as its comment. That finds kernels whose manager was
 killed, kernels inside jobs whose `srun` client was killed (which does not end them),
-and what an earlier run that was itself killed left behind.
+and what an earlier run that was itself killed left behind. A container kernel's
+container carries the run's id as a label, and goes the same way.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 
+from hpc_handbook.containers import labelled_containers, remove_containers
 from hpc_handbook.doc_ci.run.execute import RUN_ID_ENV
 from hpc_handbook.processes import is_running, processes_tagged, terminate
 from hpc_handbook.slurm import SlurmError, cancel_jobs, list_jobs, wait_until_gone
@@ -59,6 +61,13 @@ def jobs_of_run(run_id: str | None) -> list[str]:
     return jobs
 
 
+def containers_of_run(run_id: str | None) -> list[str]:
+    """The caller's containers the run's kernels started (or, with None, any run's whose runner is gone)."""
+    if run_id is None:
+        return labelled_containers(_is_stale)
+    return labelled_containers(lambda label: label == run_id)
+
+
 def workroot_prefix(run_id: str) -> str:
     return f"handbook-run-{run_id.removeprefix('handbook-ci:')}-"
 
@@ -76,6 +85,7 @@ def end_run(run_id: str | None, *, grace: float = 3.0) -> tuple[list[str], list[
     cancel_jobs(jobs, timeout=30)
     pids = processes_of_run(run_id)
     terminate(pids, grace=grace)
+    remove_containers(containers_of_run(run_id))
     if jobs:
         # Wait until Slurm has really ended them, so "after the run, squeue is empty" holds.
         wait_until_gone(jobs, timeout=30)
