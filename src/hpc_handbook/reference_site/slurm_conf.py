@@ -138,14 +138,7 @@ def slurm_conf(profile: Profile, *, controller: str) -> str:
         "SelectType=select/cons_tres",
         "SelectTypeParameters=CR_Core_Memory",
         f"DefMemPerCPU={DEF_MEM_PER_CPU_MB}",
-        *(
-            [
-                "# GPUs are a generic resource that Slurm counts and hands out; gres.conf names no devices.",
-                "GresTypes=gpu",
-            ]
-            if any(n.gpus for n in nodes)
-            else []
-        ),
+        *_gres_lines(nodes),
         "# Reject a job that asks for more than its partition allows, instead of queueing it forever.",
         "EnforcePartLimits=ALL",
         "# Trust this file's CPUs and memory over the hardware: the nodes share one small machine.",
@@ -158,14 +151,7 @@ def slurm_conf(profile: Profile, *, controller: str) -> str:
         "# srun listens on ports outside the kernel's ephemeral range (ip_local_port_range): a port that",
         "# the hub or a Jupyter kernel picks at random is never one srun waits on for its job's output.",
         f"SrunPortRange={SRUN_PORT_RANGE}",
-        *(
-            [
-                "# Ending a job does not reach the containers its kernels started: the epilog removes them.",
-                f"Epilog={site_layout(profile).slurm_epilog}",
-            ]
-            if profile.containers
-            else []
-        ),
+        *_epilog_lines(profile),
         "",
         *(node.conf_line() for node in nodes),
         "",
@@ -173,6 +159,24 @@ def slurm_conf(profile: Profile, *, controller: str) -> str:
     for partition in profile.partitions:
         lines += _partition_lines(partition)
     return "\n".join(lines) + "\n"
+
+
+def _gres_lines(nodes: list[SiteNode]) -> list[str]:
+    if not any(n.gpus for n in nodes):
+        return []
+    return [
+        "# GPUs are a generic resource that Slurm counts and hands out; gres.conf names no devices.",
+        "GresTypes=gpu",
+    ]
+
+
+def _epilog_lines(profile: Profile) -> list[str]:
+    if not profile.containers:
+        return []
+    return [
+        "# Ending a job does not reach the containers its kernels started: the epilog removes them.",
+        f"Epilog={site_layout(profile).slurm_epilog}",
+    ]
 
 
 def gpu_device_files(node: SiteNode) -> list[Path]:
