@@ -2,13 +2,10 @@
 
 Jupyter starts this launcher as "the kernel process". It runs the real kernel with
 `podman run`, as the user, from an image of the site's read-only store, and makes sure
-the container goes away with the launcher:
-
-* podman's monitor (conmon) leaves the launcher's process group, so killing the
-  `podman run` client does not stop the container: the launcher removes it itself on
-  SIGTERM, SIGINT, SIGHUP and normal exit;
-* a SIGKILL (Jupyter's last resort) cannot be caught, so a small reaper process, in a
-  session of its own, waits for the launcher to disappear and removes the container then.
+the container goes away with the launcher: podman's monitor (conmon) leaves the
+launcher's process group, so killing the `podman run` client does not stop the
+container; the launcher removes it itself, and a reaper does when the launcher is
+killed (kernel_launcher_lifecycle.py, installed beside it).
 
 The container shares the host's network (the kernel listens on the ports of its connection
 file) and mounts the given folders at the same paths, so notebooks, the connection file and
@@ -29,15 +26,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import resource
-import secrets
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
-from types import FrameType
+
+from kernel_launcher_lifecycle import kernel_token, quietly, run_until_stopped
 
 CONTAINER_NAME_PREFIX = "jupyter-kernel-"
 COMMENT_ENV = "HANDBOOK_KERNEL_JOB_COMMENT"
@@ -49,51 +42,18 @@ JOB_LABEL = "org.hpc-handbook.slurm-job"
 PODMAN_EXIT_GRACE_S = 10.0
 
 
-def container_token(kernel_argv: list[str]) -> str:
-    """A short token unique to this kernel: from the connection file's name when there is one."""
-    for arg in kernel_argv:
-        match = re.search(r"kernel-([0-9a-f]{8})[0-9a-f-]*\.json$", arg)
-        if match:
-            return match.group(1)
-    return secrets.token_hex(4)
+def podman_environment() -> dict[str, str]:
+    """The launcher's environment without the run's tags ($HANDBOOK_...).
+
+    A user's first podman starts a pause process that holds the user's namespace for every later
+    podman and outlives them all; with a run's tag it would look like something the run left. The
+    container itself is found by its label instead.
+    """
+    return {key: value for key, value in os.environ.items() if not key.startswith("HANDBOOK_")}
 
 
 def remove_container(name: str) -> None:
-    subprocess.run(
-        ["podman", "rm", "--force", "--ignore", "--time", "0", name],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        check=False,
-    )
-
-
-def start_reaper(name: str) -> None:
-    """Fork a process that removes the container once this launcher is gone, however it died."""
-    read_end, write_end = os.pipe()
-    if os.fork() != 0:
-        os.close(read_end)
-        # Only this process holds the write end (pipes are not inherited by podman),
-        # so the reaper reads end-of-file exactly when we are gone.
-        return
-    os.close(write_end)
-    # A session of its own: Jupyter's signals go to the launcher's process group.
-    os.setsid()
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    try:
-        while os.read(read_end, 1):
-            pass
-    except OSError:
-        pass
-    remove_container(name)
-    # podman may have created the container just as the launcher died: look once more.
-    time.sleep(1.0)
-    remove_container(name)
-    os._exit(0)
+    quietly(["podman", "rm", "--force", "--ignore", "--time", "0", name], env=podman_environment())
 
 
 def mounted_folders(requested: list[str], kernel_argv: list[str]) -> list[str]:
@@ -153,6 +113,8 @@ def podman_command(args: argparse.Namespace, name: str, comment: str, kernel_arg
         f"--workdir={Path.cwd()}",
         f"--env=HOME={os.environ.get('HOME', '/')}",
         f"--env=USER={os.environ.get('USER', '')}",
+        # In a server's Slurm job, the kernel sees the job as the server does.
+        "--env=SLURM_*",
         args.image,
         *kernel_argv,
     ]
@@ -173,45 +135,16 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return args, kernel_argv
 
 
-class Stopped(Exception):
-    """A stop signal arrived: raised out of the wait, so the handler never waits inside a wait."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _raise_stopped(signum: int, _frame: FrameType | None) -> None:
-    raise Stopped(signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     args, kernel_argv = parse_args(sys.argv[1:] if argv is None else argv)
-    name = f"{CONTAINER_NAME_PREFIX}{args.kernel_name}-{container_token(kernel_argv)}"
+    name = f"{CONTAINER_NAME_PREFIX}{args.kernel_name}-{kernel_token(kernel_argv)}"
     comment = os.environ.get(COMMENT_ENV) or f"jupyter kernel {args.kernel_name}"
-    start_reaper(name)
-    # A signal handler that waited for podman itself would wait inside the wait it interrupted,
-    # which holds the lock that every wait needs: it would hang until Jupyter's SIGKILL.
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, _raise_stopped)
-    podman = None
-    try:
-        podman = subprocess.Popen(podman_command(args, name, comment, kernel_argv))
-        return podman.wait()
-    except Stopped as stopped:
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(signum, signal.SIG_IGN)
-        remove_container(name)
-        if podman is not None:
-            try:
-                podman.wait(timeout=PODMAN_EXIT_GRACE_S)
-            except subprocess.TimeoutExpired:
-                podman.kill()
-                podman.wait()
-        return 128 + stopped.signum
-    finally:
-        # The kernel has exited (or podman lost it): make sure no container lingers.
-        remove_container(name)
+    return run_until_stopped(
+        podman_command(args, name, comment, kernel_argv),
+        lambda: remove_container(name),
+        grace_s=PODMAN_EXIT_GRACE_S,
+        env=podman_environment(),
+    )
 
 
 if __name__ == "__main__":

@@ -2,13 +2,10 @@
 
 Jupyter starts this launcher as "the kernel process". It runs the real kernel
 with `srun`, so the kernel holds a Slurm allocation on the kernel's partition,
-and it makes sure that allocation goes away with the launcher:
-
-* killing the `srun` client does not end the job step it started, so the
-  launcher cancels its job itself on SIGTERM, SIGINT, SIGHUP and normal exit;
-* a SIGKILL (Jupyter's last resort, sent to the launcher's process group)
-  cannot be caught, so a small reaper process, in a session of its own, waits
-  for the launcher to disappear and cancels the job then.
+and it makes sure that allocation goes away with the launcher: killing the
+`srun` client does not end the job step it started, so the launcher cancels its
+job itself, and a reaper does when the launcher is killed
+(kernel_launcher_lifecycle.py, installed beside it).
 
 The job is named `jupyter-kernel-<kernel>-<token>` so that it is found by name
 without parsing srun's output, and its comment is $HANDBOOK_KERNEL_JOB_COMMENT
@@ -26,13 +23,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import secrets
-import signal
-import subprocess
 import sys
-import time
-from types import FrameType
+
+from kernel_launcher_lifecycle import kernel_token, quietly, run_until_stopped
 
 JOB_NAME_PREFIX = "jupyter-kernel-"
 JOB_COMMENT_ENV = "HANDBOOK_KERNEL_JOB_COMMENT"
@@ -40,53 +33,10 @@ JOB_COMMENT_ENV = "HANDBOOK_KERNEL_JOB_COMMENT"
 SRUN_EXIT_GRACE_S = 10.0
 
 
-def job_token(kernel_argv: list[str]) -> str:
-    """A short token unique to this kernel: from the connection file's name when there is one."""
-    for arg in kernel_argv:
-        match = re.search(r"kernel-([0-9a-f]{8})[0-9a-f-]*\.json$", arg)
-        if match:
-            return match.group(1)
-    return secrets.token_hex(4)
-
-
 def cancel_job(job_name: str) -> None:
     # By name and user: the job id is not known until srun has its allocation,
     # and the name is unique to this launcher.
-    subprocess.run(
-        ["scancel", "--quiet", f"--name={job_name}", f"--user={os.getuid()}"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        check=False,
-    )
-
-
-def start_reaper(job_name: str) -> None:
-    """Fork a process that cancels the job once this launcher is gone, however it died."""
-    read_end, write_end = os.pipe()
-    if os.fork() != 0:
-        os.close(read_end)
-        # Only this process holds the write end (pipes are not inherited by
-        # srun), so the reaper reads end-of-file exactly when we are gone.
-        return
-    os.close(write_end)
-    # A session of its own: Jupyter's signals go to the launcher's process group.
-    os.setsid()
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    try:
-        while os.read(read_end, 1):
-            pass
-    except OSError:
-        pass
-    cancel_job(job_name)
-    # srun may have submitted the job just as the launcher died: look once more.
-    time.sleep(1.0)
-    cancel_job(job_name)
-    os._exit(0)
+    quietly(["scancel", "--quiet", f"--name={job_name}", f"--user={os.getuid()}"])
 
 
 def srun_command(args: argparse.Namespace, job_name: str, comment: str, kernel_argv: list[str]) -> list[str]:
@@ -129,45 +79,16 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return args, kernel_argv
 
 
-class Stopped(Exception):
-    """A stop signal arrived: raised out of the wait, so the handler never waits inside a wait."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _raise_stopped(signum: int, _frame: FrameType | None) -> None:
-    raise Stopped(signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     args, kernel_argv = parse_args(sys.argv[1:] if argv is None else argv)
-    job_name = f"{JOB_NAME_PREFIX}{args.kernel_name}-{job_token(kernel_argv)}"
+    job_name = f"{JOB_NAME_PREFIX}{args.kernel_name}-{kernel_token(kernel_argv)}"
     comment = os.environ.get(JOB_COMMENT_ENV) or f"jupyter kernel {args.kernel_name}"
-    start_reaper(job_name)
-    # A signal handler that waited for srun itself would wait inside the wait it interrupted,
-    # which holds the lock that every wait needs: it would hang until Jupyter's SIGKILL.
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, _raise_stopped)
-    srun = None
-    try:
-        srun = subprocess.Popen(srun_command(args, job_name, comment, kernel_argv), env=srun_environment())
-        return srun.wait()
-    except Stopped as stopped:
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(signum, signal.SIG_IGN)
-        cancel_job(job_name)
-        if srun is not None:
-            try:
-                srun.wait(timeout=SRUN_EXIT_GRACE_S)
-            except subprocess.TimeoutExpired:
-                srun.kill()
-                srun.wait()
-        return 128 + stopped.signum
-    finally:
-        # The kernel has exited (or srun lost it): make sure no allocation lingers.
-        cancel_job(job_name)
+    return run_until_stopped(
+        srun_command(args, job_name, comment, kernel_argv),
+        lambda: cancel_job(job_name),
+        grace_s=SRUN_EXIT_GRACE_S,
+        env=srun_environment(),
+    )
 
 
 if __name__ == "__main__":

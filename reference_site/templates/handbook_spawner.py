@@ -15,16 +15,21 @@ import asyncio
 import importlib.metadata
 import json
 import pwd
+import subprocess
 from pathlib import Path
 
-from handbook_own_environment import StartScriptError, check_start_script
+from handbook_own_environment import MESSAGES, StartScriptError, check_start_script
 from handbook_spawn_options import (
     LOGIN_NODE,
+    SINFO_IDLE_CPUS,
     Environment,
     Place,
     SpawnOptionError,
     check_options,
+    form_html,
+    idle_cpus,
     options_from_form,
+    slurm_refusal,
 )
 from jupyterhub.spawner import LocalProcessSpawner
 from jupyterhub_moss import MOSlurmSpawner
@@ -44,6 +49,59 @@ __version__ = ", ".join(
     f"{package} {importlib.metadata.version(package)}"
     for package in ("wrapspawner", "jupyterhub-moss", "batchspawner", "jupyterhub")
 )
+
+
+#: How long the form's idle CPUs are reused: a crowd opening the form asks Slurm once.
+IDLE_CPUS_TTL_S = 10
+_idle_cache = {"at": -IDLE_CPUS_TTL_S, "idle": {}}
+
+
+async def _idle_cpus_now():
+    loop = asyncio.get_running_loop()
+    if loop.time() - _idle_cache["at"] < IDLE_CPUS_TTL_S:
+        return _idle_cache["idle"]
+    idle, process = {}, None
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *SINFO_IDLE_CPUS, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+        )
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=5)
+        idle = idle_cpus(output.decode(errors="replace"))
+    except (TimeoutError, OSError):
+        # The form then says Slurm did not answer; a hung sinfo does not stay behind.
+        if process is not None and process.returncode is None:
+            process.kill()
+            await process.wait()
+    _idle_cache.update(at=loop.time(), idle=idle)
+    return idle
+
+
+async def options_form(spawner):
+    """The spawn form, with what each partition has idle now."""
+    return form_html(PLACES, ENVIRONMENTS, idle=await _idle_cpus_now())
+
+
+def end_idle_podman(user):
+    """End the user's podman pause process when no container of the user is left.
+
+    A user's first podman starts a process that holds the user's namespace for every later one and
+    outlives them all; a stopped server would otherwise leave it running. `podman system migrate`
+    is podman's own way to end it; the next podman starts a new one.
+    """
+    podman = SETTINGS.get("podman")
+    if not podman or not Path(podman["user_storage"].replace("$USER", user)).exists():
+        return
+    command = ["runuser", "-u", user, "--", "env", *(f"{k}={v}" for k, v in podman["environment"].items())]
+    try:
+        listed = subprocess.run(
+            [*command, "podman", "ps", "--quiet"], cwd="/", capture_output=True, text=True, timeout=60
+        )
+        if listed.returncode == 0 and not listed.stdout.strip():
+            subprocess.run(
+                [*command, "podman", "system", "migrate"], cwd="/", capture_output=True, timeout=60
+            )
+    except (OSError, subprocess.TimeoutExpired):
+        pass  # the server has stopped all the same; podman's process stays until the next stop
 
 
 class HandbookSlurmSpawner(MOSlurmSpawner):
@@ -137,14 +195,19 @@ class HandbookSpawner(WrapSpawner):
                 await self._until_answering(started)
             return started
         except Exception as error:
+            refusal = slurm_refusal(str(error))
+            if refusal is not None:
+                # Slurm's reason, where the user and the doc CI see it, not only in the hub's log.
+                place = BY_KEY[options["place"]].partition
+                message = MESSAGES["slurm_refused"].format(partition=place, reason=refusal)
+                raise HTTPError(500, "%s", message) from error
             if environment.script is None:
                 raise
             # An HTTPError's message is what the REST API answers and the progress page shows.
             raise HTTPError(
                 500,
                 "%s",
-                f"your start-up script ~/{environment.script} started no server ({error}); "
-                "run it in a terminal to see what it does",
+                MESSAGES["script_started_no_server"].format(script=environment.script, error=error),
             ) from error
         finally:
             self._starting = False
@@ -174,7 +237,7 @@ class HandbookSpawner(WrapSpawner):
         # WrapSpawner has no child while the start-up script is checked: say what is happening
         # instead of failing the progress page, then follow the child (or the failed spawn).
         if self.child_spawner is None:
-            yield {"progress": 5, "message": "Checking the chosen environment"}
+            yield {"progress": 5, "message": MESSAGES["checking_environment"]}
             while self.child_spawner is None and self.pending == "spawn":
                 await asyncio.sleep(0.5)
         if self.child_spawner is not None:
@@ -187,6 +250,11 @@ class HandbookSpawner(WrapSpawner):
         if self._starting:
             return None
         return await super().poll()
+
+    async def stop(self, now=False):
+        await super().stop(now)
+        # The server's container kernels ended with it; podman's own process goes too.
+        await asyncio.to_thread(end_idle_podman, self.user.name)
 
     def get_state(self):
         state = super().get_state()

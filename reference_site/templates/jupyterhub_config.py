@@ -13,11 +13,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from handbook_spawn_options import Environment, Place, form_html  # noqa: E402
+from handbook_spawner import options_form  # noqa: E402
 
 settings = json.loads((HERE / "hub-settings.json").read_text(encoding="utf-8"))
-PLACES = [Place.from_json(place) for place in settings["places"]]
-ENVIRONMENTS = [Environment.from_json(environment) for environment in settings["environments"]]
 STATE = Path(settings["state_dir"])
 
 c = get_config()  # noqa: F821 (JupyterHub defines it)
@@ -141,4 +139,5 @@ c.HandbookSlurmSpawner.startup_poll_interval = 0.5
 
 
 c.JupyterHub.spawner_class = "handbook_spawner.HandbookSpawner"
-c.HandbookSpawner.options_form = form_html(PLACES, ENVIRONMENTS)
+# Rendered per request: the form says what each partition has idle now.
+c.HandbookSpawner.options_form = options_form

@@ -7,7 +7,8 @@
 # An epilog that fails drains the node, so this one always succeeds.
 user=${SLURM_JOB_USER:-}
 job=${SLURM_JOB_ID:-}
-if [ -n "$user" ] && [ -n "$job" ] && [ -d "$(getent passwd "$user" | cut -d: -f6)/.local/share/containers" ]; then
+# Only a user whose podman has ever run has containers to look at.
+if [ -n "$user" ] && [ -n "$job" ] && [ -d @USER_STORAGE@ ]; then
     export @PODMAN_SETTINGS@
     containers=$(runuser -u "$user" -- podman ps --all --quiet --filter "label=@JOB_LABEL@=$job" 2>/dev/null)
     if [ -n "$containers" ]; then

@@ -21,7 +21,7 @@ import nbval
 import pytest
 
 from hpc_handbook.doc_ci.run.execute import JobResult
-from hpc_handbook.examples.contract import Example, load_example
+from hpc_handbook.examples.contract import Example, ExampleMeta, load_example
 from hpc_handbook.examples.sanitize import Sanitizer, load_sanitizer
 from hpc_handbook.profile import Profile
 
@@ -114,15 +114,9 @@ def missing_modules(notebook: nbformat.NotebookNode) -> list[str]:
 
 def with_contract(notebook: nbformat.NotebookNode, *, lax: bool) -> nbformat.NotebookNode:
     """The notebook with the example contract and nothing else changed."""
-    notebook.metadata["handbook"] = {
-        "audience": "expert",
-        "kernels": ["python3"],
-        "runs_on": "any",
-        "requires": [],
-        "timeout": 60,
-        "owner": "nbval",
-        **({"nbval_lax": True} if lax else {}),
-    }
+    notebook.metadata["handbook"] = ExampleMeta(
+        audience="expert", kernels=["python3"], runs_on="any", timeout=60, owner="nbval", nbval_lax=lax
+    ).model_dump(mode="json", exclude_defaults=True)
     parameters = nbformat.v4.new_code_cell("")
     parameters.metadata["tags"] = ["parameters"]
     notebook.cells.insert(0, parameters)

@@ -105,6 +105,34 @@ def test_an_unknown_environment_is_refused_with_the_choices(
     assert site.jupyter.default_environment.name in reason
 
 
+def test_a_spawn_link_starts_the_environment_it_names(site: Profile, novice: tuple[HubClient, str]) -> None:
+    # jupyterhub-moss's "spawn through a URL": the form's fields as query arguments of /hub/spawn.
+    client, user = novice
+    previous = next(e for e in site.jupyter.available(dt.date.today()) if not e.default)
+    link = f"{client.url}/hub/spawn/{user}/{SERVER}?environment={previous.name}"
+    client.session.get(link, timeout=120)
+    try:
+        assert wait_until(lambda: client.servers(user).get(SERVER, {}).get("ready"), 120), client.servers(
+            user
+        )
+        jupyter = probe_users_server(client, user, SERVER)
+        assert jupyter.packages["jupyterlab"] == previous.jupyterlab
+        # No place in the link: the form's default, the login node.
+        assert client.servers(user)[SERVER]["user_options"]["place"] == LOGIN_NODE
+    finally:
+        client.stop(user, SERVER)
+
+
+def test_a_spawn_link_the_site_cannot_serve_shows_the_form_with_the_reason(
+    site: Profile, novice: tuple[HubClient, str]
+) -> None:
+    client, user = novice
+    page = client.session.get(f"{client.url}/hub/spawn/{user}/{SERVER}?environment=lab-3", timeout=60)
+    assert "environment &#39;lab-3&#39;: this site offers" in page.text or "environment 'lab-3'" in page.text
+    assert 'name="environment"' in page.text  # the form, to pick from what the site has
+    assert SERVER not in client.servers(user)
+
+
 @pytest.mark.parametrize("place", ["login", "slurm"])
 def test_a_good_start_script_starts_the_users_server(
     site: Profile, novice: tuple[HubClient, str], start_script: Path, place: str
@@ -248,3 +276,28 @@ def test_the_hub_names_the_real_spawner_and_its_versions(site: Profile) -> None:
     assert spawner["class"] == "handbook_spawner.HandbookSpawner"
     for package in ("wrapspawner", "jupyterhub-moss", "batchspawner", "jupyterhub"):
         assert package in spawner["version"], spawner
+
+
+def test_slurms_reason_reaches_the_user_when_it_refuses_the_servers_job(
+    site: Profile, novice: tuple[HubClient, str]
+) -> None:
+    # The site drifted from its profile: the batch partition's time limit was lowered behind the
+    # form's back, so the form lets the request through and Slurm itself refuses the job.
+    client, user = novice
+    batch = site.batch_partition.name
+    subprocess.run(
+        ["scontrol", "update", f"PartitionName={batch}", "MaxTime=00:05:00"], check=True, timeout=30
+    )
+    try:
+        with pytest.raises(HubError) as error:
+            client.start(user, SERVER, {"place": batch, "walltime": "00:30:00"})
+        # The hub's answer, after the client's own "POST <url>: HTTP 500:".
+        message = str(error.value).split("HTTP 500: ", 1)[1]
+        assert message.startswith(f"Slurm refused the job for your server on {batch}: Requested time limit")
+        assert user not in message  # the submission's command line, with the account, stays in the log
+        assert wait_until(lambda: not client.servers(user).get(SERVER, {}).get("pending"), 30)
+    finally:
+        limit = site.batch_partition.limits.max_walltime
+        subprocess.run(
+            ["scontrol", "update", f"PartitionName={batch}", f"MaxTime={limit}"], check=True, timeout=30
+        )

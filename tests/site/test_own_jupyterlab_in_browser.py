@@ -6,38 +6,31 @@ The centre's environments do not have `jupyterlab-execute-time`; only the user's
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import pwd
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from hpc_handbook.doc_ci.ui.browser import chromium
+from hpc_handbook.doc_ci.ui.own_environment import OwnEnvironmentBuild, built_for
 from hpc_handbook.doc_ci.ui.walk import prepare_context
 from hpc_handbook.hub.client import HubClient
 from hpc_handbook.profile import OWN_ENVIRONMENT, Profile
-from hpc_handbook.reference_site.hub import HUB_VERSION, hub_url
+from hpc_handbook.reference_site.hub import hub_url
+from hpc_handbook.reference_site.server_environment import HUB_VERSION
 from hpc_handbook.reference_site.spawn_options import LOGIN_NODE
-from hpc_handbook.reference_site.system import base_python
 from hpc_handbook.reference_site.users import PASSWORDS_FILE, account_by_purpose
 
 pytestmark = [pytest.mark.site, pytest.mark.browser, pytest.mark.slow]
 
-EXTENSION = "jupyterlab-execute-time"
-PACKAGES = ("jupyterlab==4.5.6", f"jupyterhub=={HUB_VERSION}", f"{EXTENSION}==3.2.0")
-FOLDER = "own-jupyterlab-test"
-
-
-def as_user(user: str, command: str) -> None:
-    account = pwd.getpwnam(user)
-    subprocess.run(
-        ["runuser", "-u", user, "--", "bash", "-c", command],
-        cwd=account.pw_dir, check=True, timeout=300, capture_output=True, text=True,
-    )  # fmt: skip
+BUILD = OwnEnvironmentBuild(
+    script="",  # the profile's, below
+    folder="own-jupyterlab-test",
+    packages=("jupyterlab==4.5.6", f"jupyterhub=={HUB_VERSION}", "jupyterlab-execute-time==3.2.0"),
+    extension="jupyterlab-execute-time",
+)
 
 
 @pytest.fixture
@@ -47,32 +40,14 @@ def own_environment(site: Profile) -> Iterator[tuple[str, str]]:
     if own is None:
         pytest.skip("the profile offers no own environment")
     user = account_by_purpose(site, "novice").name
-    home = Path(pwd.getpwnam(user).pw_dir)
-    script = home / own.script
-    if script.exists():
-        pytest.fail(f"the novice already has a start-up script, ~/{own.script}: this test would overwrite it")
-    env = home / FOLDER
-    as_user(
-        user,
-        f"{base_python()} -m venv {env} && "
-        f"{env}/bin/python -m pip install --quiet --no-cache-dir uv==0.13.9 && "
-        f"{env}/bin/uv pip install --quiet --system-certs --cache-dir {env}/cache --python {env}/bin/python "
-        + " ".join(PACKAGES),
-    )
-    as_user(
-        user,
-        f"mkdir -p {script.parent} && printf '#!/bin/bash\\nexec {env}/bin/jupyterhub-singleuser \"$@\"\\n' "
-        f"> {script} && chmod 700 {script}",
-    )
     password = json.loads(PASSWORDS_FILE.read_text())[user]
-    try:
-        yield user, password
-    finally:
-        with HubClient.login(hub_url(site), user, password) as client:
-            for server in list(client.servers(user)):
-                client.stop(user, server)
-        script.unlink(missing_ok=True)
-        shutil.rmtree(env, ignore_errors=True)
+    with built_for(user, dataclasses.replace(BUILD, script=own.script)):
+        try:
+            yield user, password
+        finally:
+            with HubClient.login(hub_url(site), user, password) as client:
+                for server in list(client.servers(user)):
+                    client.stop(user, server)
 
 
 def test_the_extension_of_the_users_own_jupyterlab_loads_in_the_browser(
@@ -95,8 +70,8 @@ def test_the_extension_of_the_users_own_jupyterlab_loads_in_the_browser(
         page.locator(".jp-LauncherCard").first.wait_for(timeout=120_000)
         config = json.loads(page.locator("#jupyter-config-data").text_content() or "{}")
     loaded = [extension["name"] for extension in config.get("federated_extensions", [])]
-    assert EXTENSION in loaded, loaded
+    assert BUILD.extension in loaded, loaded
     # The JupyterLab the user installed (the same release as the current environment here).
-    assert config.get("appVersion") == PACKAGES[0].split("==")[1]
+    assert config.get("appVersion") == BUILD.packages[0].split("==")[1]
     # None of the centre's environments has it: the user's own script really started the server.
     assert "@cmd-ntrf/jupyterlab-lmod" not in loaded, loaded

@@ -61,7 +61,10 @@ def test_a_stop_signal_ends_the_launcher_at_once_and_stops_what_it_started(
         env=env, cwd=tmp_path, start_new_session=True,
     )  # fmt: skip
     try:
-        time.sleep(1.0)  # the launcher is waiting for its child now
+        # Signal only once the launcher waits for its command: the command has written its pid.
+        deadline = time.monotonic() + 30
+        while not Path(f"{calls}.pid").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
         started = time.monotonic()
         process.send_signal(signum)
         code = process.wait(timeout=20)

@@ -382,7 +382,8 @@ def test_unsupported_kernel_language_is_a_clear_error(default_profile: Profile) 
 
 
 @pytest.mark.parametrize(
-    ("launcher", "stops_with"), [("slurm_kernel_launcher", "scancel"), ("container_kernel_launcher", '"rm"')]
+    ("launcher", "stops_with"),
+    [("slurm_kernel_launcher", "scancel"), ("container_kernel_launcher", "remove_container")],
 )
 def test_launcher_scripts_get_a_shebang(launcher: str, stops_with: str) -> None:
     script = launcher_script(launcher, Path("/opt/x/libexec/venv/bin/python"))

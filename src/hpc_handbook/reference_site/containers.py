@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import shlex
-import tempfile
 from pathlib import Path
 
 from hpc_handbook.profile import ContainerImage, Profile
@@ -27,9 +26,15 @@ from hpc_handbook.reference_site.system import Log, remove, run, write_if_change
 CONTAINER_APT_PACKAGES = ("podman", "runc", "uidmap", "catatonit", "mmdebstrap")
 #: The image label that records what an image was built from, so an unchanged image is not rebuilt.
 RECIPE_LABEL = "org.hpc-handbook.recipe"
+#: Built root file systems, by image and recipe (see `root_filesystem`).
+IMAGE_CACHE = Path("/var/cache/hpc-handbook-site/container-images")
 #: Environment variables that point podman at the site's settings.
 STORAGE_CONF_ENV = "CONTAINERS_STORAGE_CONF"
 CONTAINERS_CONF_ENV = "CONTAINERS_CONF"
+#: Where a user's podman keeps its containers (podman fills in $USER): on the node's local disk, not
+#: in the home, which may be a network file system without overlay support and which the doc CI
+#: must find as it left it.
+ROOTLESS_STORAGE = "/var/tmp/containers-$USER/storage"
 #: The label with which the container kernel launcher marks the Slurm job its container belongs to.
 SLURM_JOB_LABEL = "org.hpc-handbook.slurm-job"
 
@@ -66,12 +71,13 @@ def podman_settings(layout: SiteLayout) -> dict[str, str]:
 def storage_conf(layout: SiteLayout) -> str:
     return (
         f"# {GENERATED_NOTE}\n"
-        "# Users keep their own containers in their home; images come read-only from the site's store.\n"
+        "# Users keep their own containers on local disk; images come read-only from the site's store.\n"
         "[storage]\n"
         'driver = "overlay"\n'
-        "# root's own store, as podman's defaults; a user's podman keeps its own in the user's home.\n"
+        "# root's own store, as podman's defaults.\n"
         'runroot = "/run/containers/storage"\n'
         'graphroot = "/var/lib/containers/storage"\n'
+        f'rootless_storage_path = "{ROOTLESS_STORAGE}"\n'
         "[storage.options]\n"
         f'additionalimagestores = ["{layout.container_store}"]\n'
     )
@@ -123,54 +129,70 @@ def _built_recipe(layout: SiteLayout, image: ContainerImage) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
-def build_image(image: ContainerImage, profile: Profile, log: Log) -> None:
-    """Build one image from Debian's packages and import it into the site's store."""
-    layout = site_layout(profile)
-    recipe = image_recipe(image, profile)
-    if _built_recipe(layout, image) == recipe:
-        return
-    log(
-        f"building container image {image.reference} from Debian {image.debian_suite} "
-        f"({', '.join(image.packages)})"
-    )
+def root_filesystem(image: ContainerImage, profile: Profile, log: Log) -> Path:
+    """The image's root file system as a tarball, built with mmdebstrap unless the cache has this recipe.
+
+    Like apt's own package cache, it outlives `site reset` and a change of profile: a site that
+    comes back to the same recipe imports the tarball again instead of building it again.
+    """
+    tarball = IMAGE_CACHE / f"{image.name}-{image_recipe(image, profile)}.tar"
+    if tarball.exists():
+        return tarball
+    packages = ", ".join(image.packages)
+    log(f"building container image {image.reference} from Debian {image.debian_suite} ({packages})")
     hooks = [
         # podman creates /etc/mtab in a container's root; in a store the user cannot write, it must exist.
         'ln -sf ../proc/self/mounts "$1/etc/mtab"',
         *(f'mkdir -p "$1{top}"' for top in mount_points(profile)),
     ]
-    with tempfile.TemporaryDirectory(prefix="handbook-image-") as scratch:
-        tarball = Path(scratch) / "rootfs.tar"
-        run(
-            [
-                "mmdebstrap",
-                "--variant=apt",
-                "--quiet",
-                f"--include={','.join(image.packages)}",
-                # Documentation and translations: not needed in a kernel's image.
-                "--dpkgopt=path-exclude=/usr/share/doc/*",
-                "--dpkgopt=path-exclude=/usr/share/man/*",
-                "--dpkgopt=path-exclude=/usr/share/locale/*",
-                *(f"--customize-hook={hook}" for hook in hooks),
-                image.debian_suite,
-                str(tarball),
-            ],
-            timeout=1200,
-        )
-        run(
-            [
-                *_store_podman(layout),
-                "import",
-                "--change",
-                f"LABEL {RECIPE_LABEL}={recipe}",
-                "--change",
-                'CMD ["python3"]',
-                "--message",
-                image.description,
-                str(tarball),
-                image.reference,
-            ],
-            timeout=600,
-        )
+    IMAGE_CACHE.mkdir(parents=True, exist_ok=True)
+    for stale in IMAGE_CACHE.glob(f"{image.name}-*.tar"):
+        stale.unlink()  # an earlier recipe of the same image
+    partial = tarball.with_suffix(".partial")
+    run(
+        [
+            "mmdebstrap",
+            "--variant=apt",
+            "--quiet",
+            f"--include={','.join(image.packages)}",
+            # Documentation and translations: not needed in a kernel's image.
+            "--dpkgopt=path-exclude=/usr/share/doc/*",
+            "--dpkgopt=path-exclude=/usr/share/man/*",
+            "--dpkgopt=path-exclude=/usr/share/locale/*",
+            *(f"--customize-hook={hook}" for hook in hooks),
+            "--format=tar",
+            image.debian_suite,
+            str(partial),
+        ],
+        timeout=1200,
+    )
+    partial.rename(tarball)  # never a half-built tarball under the final name
+    return tarball
+
+
+def build_image(image: ContainerImage, profile: Profile, log: Log) -> None:
+    """Import the image, built from Debian's packages, into the site's store, unless it is there."""
+    layout = site_layout(profile)
+    recipe = image_recipe(image, profile)
+    if _built_recipe(layout, image) == recipe:
+        return
+    tarball = root_filesystem(image, profile, log)
+    log(f"importing container image {image.reference} into {layout.container_store}")
+    run(
+        [
+            *_store_podman(layout),
+            "import",
+            "--change",
+            f"LABEL {RECIPE_LABEL}={recipe}",
+            "--change",
+            'CMD ["python3"]',
+            "--message",
+            image.description,
+            str(tarball),
+            image.reference,
+        ],
+        timeout=600,
+    )
     # The tag moved to the new image: the old one's layers would stay in the store forever.
     run([*_store_podman(layout), "image", "prune", "--force"], check=False)
 
@@ -226,6 +248,7 @@ def slurm_epilog(profile: Profile) -> str:
             "SITE_SHORT_NAME": profile.site.short_name,
             "PODMAN_SETTINGS": " ".join(f"{key}={shlex.quote(value)}" for key, value in settings.items()),
             "JOB_LABEL": SLURM_JOB_LABEL,
+            "USER_STORAGE": ROOTLESS_STORAGE.replace("$USER", '"$user"'),
         },
     )
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from hpc_handbook.processes import is_running, terminate
 from hpc_handbook.profile import Profile
+from hpc_handbook.reference_site.containers import ROOTLESS_STORAGE, podman_settings
 from hpc_handbook.reference_site.paths import (
     SITE_LOG_DIR,
     SITE_STATE_DIR,
@@ -30,6 +31,7 @@ from hpc_handbook.reference_site.paths import (
     site_layout,
 )
 from hpc_handbook.reference_site.server_environment import (
+    HUB_VERSION,
     SERVER_PACKAGES,
     ensure_environments,
     environments_dir,
@@ -58,7 +60,6 @@ HUB_PACKAGES = (
 )
 HUB_APT_PACKAGES = ("node-configurable-http-proxy",)
 #: The hub's release, as its single-user servers must match it (major version).
-HUB_VERSION = SERVER_PACKAGES[0].split("==")[1]
 PROXY = Path("/usr/bin/configurable-http-proxy")
 NODE_PATH = "/usr/share/nodejs"
 HUB_STATE_DIR = SITE_STATE_DIR / "hub"
@@ -133,6 +134,12 @@ def hub_settings(profile: Profile, today: dt.date | None = None) -> dict[str, An
         "path": SERVER_PATH,
         "server_environment": server_environment_variables(profile),
         "start_timeout_s": START_TIMEOUT_S,
+        # Where users' podman keeps its state, and its settings: the hub ends its pause process.
+        "podman": (
+            {"environment": podman_settings(site_layout(profile)), "user_storage": ROOTLESS_STORAGE}
+            if profile.containers
+            else None
+        ),
     }
     if profile.hub is not None:
         settings["doc_ci"] = {"user": profile.hub.doc_ci_user, "token_file": str(profile.hub.token_file)}
@@ -149,6 +156,7 @@ def _hub_files(profile: Profile) -> dict[Path, str]:
         "handbook_spawner.py": templates / "handbook_spawner.py",
         "handbook_spawn_options.py": here / "spawn_options.py",
         "handbook_own_environment.py": here / "own_environment.py",
+        "hub_messages.json": here / "hub_messages.json",
     }
     return {
         **{layout.config_dir / name: source.read_text(encoding="utf-8") for name, source in copied.items()},

@@ -64,6 +64,10 @@ def modules_kernel_launcher(kernel: Kernel, profile: Profile) -> str:
     )
 
 
+#: The module both kernel launchers share, installed beside them.
+LAUNCHER_LIFECYCLE = "kernel_launcher_lifecycle"
+
+
 def launcher_script(name: str, python: Path) -> str:
     """A kernel launcher of reference_site/ (Slurm, container), with a shebang for the Python that runs it."""
     source = (reference_site_dir() / f"{name}.py").read_text(encoding="utf-8")
@@ -191,12 +195,14 @@ def install_kernels(profile: Profile, python: Path, log: Log, previous: Mapping[
     """Kernel venvs, launchers and kernelspecs; returns the installed kernel names."""
     layout = site_layout(profile)
     tools_python = layout.tools_venv / "bin" / "python"
-    write_if_changed(
-        layout.slurm_launcher, launcher_script("slurm_kernel_launcher", tools_python), mode=0o755
-    )
-    write_if_changed(
-        layout.container_launcher, launcher_script("container_kernel_launcher", tools_python), mode=0o755
-    )
+    for path, launcher in (
+        (layout.slurm_launcher, "slurm_kernel_launcher"),
+        (layout.container_launcher, "container_kernel_launcher"),
+    ):
+        write_if_changed(path, launcher_script(launcher, tools_python), mode=0o755)
+    # What both launchers import, from the folder they are installed in.
+    lifecycle = (reference_site_dir() / f"{LAUNCHER_LIFECYCLE}.py").read_text(encoding="utf-8")
+    write_if_changed(layout.libexec_dir / f"{LAUNCHER_LIFECYCLE}.py", f"# {GENERATED_NOTE}\n{lifecycle}")
     for kernel in profile.kernels:
         spec_dir = KERNELSPEC_DIR / kernel.name
         if kernel.start == "modules":

@@ -12,13 +12,19 @@ configuration, where the hub imports it, and the tests import it from the packag
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import re
 import signal
 import stat
 import subprocess
+from pathlib import Path
 
+#: What the hub says, in a data file beside this module (the hub has a copy in its configuration folder).
+MESSAGES: dict[str, str] = json.loads(
+    Path(__file__).with_name("hub_messages.json").read_text(encoding="utf-8")
+)
 #: How long the script may take to say its server's version.
 VERSION_TIMEOUT_S = 30
 _VERSION = re.compile(r"^(\d+)\.(\d+)(\.\d+)?\S*$")
@@ -33,21 +39,21 @@ def script_problem(path: str, shown: str, uid: int) -> str | None:
     try:
         status = os.stat(path)
     except FileNotFoundError:
-        return f'{shown} does not exist: write a script there that ends with exec jupyterhub-singleuser "$@"'
+        return MESSAGES["script_missing"].format(shown=shown)
     except OSError as error:
-        return f"{shown} cannot be read ({error.strerror})"
+        return MESSAGES["script_unreadable"].format(shown=shown, reason=error.strerror)
     if not stat.S_ISREG(status.st_mode):
-        return f"{shown} is not a file"
+        return MESSAGES["script_not_a_file"].format(shown=shown)
     if status.st_uid != uid:
         try:
             owner = pwd.getpwuid(status.st_uid).pw_name
         except KeyError:
             owner = str(status.st_uid)
-        return f"{shown} belongs to {owner}, not to you: only your own script may start your server"
+        return MESSAGES["script_foreign"].format(shown=shown, owner=owner)
     if status.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return f"{shown} can be changed by others: run chmod go-w {shown}"
+        return MESSAGES["script_writable"].format(shown=shown)
     if not status.st_mode & stat.S_IXUSR:
-        return f"{shown} is not executable: run chmod u+x {shown}"
+        return MESSAGES["script_not_executable"].format(shown=shown)
     return None
 
 
@@ -55,18 +61,22 @@ def version_problem(returncode: int | None, output: str, shown: str, hub_version
     """Why `SCRIPT --version`'s answer shows a server that cannot talk to this hub; None when it can."""
     major = hub_version.split(".")[0]
     if returncode is None:
-        return f"{shown} --version did not end within {VERSION_TIMEOUT_S} s: it must start no server for it"
+        return MESSAGES["version_timeout"].format(shown=shown, seconds=VERSION_TIMEOUT_S)
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     last = lines[-1] if lines else ""
     match = _VERSION.match(last)
-    wanted = f"install 'jupyterhub>={major},<{int(major) + 1}' in the environment it starts"
+    wanted = MESSAGES["version_wanted"].format(major=major, next_major=int(major) + 1)
     if returncode != 0 or match is None:
-        said = f"ended with status {returncode}" + (
-            f" and said {last[:120]!r}" if last else " and said nothing"
+        said = (
+            MESSAGES["version_said"].format(status=returncode, last=repr(last[:120]))
+            if last
+            else MESSAGES["version_said_nothing"].format(status=returncode)
         )
-        return f"{shown} --version {said}; it must end by starting jupyterhub-singleuser: {wanted}"
+        return MESSAGES["version_failed"].format(shown=shown, said=said, wanted=wanted)
     if match.group(1) != major:
-        return f"{shown} starts jupyterhub-singleuser {last}, and this hub is {hub_version}: {wanted}"
+        return MESSAGES["version_mismatch"].format(
+            shown=shown, version=last, hub_version=hub_version, wanted=wanted
+        )
     return None
 
 

@@ -19,15 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from hpc_handbook.profile import OWN_ENVIRONMENT, JupyterEnvironment, Profile
+from hpc_handbook.reference_site.own_environment import MESSAGES
 from hpc_handbook.reference_site.paths import LMOD_CMD, ReferenceSiteError, site_layout
 from hpc_handbook.reference_site.spawn_options import Environment
 from hpc_handbook.reference_site.system import Log, ensure_venv, remove, write_if_changed
 
 #: The JupyterLab of an environment that names none, and of the hub's own venv.
 DEFAULT_JUPYTERLAB = "4.5.6"
+#: The hub's JupyterHub release; every environment's single-user server has the same.
+HUB_VERSION = "5.5.4"
 #: What every environment has, whatever its JupyterLab: the hub's single-user server (its major
 #: version must match the hub's) and batchspawner's, for servers in Slurm jobs.
-SERVER_PACKAGES = ("jupyterhub==5.5.4", "batchspawner==1.3.0")
+SERVER_PACKAGES = (f"jupyterhub=={HUB_VERSION}", "batchspawner==1.3.0")
 #: The package of each extension a profile may declare, pinned per JupyterLab line (`4.5`).
 EXTENSION_PACKAGES = {
     "jupyterlab-lmod": {"4.5": "jupyterlmod==5.3.2", "4.2": "jupyterlmod==5.2.2"},
@@ -171,7 +174,7 @@ def form_environments(profile: Profile, today: dt.date) -> list[Environment]:
     ]
     own = profile.jupyter.own_environment
     if own is not None:
-        label = f"My own environment (~/{own.script})"
+        label = MESSAGES["own_environment_label"].format(script=own.script)
         offered.append(
             Environment(key=OWN_ENVIRONMENT, label=label, bin=str(own_bin(profile)), script=own.script)
         )

@@ -106,11 +106,46 @@ def _environment_field(environments: list[Environment]) -> str:
     )
 
 
+#: How `idle_cpus` asks Slurm: each partition's name and its CPUs as allocated/idle/other/total.
+SINFO_IDLE_CPUS = ("sinfo", "--noheader", "--format=%R %C")
+
+
+def idle_cpus(sinfo_output: str) -> dict[str, tuple[int, int]]:
+    """Each partition's idle and total CPUs, from the output of `SINFO_IDLE_CPUS`."""
+    found: dict[str, tuple[int, int]] = {}
+    for line in sinfo_output.splitlines():
+        parts = line.split()
+        if len(parts) != 2 or parts[1].count("/") != 3:
+            continue
+        _allocated, idle, _other, total = parts[1].split("/")
+        if idle.isdigit() and total.isdigit():
+            old_idle, old_total = found.get(parts[0], (0, 0))
+            found[parts[0]] = (old_idle + int(idle), old_total + int(total))
+    return found
+
+
+def _idle_hint(places: list[Place], idle: dict[str, tuple[int, int]] | None) -> str:
+    """What is free on each partition now (jupyterhub-moss shows the same on its form); '' when not asked."""
+    if idle is None:
+        return ""
+    partitions = [p.partition for p in places if p.partition is not None]
+    if not idle:
+        return " Idle CPUs now: unknown, Slurm did not answer."
+    counts = ", ".join(
+        f"{name} {idle[name][0]} of {idle[name][1]}" if name in idle else f"{name} unknown"
+        for name in partitions
+    )
+    return f" Idle CPUs now: {counts}."
+
+
 def form_html(
-    places: list[Place], environments: list[Environment] | None = None, default_walltime: str = "01:00:00"
+    places: list[Place],
+    environments: list[Environment] | None = None,
+    default_walltime: str = "01:00:00",
+    idle: dict[str, tuple[int, int]] | None = None,
 ) -> str:
     """The spawn form: where the server runs, in which environment, walltime, nodes, CPUs and extra
-    #SBATCH lines."""
+    #SBATCH lines; with `idle` (see `idle_cpus`), what each partition has free now."""
     options = _options([(p.key, p.label) for p in places])
     limits = "; ".join(
         f"{p.partition}: up to {p.max_walltime}, {p.max_nodes} node(s), {p.max_cpus} CPUs per node"
@@ -126,7 +161,8 @@ def form_html(
                 "place",
                 f'<select class="form-control" id="place" name="place" aria-describedby="place-hint">\n'
                 f"{options}\n</select>",
-                "The login node starts at once; a partition queues your server as a Slurm job.",
+                "The login node starts at once; a partition queues your server as a Slurm job."
+                + _idle_hint(places, idle),
             ),
             *([_environment_field(environments)] if environments and len(environments) > 1 else []),
             _field(
@@ -160,6 +196,14 @@ def form_html(
             ),
         ]
     )
+
+
+def slurm_refusal(message: str) -> str | None:
+    """Slurm's own words, when a failed submission's message has them (`sbatch: error: ...`)."""
+    said = re.findall(r"\b(?:sbatch|srun|salloc): error: ([^\n]+)", message)
+    # "Batch job submission failed:" repeats what every refusal says; the reason follows it.
+    reasons = [line.removeprefix("Batch job submission failed:").strip() for line in said]
+    return "; ".join(dict.fromkeys(reason for reason in reasons if reason)) or None
 
 
 def _first(formdata: dict[str, list[str]], key: str, default: str = "") -> str:

@@ -27,6 +27,7 @@ from hpc_handbook.doc_ci.bench.dispatch import DispatchBenchFailed, format_dispa
 from hpc_handbook.doc_ci.bench.prose import measure_prose
 from hpc_handbook.doc_ci.refresh import refresh_examples
 from hpc_handbook.doc_ci.run.runner import default_workers, run_examples, site_jupyter_path
+from hpc_handbook.examples.contract import ExampleMeta
 from hpc_handbook.profile import Profile, load_profile
 
 RUNNER = "runner"
@@ -152,15 +153,10 @@ def generate_examples(directory: Path, *, count: int, profile: Profile) -> list[
         notebook = nbformat.v4.new_notebook()
         notebook.metadata = {
             "kernelspec": {"name": kernel.name, "display_name": kernel.display_name, "language": "python"},
-            "handbook": {
-                "audience": "novice",
-                "kernels": [kernel.name],
-                # No output depends on the node: `--dispatch slurm` may run them on the compute nodes.
-                "runs_on": "any",
-                "requires": [],
-                "timeout": 120,
-                "owner": "bench",
-            },
+            # No output depends on the node: `--dispatch slurm` may run them on the compute nodes.
+            "handbook": ExampleMeta(
+                audience="novice", kernels=[kernel.name], runs_on="any", timeout=120, owner="bench"
+            ).model_dump(mode="json", exclude_defaults=True),
         }
         parameters = nbformat.v4.new_code_cell('site_short_name = "XX"')
         parameters.metadata["tags"] = ["parameters"]

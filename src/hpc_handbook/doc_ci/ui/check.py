@@ -10,6 +10,7 @@ Slurm jobs must be gone.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
 import tempfile
@@ -22,6 +23,7 @@ from urllib.parse import quote
 from hpc_handbook.data.files import write_atomically
 from hpc_handbook.data.ui_snapshot import UI_SNAPSHOT, UiSnapshot, load_ui_snapshot, write_ui_snapshot
 from hpc_handbook.doc_ci.ui.browser import chromium
+from hpc_handbook.doc_ci.ui.own_environment import OwnEnvironmentBuild, OwnEnvironmentError, built_for
 from hpc_handbook.doc_ci.ui.walk import Walk, WalkError, prepare_context, views_config, walk_the_service
 from hpc_handbook.hub.client import HubClient, HubError
 from hpc_handbook.slurm import list_jobs
@@ -38,6 +40,8 @@ class Account:
     user: str
     password: str
     partition: str
+    #: Built in the account's home for the own-environment view; None leaves that view out.
+    own_environment: OwnEnvironmentBuild | None = None
 
 
 @dataclass(frozen=True)
@@ -81,24 +85,37 @@ def stop_servers(account: Account) -> None:
 def walk(account: Account, *, shots: Path | None) -> Walk:
     """One walk through the service in Chromium; the account's server is stopped afterwards, always."""
     stop_servers(account)  # also proves the hub answers and the password is right
-    try:
-        with chromium() as browser:
-            from playwright.sync_api import Error as PlaywrightError
+    own = account.own_environment
+    # The own environment is removed only after its server has stopped.
+    with built_for(account.user, own) if own is not None else contextlib.nullcontext():
+        try:
+            return _walk_in_chromium(account, shots, own_extension=own.extension if own else None)
+        finally:
+            stop_servers(account)
 
-            context = prepare_context(browser)
-            done = Walk(
-                context.new_page(), account.hub_url, account.user, account.password, account.partition, shots
-            )
-            try:
-                walk_the_service(done)
-            except PlaywrightError as error:
-                title = done.config["views"].get(done.current, {}).get("title", done.current)
-                first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                raise WalkError(f"{title}: {first}") from None
-            finally:
-                context.close()
-    finally:
-        stop_servers(account)
+
+def _walk_in_chromium(account: Account, shots: Path | None, *, own_extension: str | None) -> Walk:
+    with chromium() as browser:
+        from playwright.sync_api import Error as PlaywrightError
+
+        context = prepare_context(browser)
+        done = Walk(
+            context.new_page(),
+            account.hub_url,
+            account.user,
+            account.password,
+            account.partition,
+            shots,
+            own_extension=own_extension,
+        )
+        try:
+            walk_the_service(done)
+        except PlaywrightError as error:
+            title = done.config["views"].get(done.current, {}).get("title", done.current)
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise WalkError(f"{title}: {first}") from None
+        finally:
+            context.close()
     return done
 
 
@@ -191,4 +208,14 @@ def check(account: Account, *, site: str, docs_url: str, report_path: Path = REP
     return differences
 
 
-__all__ = ["Account", "Difference", "HubError", "WalkError", "check", "compare", "record", "report"]
+__all__ = [
+    "Account",
+    "Difference",
+    "HubError",
+    "OwnEnvironmentError",
+    "WalkError",
+    "check",
+    "compare",
+    "record",
+    "report",
+]

@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING
 from hpc_handbook.profile import Profile, load_profile
 from hpc_handbook.reference_site.hub import hub_url
 from hpc_handbook.reference_site.paths import ReferenceSiteError
+from hpc_handbook.reference_site.server_environment import DEFAULT_JUPYTERLAB, HUB_VERSION
 from hpc_handbook.reference_site.users import PASSWORDS_FILE, account_by_purpose
 
 if TYPE_CHECKING:
     # Playwright and the hub client load only for the commands that walk the service.
     from hpc_handbook.doc_ci.ui.check import Account
+    from hpc_handbook.doc_ci.ui.own_environment import OwnEnvironmentBuild
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -53,19 +55,39 @@ def novice_account(profile: Profile) -> Account:
             f"cannot read {name}'s password from {PASSWORDS_FILE} ({type(error).__name__}): "
             "run as root, after `nox -s site -- up`"
         ) from None
-    return Account(hub_url(profile), name, password, profile.interactive_partition.name)
+    return Account(
+        hub_url(profile), name, password, profile.interactive_partition.name, own_environment(profile)
+    )
+
+
+def own_environment(profile: Profile) -> OwnEnvironmentBuild | None:
+    """The recipe's environment for the walk: the default environment's JupyterLab, the hub's JupyterHub."""
+    from hpc_handbook.doc_ci.ui.own_environment import OwnEnvironmentBuild
+    from hpc_handbook.doc_ci.ui.walk import views_config
+
+    own = profile.jupyter.own_environment
+    if own is None:
+        return None
+    setup = views_config()["own_environment"]
+    lab = profile.jupyter.default_environment.jupyterlab or DEFAULT_JUPYTERLAB
+    return OwnEnvironmentBuild(
+        script=own.script,
+        folder=setup["folder"],
+        packages=(f"jupyterlab=={lab}", f"jupyterhub=={HUB_VERSION}", setup["extension"]),
+        extension=setup["extension"].split("==")[0],
+    )
 
 
 def _guarded(action: Callable[[], int], url: str) -> int:
     """Run the action; a hub that does not answer, no browser or a failed view is one message, exit 1."""
     from hpc_handbook.doc_ci.ui.browser import BrowserUnavailable
-    from hpc_handbook.doc_ci.ui.check import HubError, WalkError
+    from hpc_handbook.doc_ci.ui.check import HubError, OwnEnvironmentError, WalkError
 
     try:
         return action()
     except HubError as error:
         print(f"error: {error} (is the hub at {url} up? `nox -s site -- up` starts it)", file=sys.stderr)
-    except (BrowserUnavailable, WalkError, ReferenceSiteError) as error:
+    except (BrowserUnavailable, WalkError, OwnEnvironmentError, ReferenceSiteError) as error:
         print(f"error: {error}", file=sys.stderr)
     except KeyboardInterrupt:
         print("interrupted: the novice's server was stopped", file=sys.stderr)

@@ -3,7 +3,9 @@
 One walk, as the novice account: the login page, the spawn form, a server on the interactive
 partition (with the wait page while Slurm starts the job), JupyterLab's Launcher, the File
 menu's way to the Hub Control Panel, and the control panel, whose stop button ends the
-server. In each view it records the accessible names a reader relies on (Chromium's own
+server; where the site offers users' own start-up scripts, last a server started from one
+(built as the recipe "Your own JupyterLab" builds it), with the extensions JupyterLab loads
+there. In each view it records the accessible names a reader relies on (Chromium's own
 accessibility tree, through Playwright's ARIA snapshots) and, when asked, takes its picture:
 fixed viewport, no motion, no news or update prompts, and the user's name replaced, what
 varies from run to run (times, the event log) painted over.
@@ -23,6 +25,8 @@ from urllib.parse import quote
 import yaml
 
 from hpc_handbook.data.ui_snapshot import Picture, UiView
+from hpc_handbook.doc_ci.ui.page_scripts import REGION_JS, REPLACE_JS, VERSIONS_JS
+from hpc_handbook.profile import OWN_ENVIRONMENT
 
 VIEWPORT = {"width": 1280, "height": 800}
 #: No transitions, animations or blinking caret: two runs over the same UI give the same picture.
@@ -97,6 +101,9 @@ class Walk:
     versions: dict[str, str] = field(default_factory=dict)
     #: The view the walk is in, for an error's message.
     current: str = "login"
+    #: The extension of the account's own environment (built beforehand), when the walk also starts
+    #: a server from the account's start-up script; None to leave that view out.
+    own_extension: str | None = None
 
     def hub(self, path: str) -> str:
         return f"{self.url}/hub/{path}"
@@ -106,7 +113,7 @@ class Walk:
 
     def sanitize(self, page: Any) -> None:
         """Replace the user's name in the page's text and attributes, before a picture or a record."""
-        page.evaluate(_REPLACE_JS, self._private())
+        page.evaluate(REPLACE_JS, self._private())
 
     def record(self, view: str, **groups: list[str]) -> None:
         self.facts[view] = UiView(elements=groups)
@@ -130,7 +137,7 @@ class Walk:
             page.set_viewport_size({**VIEWPORT, "width": narrower})
         try:
             box = page.evaluate(
-                _REGION_JS, {"selectors": region["selectors"], "padding": self.config["region_padding"]}
+                REGION_JS, {"selectors": region["selectors"], "padding": self.config["region_padding"]}
             )
             if box is None:
                 raise WalkError(f"{setup['title']}: {self.config['messages']['no_region']}")
@@ -145,38 +152,6 @@ class Walk:
             width=box["width"],
             height=box["height"],
         )
-
-
-#: The box, in CSS pixels of the whole page, around every element the selectors match.
-_REGION_JS = """({selectors, padding}) => {
-  const boxes = selectors.flatMap((s) => Array.from(document.querySelectorAll(s)))
-    .map((e) => e.getBoundingClientRect()).filter((r) => r.width > 0 && r.height > 0);
-  if (!boxes.length) return null;
-  const page = document.scrollingElement;
-  const left = Math.max(0, Math.floor(Math.min(...boxes.map((b) => b.left)) + scrollX - padding));
-  const top = Math.max(0, Math.floor(Math.min(...boxes.map((b) => b.top)) + scrollY - padding));
-  const right = Math.min(Math.max(page.scrollWidth, innerWidth),
-                         Math.ceil(Math.max(...boxes.map((b) => b.right)) + scrollX + padding));
-  const bottom = Math.min(Math.max(page.scrollHeight, innerHeight),
-                          Math.ceil(Math.max(...boxes.map((b) => b.bottom)) + scrollY + padding));
-  return {x: left, y: top, width: right - left, height: bottom - top};
-}"""
-
-
-_REPLACE_JS = """(pairs) => {
-  const swap = (text) => pairs.reduce((t, [from, to]) => t.split(from).join(to), text);
-  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-    const swapped = swap(node.nodeValue);
-    if (swapped !== node.nodeValue) node.nodeValue = swapped;
-  }
-  for (const element of document.querySelectorAll('[title], [value], [aria-label], [placeholder]')) {
-    for (const attribute of ['title', 'value', 'aria-label', 'placeholder']) {
-      const value = element.getAttribute(attribute);
-      if (value !== null && swap(value) !== value) element.setAttribute(attribute, swap(value));
-    }
-  }
-}"""
 
 
 def prepare_context(browser: Any) -> Any:
@@ -299,14 +274,8 @@ def launcher_view(walk: Walk) -> None:
             )
         },
     )
-    walk.versions.update(page.evaluate(_VERSIONS_JS))
+    walk.versions.update(page.evaluate(VERSIONS_JS))
     walk.shoot("launcher", page)
-
-
-_VERSIONS_JS = """() => {
-  const config = JSON.parse(document.getElementById('jupyter-config-data')?.textContent || '{}');
-  return config.appVersion ? {jupyterlab: config.appVersion} : {};
-}"""
 
 
 def launcher_tiles(snapshot: str, sections: list[str]) -> list[str]:
@@ -375,6 +344,24 @@ def _names_of(locator: Any) -> list[str]:
     return names(locator.aria_snapshot(), "button", "link") if locator.count() else []
 
 
+def own_environment_view(walk: Walk) -> None:
+    """Start a server from the account's own script on the form's default place; note its extensions."""
+    page = walk.page
+    page.goto(walk.hub(f"spawn/{quote(walk.user)}"))
+    page.locator("select[name=environment]").select_option(OWN_ENVIRONMENT)
+    page.locator("form [type=submit]").first.click()
+    page.wait_for_url(re.compile(rf"/user/{re.escape(quote(walk.user))}/lab"), timeout=SPAWN_TIMEOUT_MS)
+    page.locator(".jp-LauncherCard").first.wait_for(timeout=SPAWN_TIMEOUT_MS)
+    config = json.loads(page.locator("#jupyter-config-data").text_content() or "{}")
+    loaded = sorted(extension["name"] for extension in config.get("federated_extensions", []))
+    if walk.own_extension not in loaded:
+        # Never record a server without it: the check would then expect its absence.
+        raise WalkError(
+            f"the own environment's {walk.own_extension} is not among JupyterLab's extensions {loaded}"
+        )
+    walk.record("own-environment", extensions=loaded)
+
+
 def walk_the_service(walk: Walk) -> None:
     """Every view in the novice pages' order; the server is stopped by the control panel's button."""
     for view, step in (
@@ -389,3 +376,6 @@ def walk_the_service(walk: Walk) -> None:
     panel = menu_path_view(walk)
     walk.current = "control-panel"
     control_panel_view(walk, panel)
+    if walk.own_extension is not None:
+        walk.current = "own-environment"
+        own_environment_view(walk)
