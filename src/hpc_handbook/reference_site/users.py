@@ -17,6 +17,7 @@ from typing import Any
 
 from hpc_handbook.processes import terminate
 from hpc_handbook.profile import Profile, SiteAccount
+from hpc_handbook.reference_site.containers import ROOTLESS_STORAGE
 from hpc_handbook.reference_site.paths import ReferenceSiteError
 from hpc_handbook.reference_site.system import Log, remove, run, write_if_changed
 
@@ -148,6 +149,10 @@ def remove_accounts(names: Sequence[str], log: Log) -> None:
         home = Path(entry.pw_dir)
         if home.is_dir() and not home.is_symlink():
             remove_home(home, log)
+        # What the account's own podman kept outside the home (see reference_site.containers).
+        containers = Path(ROOTLESS_STORAGE.replace("$USER", name)).parent
+        if containers.is_dir() and not containers.is_symlink():
+            remove(containers)
         # The home is gone already: userdel has only the account and its mail spool left to remove.
         _userdel(name)
         Path("/var/mail", name).unlink(missing_ok=True)
