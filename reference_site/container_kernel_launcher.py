@@ -30,7 +30,7 @@ import resource
 import sys
 from pathlib import Path
 
-from kernel_launcher_lifecycle import kernel_token, quietly, run_until_stopped
+from kernel_launcher_lifecycle import kernel_token, quietly, run_until_stopped, split_kernel_argv
 
 CONTAINER_NAME_PREFIX = "jupyter-kernel-"
 COMMENT_ENV = "HANDBOOK_KERNEL_JOB_COMMENT"
@@ -125,14 +125,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--kernel-name", required=True)
     parser.add_argument("--image", required=True, help="the image, as the site's store names it")
     parser.add_argument("--mount", action="append", default=[], help="a folder to mount at the same path")
-    if "--" not in argv:
-        parser.error("expected '--' before the kernel's command line")
-    split = argv.index("--")
-    args = parser.parse_args(argv[:split])
-    kernel_argv = argv[split + 1 :]
-    if not kernel_argv:
-        parser.error("expected the kernel's command line after '--'")
-    return args, kernel_argv
+    return split_kernel_argv(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ Standard library only: installed beside the launchers, it runs with whatever Pyt
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import secrets
@@ -34,6 +35,20 @@ def kernel_token(kernel_argv: Sequence[str]) -> str:
         if match:
             return match.group(1)
     return secrets.token_hex(4)
+
+
+def split_kernel_argv(
+    parser: argparse.ArgumentParser, argv: list[str]
+) -> tuple[argparse.Namespace, list[str]]:
+    """The launcher's own options, before `--`, and the kernel's command line after it."""
+    if "--" not in argv:
+        parser.error("expected '--' before the kernel's command line")
+    split = argv.index("--")
+    args = parser.parse_args(argv[:split])
+    kernel_argv = argv[split + 1 :]
+    if not kernel_argv:
+        parser.error("expected the kernel's command line after '--'")
+    return args, kernel_argv
 
 
 def quietly(command: Sequence[str], env: Mapping[str, str] | None = None) -> None:

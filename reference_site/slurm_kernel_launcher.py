@@ -25,7 +25,7 @@ import argparse
 import os
 import sys
 
-from kernel_launcher_lifecycle import kernel_token, quietly, run_until_stopped
+from kernel_launcher_lifecycle import kernel_token, quietly, run_until_stopped, split_kernel_argv
 
 JOB_NAME_PREFIX = "jupyter-kernel-"
 JOB_COMMENT_ENV = "HANDBOOK_KERNEL_JOB_COMMENT"
@@ -69,14 +69,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--time", required=True, help="walltime, [D-]HH:MM:SS")
     parser.add_argument("--cpus", type=int, default=1)
     parser.add_argument("--gpus", type=int, default=0, help="GPUs for the kernel's job (--gpus)")
-    if "--" not in argv:
-        parser.error("expected '--' before the kernel's command line")
-    split = argv.index("--")
-    args = parser.parse_args(argv[:split])
-    kernel_argv = argv[split + 1 :]
-    if not kernel_argv:
-        parser.error("expected the kernel's command line after '--'")
-    return args, kernel_argv
+    return split_kernel_argv(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
