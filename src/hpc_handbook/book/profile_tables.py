@@ -6,7 +6,7 @@ from __future__ import annotations
 from sphinx.application import Sphinx
 
 from hpc_handbook.book.generated import GeneratedMyST, list_table
-from hpc_handbook.profile import Profile
+from hpc_handbook.profile import OWN_ENVIRONMENT, Profile
 
 
 class ProfileTableDirective(GeneratedMyST):
@@ -73,10 +73,11 @@ class EnvironmentsTable(ProfileTableDirective):
     """The spawn form's JupyterLab environments, the default first, and the user's own start-up script."""
 
     def rows(self, profile: Profile) -> tuple[list[str], list[list[str]]]:
-        header = ["On the form", "JupyterLab", "Extensions", "Offered"]
+        header = ["On the form", "In a link", "JupyterLab", "Extensions", "Offered"]
         rows = [
             [
                 environment.label + (" (the default)" if environment.default or i == 0 else ""),
+                f"`environment={environment.name}`",
                 environment.jupyterlab or "the site's",
                 ", ".join(f"`{name}`" for name in environment.extensions) or "none",
                 f"until {environment.retires.isoformat()}"
@@ -87,7 +88,15 @@ class EnvironmentsTable(ProfileTableDirective):
         ]
         own = profile.jupyter.own_environment
         if own is not None:
-            rows.append([f"My own environment (`~/{own.script}`)", "yours", "any you install", "always"])
+            rows.append(
+                [
+                    f"My own environment (`~/{own.script}`)",
+                    f"`environment={OWN_ENVIRONMENT}`",
+                    "yours",
+                    "any you install",
+                    "always",
+                ]
+            )
         return header, rows
 
 
