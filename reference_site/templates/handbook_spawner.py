@@ -19,17 +19,22 @@ import subprocess
 from pathlib import Path
 
 from handbook_own_environment import MESSAGES, StartScriptError, check_start_script
+from handbook_slurm_answers import (
+    SACCTMGR_ASSOCIATIONS,
+    SACCTMGR_DEFAULT_PROJECTS,
+    SINFO_IDLE_CPUS,
+    idle_cpus,
+    slurm_refusal,
+    user_projects,
+)
 from handbook_spawn_options import (
     LOGIN_NODE,
-    SINFO_IDLE_CPUS,
     Environment,
     Place,
     SpawnOptionError,
     check_options,
     form_html,
-    idle_cpus,
     options_from_form,
-    slurm_refusal,
 )
 from jupyterhub.spawner import LocalProcessSpawner
 from jupyterhub_moss import MOSlurmSpawner
@@ -51,34 +56,46 @@ __version__ = ", ".join(
 )
 
 
-#: How long the form's idle CPUs are reused: a crowd opening the form asks Slurm once.
-IDLE_CPUS_TTL_S = 10
-_idle_cache = {"at": -IDLE_CPUS_TTL_S, "idle": {}}
+#: How long Slurm's answers for the form are reused: a crowd opening the form asks Slurm once.
+SLURM_ANSWER_TTL_S = 10
+_slurm_answers = {}
 
 
-async def _idle_cpus_now():
+async def _ask_slurm(command):
+    """A Slurm command's output, reused for SLURM_ANSWER_TTL_S; None when Slurm does not answer."""
     loop = asyncio.get_running_loop()
-    if loop.time() - _idle_cache["at"] < IDLE_CPUS_TTL_S:
-        return _idle_cache["idle"]
-    idle, process = {}, None
+    cached = _slurm_answers.get(command)
+    if cached is not None and loop.time() - cached[0] < SLURM_ANSWER_TTL_S:
+        return cached[1]
+    answer, process = None, None
     try:
         process = await asyncio.create_subprocess_exec(
-            *SINFO_IDLE_CPUS, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
         )
         output, _ = await asyncio.wait_for(process.communicate(), timeout=5)
-        idle = idle_cpus(output.decode(errors="replace"))
+        if process.returncode == 0:
+            answer = output.decode(errors="replace")
     except (TimeoutError, OSError):
-        # The form then says Slurm did not answer; a hung sinfo does not stay behind.
+        # The form then says Slurm did not answer; a hung command does not stay behind.
         if process is not None and process.returncode is None:
             process.kill()
             await process.wait()
-    _idle_cache.update(at=loop.time(), idle=idle)
-    return idle
+    _slurm_answers[command] = (loop.time(), answer)
+    return answer
+
+
+async def projects_of(user):
+    """The projects Slurm's accounting lets the user charge, default first; [] where it has none."""
+    associations = await _ask_slurm(SACCTMGR_ASSOCIATIONS)
+    defaults = await _ask_slurm(SACCTMGR_DEFAULT_PROJECTS)
+    return user_projects(associations or "", defaults or "", user)
 
 
 async def options_form(spawner):
-    """The spawn form, with what each partition has idle now."""
-    return form_html(PLACES, ENVIRONMENTS, idle=await _idle_cpus_now())
+    """The spawn form, with what each partition has idle now and the user's projects."""
+    sinfo = await _ask_slurm(SINFO_IDLE_CPUS)
+    idle = idle_cpus(sinfo) if sinfo is not None else {}
+    return form_html(PLACES, ENVIRONMENTS, idle=idle, projects=await projects_of(spawner.user.name))
 
 
 def end_idle_podman(user):
@@ -135,7 +152,9 @@ class HandbookSpawner(WrapSpawner):
 
     async def options_from_form(self, formdata):
         # A ValueError here is shown on the form, and nothing is queued.
-        options = check_options(options_from_form(formdata), PLACES, ENVIRONMENTS)
+        options = check_options(
+            options_from_form(formdata), PLACES, ENVIRONMENTS, await projects_of(self.user.name)
+        )
         await self._check_start_script(options)
         return options
 
@@ -169,6 +188,7 @@ class HandbookSpawner(WrapSpawner):
         self.child_config = {
             "user_options": moss.model_dump(),
             "req_partition": place.partition,
+            "req_account": options.get("project", ""),
             "req_runtime": options["walltime"],
             "req_nnodes": str(options["nodes"]),
             "req_nprocs": str(options["cpus"]),
@@ -179,7 +199,9 @@ class HandbookSpawner(WrapSpawner):
     async def start(self):
         # REST API requests skip the form: check their options here, before anything is queued.
         try:
-            options = check_options(dict(self.user_options or {}), PLACES, ENVIRONMENTS)
+            options = check_options(
+                dict(self.user_options or {}), PLACES, ENVIRONMENTS, await projects_of(self.user.name)
+            )
             await self._check_start_script(options)
         except (SpawnOptionError, StartScriptError) as error:
             # A 400 with the reason, not a failed spawn: the request was wrong, not the site.

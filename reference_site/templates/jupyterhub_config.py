@@ -123,7 +123,8 @@ c.HandbookSlurmSpawner.batch_script = """#!/bin/bash
 #SBATCH --time={{runtime}}
 #SBATCH --nodes={{nnodes}}
 #SBATCH --cpus-per-task={{nprocs}}
-{{options}}
+{% if account %}#SBATCH --account={{account}}
+{% endif %}{{options}}
 set -euo pipefail
 trap 'echo SIGTERM received' TERM
 {{srun}} {{cmd}}

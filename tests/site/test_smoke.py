@@ -24,7 +24,7 @@ from hpc_handbook.kernelspecs import site_kernel_spec_manager
 from hpc_handbook.profile import PROFILE_ENV_VAR, Profile, load_profile
 from hpc_handbook.reference_site.checks import check_site
 from hpc_handbook.reference_site.lmod import SiteModule, module_environment, plan_modules
-from hpc_handbook.reference_site.paths import JOBCOMP_LOG, SITE_JUPYTER_DIR, ReferenceSiteError, site_layout
+from hpc_handbook.reference_site.paths import SITE_JUPYTER_DIR, ReferenceSiteError, site_layout
 from hpc_handbook.reference_site.slurm_jobs import slurm_jobs
 from hpc_handbook.slurm import KERNEL_JOB_PREFIX
 
@@ -180,13 +180,12 @@ def test_job_completes_on_each_jupyter_partition(site: Profile, job_tag: str, pa
     assert ran_on == partition
 
     def recorded() -> bool:
-        log = JOBCOMP_LOG.read_text()
-        return any(
-            f"JobId={job_id} " in line and f"Partition={partition} " in line and "JobState=COMPLETED" in line
-            for line in log.splitlines()
-        )
+        # slurmdbd's record, as `sacct` shows it to users on a real site.
+        sacct = ["sacct", "--noheader", "--parsable2", "-X", "-j", job_id, "--format=JobID,Partition,State"]
+        answer = subprocess.run(sacct, capture_output=True, text=True, check=False).stdout
+        return f"{job_id}|{partition}|COMPLETED" in answer.splitlines()
 
-    assert wait_until(recorded, 15), f"job {job_id} is not in {JOBCOMP_LOG}"
+    assert wait_until(recorded, 15), f"job {job_id} is not in sacct"
 
 
 @pytest.mark.slurm

@@ -24,13 +24,8 @@ from hpc_handbook.reference_site.hub import spawn_places
 from hpc_handbook.reference_site.own_environment import script_problem, version_problem
 from hpc_handbook.reference_site.paths import ReferenceSiteError
 from hpc_handbook.reference_site.server_environment import environment_packages, form_environments
-from hpc_handbook.reference_site.spawn_options import (
-    SpawnOptionError,
-    check_options,
-    form_html,
-    idle_cpus,
-    slurm_refusal,
-)
+from hpc_handbook.reference_site.slurm_answers import idle_cpus, slurm_refusal
+from hpc_handbook.reference_site.spawn_options import SpawnOptionError, check_options, form_html
 from hpc_handbook.site_facts import FactAbsent, UnknownFact, build_vocabulary, look_up
 
 from .site_snapshot import matching_snapshot

@@ -33,13 +33,13 @@ from hpc_handbook.reference_site.lmod import (
     profile_d_script,
 )
 from hpc_handbook.reference_site.paths import (
-    JOBCOMP_LOG,
     LMOD_INIT_BASH,
     R_EXECUTABLE,
     ReferenceSiteError,
     site_layout,
 )
 from hpc_handbook.reference_site.slurm_conf import (
+    SLURMDBD_PORT,
     gpu_device_files,
     gres_conf,
     parse_slurm_partitions,
@@ -109,12 +109,20 @@ def test_slurm_conf_declares_shared_nodes_without_cgroups(profile: Profile) -> N
     assert settings["ProctrackType"] == "proctrack/linuxproc"
     assert settings["TaskPlugin"] == "task/none"
     assert settings["SelectType"] == "select/cons_tres"
-    assert settings["JobCompType"] == "jobcomp/filetxt"
-    assert settings["JobCompLoc"] == str(JOBCOMP_LOG)
+    assert settings["AccountingStorageType"] == "accounting_storage/slurmdbd"
+    assert settings["AccountingStorageEnforce"] == "associations,limits"
+    assert settings["AccountingStoragePort"] == str(SLURMDBD_PORT)
     assert int(settings["MinJobAge"]) <= 10
     assert settings["SlurmctldHost"] == "node1(127.0.0.1)"
     assert settings["ClusterName"] == profile.site.short_name.lower()
     assert not [line for line in text.splitlines() if "cgroup" in line and not line.startswith("#")]
+
+
+def test_slurmdbd_listens_on_a_port_no_slurmd_of_the_site_takes(profile: Profile) -> None:
+    ports = [int(node["Port"]) for node in node_lines(slurm_conf(profile, controller="node1")).values()]
+
+    assert ports
+    assert SLURMDBD_PORT not in ports
 
 
 def node_lines(text: str) -> dict[str, dict[str, str]]:

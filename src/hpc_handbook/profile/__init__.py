@@ -8,6 +8,15 @@ references between sections) and `loading` reads the file; import from here.
 
 from __future__ import annotations
 
+from hpc_handbook.profile.accounts import (
+    AccountPurpose,
+    LoadTestAccounts,
+    Project,
+    ProjectLimits,
+    ReferenceSiteSetup,
+    SiteAccount,
+    UnixName,
+)
 from hpc_handbook.profile.assessment import (
     SCORECARD_CRITERIA,
     SCORECARD_FILE,
@@ -18,7 +27,7 @@ from hpc_handbook.profile.assessment import (
     Rating,
     SelfAssessment,
 )
-from hpc_handbook.profile.base import Walltime
+from hpc_handbook.profile.base import Name, Walltime
 from hpc_handbook.profile.jupyter import OWN_ENVIRONMENT, JupyterEnvironment, JupyterSetup, OwnEnvironment
 from hpc_handbook.profile.loading import load_profile, parse_profile, profile_file
 from hpc_handbook.profile.models import (
@@ -26,7 +35,6 @@ from hpc_handbook.profile.models import (
     FILESYSTEM_ROLES,
     KERNEL_ROLES,
     PROFILE_ENV_VAR,
-    AccountPurpose,
     Capabilities,
     ContainerImage,
     DocCiSetup,
@@ -34,20 +42,15 @@ from hpc_handbook.profile.models import (
     HubAccess,
     Kernel,
     KernelRole,
-    LoadTestAccounts,
     ModuleName,
     Modules,
-    Name,
     Partition,
     PartitionLimits,
     PartitionNodes,
     Profile,
-    ReferenceSiteSetup,
-    SiteAccount,
     SiteInfo,
     Support,
     System,
-    UnixName,
     expand_hostlist,
     kernel_fits_role,
     walltime_hours,
@@ -84,6 +87,8 @@ __all__ = [
     "PartitionLimits",
     "PartitionNodes",
     "Profile",
+    "Project",
+    "ProjectLimits",
     "Rating",
     "ReferenceSiteSetup",
     "SelfAssessment",

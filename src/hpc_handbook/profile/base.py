@@ -14,3 +14,5 @@ class Strict(BaseModel):
 
 #: A Slurm walltime as the profile and the examples write it: [D-]HH:MM:SS.
 Walltime = Annotated[str, StringConstraints(pattern=r"^(\d+-)?\d{1,2}:\d{2}:\d{2}$")]
+#: A name the profile gives a partition, kernel, image or project: lower case, as Slurm and Unix take it.
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", max_length=40)]

@@ -22,6 +22,7 @@ def cross_check(profile: Profile, file: Path) -> list[HandbookInputError]:
         *_check_kernel_images(profile, file),
         *_check_filesystems_and_partitions(profile, file),
         *_check_accounts(profile, file),
+        *_check_projects(profile, file),
         *_check_default_partition(profile, file),
         *_check_nodes(profile, file),
         *_check_gpu_scheduling(profile, file),
@@ -269,6 +270,38 @@ def _check_accounts(profile: Profile, file: Path) -> list[HandbookInputError]:
                 file,
                 "hub.doc_ci_user",
                 f"unknown account {profile.hub.doc_ci_user!r}; expected one of reference_site.users: {known}",
+            )
+        )
+    return errors
+
+
+def _check_projects(profile: Profile, file: Path) -> list[HandbookInputError]:
+    """Unique project names; where projects are declared, every account's projects are among them."""
+    declared = [p.name for p in profile.projects]
+    errors = [
+        HandbookInputError(file, "projects", f"duplicate name {name!r}; names must be unique")
+        for name in _duplicates(declared)
+    ]
+    if not declared or profile.reference_site is None:
+        return errors
+    for index, account in enumerate(profile.reference_site.users):
+        for key, names in (("project", [account.project]), ("more_projects", account.more_projects)):
+            errors += [
+                HandbookInputError(
+                    file,
+                    f"reference_site.users[{index}].{key}",
+                    f"unknown project {name!r}; expected one of projects: {', '.join(declared)}",
+                )
+                for name in names
+                if name not in declared
+            ]
+    load_test = profile.reference_site.load_test
+    if load_test is not None and load_test.project not in declared:
+        errors.append(
+            HandbookInputError(
+                file,
+                "reference_site.load_test.project",
+                f"unknown project {load_test.project!r}; expected one of projects: {', '.join(declared)}",
             )
         )
     return errors

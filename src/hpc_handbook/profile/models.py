@@ -13,8 +13,9 @@ from pydantic import (
     model_validator,
 )
 
+from hpc_handbook.profile.accounts import Project, ReferenceSiteSetup, UnixName
 from hpc_handbook.profile.assessment import KnownLimitations, SelfAssessment
-from hpc_handbook.profile.base import Strict, Walltime
+from hpc_handbook.profile.base import Name, Strict, Walltime
 from hpc_handbook.profile.jupyter import JupyterSetup
 from hpc_handbook.profile.notify import NotifySetup
 
@@ -26,7 +27,6 @@ PROFILE_ENV_VAR = "HANDBOOK_SITE"
 #: The filesystems every page may refer to; a site may add others.
 FILESYSTEM_ROLES = ("home", "project", "scratch")
 
-Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", max_length=40)]
 ModuleName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)?$")]
 
 
@@ -242,50 +242,6 @@ class Capabilities(Strict):
     conda: bool = False
 
 
-#: A Unix account name as `useradd` takes it.
-UnixName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
-#: What a test account is for: the novice walks the getting-started pages, the doc CI runs examples,
-#: load-test accounts log in at once for the service's load measurement.
-AccountPurpose = Literal["novice", "doc-ci", "load-test"]
-
-
-class SiteAccount(Strict):
-    name: UnixName
-    purpose: AccountPurpose
-    project: Name = Field(description="The project whose folder ($PROJECT) the account shares.")
-
-
-class LoadTestAccounts(Strict):
-    """Numbered accounts (`rcc-load01`, ...) for the load measurement, all in one project."""
-
-    count: int = Field(ge=1, le=99, description="How many accounts log in at once.")
-    name_prefix: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,28}$")]
-    project: Name
-
-    def members(self) -> list[SiteAccount]:
-        return [
-            SiteAccount(name=f"{self.name_prefix}{n:02d}", purpose="load-test", project=self.project)
-            for n in range(1, self.count + 1)
-        ]
-
-
-class ReferenceSiteSetup(Strict):
-    """What only the reference site needs: its test accounts and where its hub listens."""
-
-    hub_port: int = Field(default=8000, ge=1024, le=65535, description="The hub's port on loopback.")
-    hub_api_port: int = Field(default=8081, ge=1024, le=65535, description="The hub's own API port.")
-    users: list[SiteAccount] = Field(default_factory=list)
-    load_test: LoadTestAccounts | None = Field(
-        default=None,
-        description="Accounts that `nox -s bench` logs in at once to measure the hub under load.",
-    )
-
-    @property
-    def accounts(self) -> list[SiteAccount]:
-        """The named accounts, then the numbered load-test ones."""
-        return [*self.users, *(self.load_test.members() if self.load_test else [])]
-
-
 class HubAccess(Strict):
     """How the doc CI reaches the site's hub as its own account; absent: kernels start directly."""
 
@@ -329,6 +285,10 @@ class Profile(Strict):
     kernels: list[Kernel] = Field(min_length=1)
     #: Images for `start: container` kernels, shared read-only by every user's rootless podman.
     containers: list[ContainerImage] = Field(default_factory=list)
+    projects: list[Project] = Field(
+        default_factory=list,
+        description="Projects (Slurm accounts) jobs are charged to; empty: the accounts' own, unlimited.",
+    )
     modules: Modules
     filesystems: list[Filesystem] = Field(min_length=1)
     capabilities: Capabilities = Capabilities()
@@ -347,6 +307,11 @@ class Profile(Strict):
 
     def partition(self, name: str) -> Partition:
         return next(p for p in self.partitions if p.name == name)
+
+    def project(self, name: str) -> Project:
+        """A declared project, or the project an account names without limits when none are declared."""
+        declared = next((p for p in self.projects if p.name == name), None)
+        return declared or Project(name=name, description=f"The project {name}.")
 
     def kernel(self, name: str) -> Kernel:
         return next(k for k in self.kernels if k.name == name)

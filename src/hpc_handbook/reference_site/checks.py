@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hpc_handbook.profile import Profile
+from hpc_handbook.reference_site.accounting import ACCOUNTING_DAEMONS, accounting_drift, accounting_state
 from hpc_handbook.reference_site.containers import check_image
 from hpc_handbook.reference_site.hub import (
     hub_answers,
@@ -26,7 +27,7 @@ from hpc_handbook.reference_site.hub import (
 )
 from hpc_handbook.reference_site.kernels import kernelspec, site_jupyter_env
 from hpc_handbook.reference_site.lmod import module_command, plan_modules
-from hpc_handbook.reference_site.paths import SITE_JUPYTER_DIR, SLURM_CONF
+from hpc_handbook.reference_site.paths import SITE_JUPYTER_DIR, SLURM_CONF, ReferenceSiteError
 from hpc_handbook.reference_site.server_environment import form_environments
 from hpc_handbook.reference_site.slurm import SLURM_DAEMONS, partition_states
 from hpc_handbook.reference_site.slurm_conf import site_nodes, slurm_conf
@@ -38,7 +39,17 @@ from hpc_handbook.reference_site.users import account_folders, accounts
 @dataclass(frozen=True)
 class Check:
     component: Literal[
-        "daemon", "config", "node", "partition", "kernel", "image", "module", "hub", "environment", "account"
+        "daemon",
+        "config",
+        "node",
+        "partition",
+        "kernel",
+        "image",
+        "module",
+        "hub",
+        "environment",
+        "account",
+        "accounting",
     ]
     name: str
     ok: bool
@@ -47,7 +58,7 @@ class Check:
 
 def _check_daemons() -> list[Check]:
     checks = []
-    for daemon in ("munged", *SLURM_DAEMONS):
+    for daemon in ("munged", *ACCOUNTING_DAEMONS, *SLURM_DAEMONS):
         pids = find_processes(daemon)
         checks.append(
             Check("daemon", daemon, bool(pids), f"pid {', '.join(map(str, pids))}" if pids else "not running")
@@ -234,6 +245,22 @@ def _check_accounts(profile: Profile) -> list[Check]:
     return checks
 
 
+def _check_accounting(profile: Profile) -> list[Check]:
+    """The projects in slurmdbd, with their limits and members, as the profile says."""
+    try:
+        drift = accounting_drift(profile, accounting_state(profile))
+    except ReferenceSiteError as error:
+        return [Check("accounting", "projects", False, str(error))]
+    return [
+        Check(
+            "accounting",
+            "projects",
+            not drift,
+            "; ".join(drift) if drift else "projects, their limits and members as the profile says",
+        )
+    ]
+
+
 def check_site(profile: Profile, *, jupyter_dir: Path = SITE_JUPYTER_DIR) -> list[Check]:
     """Every component of the site, with whether it is up; nothing here changes the site.
 
@@ -246,6 +273,7 @@ def check_site(profile: Profile, *, jupyter_dir: Path = SITE_JUPYTER_DIR) -> lis
         *_check_images(profile),
         *_check_modules(profile),
         *_check_accounts(profile),
+        *_check_accounting(profile),
         *_check_hub(profile),
     ]
 
@@ -264,6 +292,7 @@ def show_status(profile: Profile, checks: Sequence[Check]) -> None:
         "image": "Container images (the site's read-only store)",
         "module": "Modules (module avail)",
         "account": "Test accounts",
+        "accounting": "Slurm accounting (sacctmgr)",
         "hub": "JupyterHub",
     }
     console.print(f"[bold]{profile.site.name}[/bold] reference site")

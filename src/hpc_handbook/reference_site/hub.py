@@ -155,6 +155,7 @@ def _hub_files(profile: Profile) -> dict[Path, str]:
         "jupyterhub_config.py": templates / "jupyterhub_config.py",
         "handbook_spawner.py": templates / "handbook_spawner.py",
         "handbook_spawn_options.py": here / "spawn_options.py",
+        "handbook_slurm_answers.py": here / "slurm_answers.py",
         "handbook_own_environment.py": here / "own_environment.py",
         "hub_messages.json": here / "hub_messages.json",
     }

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hpc_handbook.profile import Profile
+from hpc_handbook.reference_site.accounting import ACCOUNTING_APT_PACKAGES, ensure_projects, stop_accounting
 from hpc_handbook.reference_site.checks import Check, check_site
 from hpc_handbook.reference_site.containers import CONTAINER_APT_PACKAGES, ensure_container_images
 from hpc_handbook.reference_site.hub import HUB_APT_PACKAGES, ensure_hub, stop_hub
@@ -49,7 +50,7 @@ TEST_TOOL_APT_PACKAGES = ("chromium", "rsync")
 
 def apt_packages(profile: Profile) -> list[str]:
     """Debian packages the site needs: Slurm, munge, Lmod, R's kernel where a kernel is R, test tools."""
-    packages = [*BASE_APT_PACKAGES, *TEST_TOOL_APT_PACKAGES]
+    packages = [*BASE_APT_PACKAGES, *ACCOUNTING_APT_PACKAGES, *TEST_TOOL_APT_PACKAGES]
     if profile.reference_site is not None:
         packages += HUB_APT_PACKAGES
     if profile.containers:
@@ -100,6 +101,7 @@ def up(profile: Profile, *, log: Log = print_log) -> list[Check]:
     kernels = install_kernels(profile, python, log, previous)
     images = ensure_container_images(profile, log, previous.get("images", []))
     site_accounts = ensure_accounts(profile, log, previous)
+    ensure_projects(profile, log)
     ensure_hub(profile, python, log)
     layout = site_layout(profile)
     manifest = {
@@ -204,7 +206,9 @@ def down(*, log: Log = print_log) -> None:
         if find_processes(daemon):
             log(f"stopping {daemon}")
             stop_processes(daemon)
-    daemons = ("slurmd", "slurmstepd", "slurmctld", "munged")
+    # After slurmctld, which sends slurmdbd the records of the jobs it just ended.
+    stop_accounting()
+    daemons = ("slurmd", "slurmstepd", "slurmctld", "slurmdbd", "mariadbd", "munged")
     leftovers = [d for d in daemons if find_processes(d)]
     if leftovers:
         raise ReferenceSiteError(f"still running after down: {', '.join(leftovers)}")

@@ -15,7 +15,7 @@ from hpc_handbook.profile import Profile
 SITE_STATE_DIR = Path("/var/lib/hpc-handbook-site")
 SLURMCTLD_STATE_DIR = SITE_STATE_DIR / "slurmctld"
 SLURMD_SPOOL_DIR = SITE_STATE_DIR / "slurmd"
-#: Daemon logs and the job-completion log.
+#: Daemon logs.
 SITE_LOG_DIR = Path("/var/log/hpc-handbook-site")
 #: Daemon pid files.
 SITE_RUN_DIR = Path("/run/hpc-handbook-site")
@@ -23,8 +23,6 @@ SITE_RUN_DIR = Path("/run/hpc-handbook-site")
 SLURM_CONF = Path("/etc/slurm/slurm.conf")
 #: The GPU nodes' generic resources, beside slurm.conf (slurmd reads it from there).
 GRES_CONF = SLURM_CONF.with_name("gres.conf")
-#: One line per finished job (JobCompType=jobcomp/filetxt); `sacct -c` reads it too.
-JOBCOMP_LOG = SITE_LOG_DIR / "jobcomp.log"
 #: The system-wide Jupyter data dir; the site's kernelspecs are under kernels/.
 SITE_JUPYTER_DIR = Path(SITE_JUPYTER_DATA_DIR)
 KERNELSPEC_DIR = SITE_JUPYTER_DIR / "kernels"

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from hpc_handbook.processes import terminate
 from hpc_handbook.profile import Profile
+from hpc_handbook.reference_site.accounting import ensure_slurmdbd
 from hpc_handbook.reference_site.containers import slurm_epilog
 from hpc_handbook.reference_site.paths import (
     GRES_CONF,
-    JOBCOMP_LOG,
     MUNGE_KEY,
     SITE_LOG_DIR,
     SITE_RUN_DIR,
@@ -217,7 +217,6 @@ def purge_slurm_state(log: Log) -> None:
     log("purging the Slurm state (job ids restart at 1)")
     for directory in (SLURMCTLD_STATE_DIR, SLURMD_SPOOL_DIR):
         remove(directory)
-    JOBCOMP_LOG.unlink(missing_ok=True)
 
 
 def stop_slurm() -> None:
@@ -270,12 +269,13 @@ def start_slurm(profile: Profile, log: Log) -> None:
     for node in nodes:
         (SLURMD_SPOOL_DIR / node.name).mkdir(parents=True, exist_ok=True)
         _ensure_gpu_devices(node)
-    JOBCOMP_LOG.touch(exist_ok=True)
     changed = write_if_changed(GRES_CONF, gres_conf(profile))
     if profile.containers:
         # Before slurm.conf names it: slurmd drains a node whose epilog cannot run.
         write_if_changed(site_layout(profile).slurm_epilog, slurm_epilog(profile), mode=0o755)
     changed = write_if_changed(SLURM_CONF, conf_text) or changed
+    # Before slurmctld: it registers with slurmdbd when it starts, and takes the projects from it.
+    ensure_slurmdbd(profile, log, daemon_env())
     running = slurm_daemons_running()
     if changed and any(running.values()):
         # Node and partition definitions change only on a restart; running jobs are recovered from state.

@@ -10,7 +10,6 @@ from hpc_handbook.errors import HandbookInputError
 from hpc_handbook.profile import Partition, Profile
 from hpc_handbook.reference_site.paths import (
     GENERATED_NOTE,
-    JOBCOMP_LOG,
     SITE_LOG_DIR,
     SITE_RUN_DIR,
     SITE_STATE_DIR,
@@ -30,6 +29,8 @@ SRUN_PORT_RANGE = "61000-62999"
 FIRST_SLURMD_PORT = 6818
 #: Every node is a slurmd daemon on this one machine; beyond this many, start-up and memory suffer.
 MAX_SITE_NODES = 16
+#: slurmdbd's port: Slurm's default (6819) is the second node's slurmd here, so the first after them.
+SLURMDBD_PORT = FIRST_SLURMD_PORT + MAX_SITE_NODES
 #: CPUs a node may declare: many one-CPU kernel jobs share a small machine (config_overrides), but a
 #: declaration far beyond the hardware only hides mistakes in the profile.
 MAX_CPUS_PER_CORE = 16
@@ -130,10 +131,13 @@ def slurm_conf(profile: Profile, *, controller: str) -> str:
         "ProctrackType=proctrack/linuxproc",
         "TaskPlugin=task/none",
         "JobAcctGatherType=jobacct_gather/none",
-        "AccountingStorageType=accounting_storage/none",
-        "# The job-completion log: the handbook reads waiting times from it; `sacct -c` reads it too.",
-        "JobCompType=jobcomp/filetxt",
-        f"JobCompLoc={JOBCOMP_LOG}",
+        "# Accounting as real sites run it: slurmdbd keeps the job records (sacct) and the projects",
+        "# (sacctmgr), and slurmctld holds each job to its project and the project's limits.",
+        "AccountingStorageType=accounting_storage/slurmdbd",
+        "AccountingStorageHost=localhost",
+        f"AccountingStoragePort={SLURMDBD_PORT}",
+        "AccountingStorageEnforce=associations,limits",
+        *(["AccountingStorageTRES=gres/gpu"] if any(n.gpus for n in nodes) else []),
         "SchedulerType=sched/backfill",
         "SelectType=select/cons_tres",
         "SelectTypeParameters=CR_Core_Memory",

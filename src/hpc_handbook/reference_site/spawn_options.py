@@ -11,13 +11,20 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    # Only for the type: the hub imports this module beside a copy of slurm_answers of another name.
+    from hpc_handbook.reference_site.slurm_answers import Project
 
 #: The key of the place that is not a partition: the login node, where no job is queued.
 LOGIN_NODE = "login"
 WALLTIME = re.compile(r"^(?:(\d+)-)?(\d{1,2}):(\d{2}):(\d{2})$")
 #: Set by the form's own fields: an extra #SBATCH line may not set them a second time.
-FORM_SBATCH_OPTIONS = ("--partition", "-p", "--time", "-t", "--nodes", "-N", "--cpus-per-task", "-c")
+FORM_SBATCH_OPTIONS = (
+    "--partition", "-p", "--time", "-t", "--nodes", "-N", "--cpus-per-task", "-c", "--account", "-A",
+)  # fmt: skip
+OPTION_NAMES = ("place", "environment", "project", "walltime", "nodes", "cpus", "extra_sbatch")
 MAX_EXTRA_LINES = 10
 
 
@@ -106,22 +113,16 @@ def _environment_field(environments: list[Environment]) -> str:
     )
 
 
-#: How `idle_cpus` asks Slurm: each partition's name and its CPUs as allocated/idle/other/total.
-SINFO_IDLE_CPUS = ("sinfo", "--noheader", "--format=%R %C")
-
-
-def idle_cpus(sinfo_output: str) -> dict[str, tuple[int, int]]:
-    """Each partition's idle and total CPUs, from the output of `SINFO_IDLE_CPUS`."""
-    found: dict[str, tuple[int, int]] = {}
-    for line in sinfo_output.splitlines():
-        parts = line.split()
-        if len(parts) != 2 or parts[1].count("/") != 3:
-            continue
-        _allocated, idle, _other, total = parts[1].split("/")
-        if idle.isdigit() and total.isdigit():
-            old_idle, old_total = found.get(parts[0], (0, 0))
-            found[parts[0]] = (old_idle + int(idle), old_total + int(total))
-    return found
+def _project_field(projects: list[Project]) -> str:
+    return _field(
+        "Project",
+        "project",
+        '<select class="form-control" id="project" name="project" aria-describedby="project-hint">\n'
+        f"{_options([(p.name, p.name) for p in projects])}\n</select>",
+        "The project your server's job is charged to (partitions only); the first is your default. "
+        + "; ".join(p.limits_text() for p in projects)
+        + ".",
+    )
 
 
 def _idle_hint(places: list[Place], idle: dict[str, tuple[int, int]] | None) -> str:
@@ -138,15 +139,27 @@ def _idle_hint(places: list[Place], idle: dict[str, tuple[int, int]] | None) -> 
     return f" Idle CPUs now: {counts}."
 
 
+def _place_field(places: list[Place], idle: dict[str, tuple[int, int]] | None) -> str:
+    return _field(
+        "Where your server runs",
+        "place",
+        f'<select class="form-control" id="place" name="place" aria-describedby="place-hint">\n'
+        f"{_options([(p.key, p.label) for p in places])}\n</select>",
+        "The login node starts at once; a partition queues your server as a Slurm job."
+        + _idle_hint(places, idle),
+    )
+
+
 def form_html(
     places: list[Place],
     environments: list[Environment] | None = None,
     default_walltime: str = "01:00:00",
     idle: dict[str, tuple[int, int]] | None = None,
+    projects: list[Project] | None = None,
 ) -> str:
     """The spawn form: where the server runs, in which environment, walltime, nodes, CPUs and extra
-    #SBATCH lines; with `idle` (see `idle_cpus`), what each partition has free now."""
-    options = _options([(p.key, p.label) for p in places])
+    #SBATCH lines; with `idle` (see `idle_cpus`), what each partition has free now; with more than
+    one of `projects` (see `user_projects`), which project the job is charged to."""
     limits = "; ".join(
         f"{p.partition}: up to {p.max_walltime}, {p.max_nodes} node(s), {p.max_cpus} CPUs per node"
         for p in places
@@ -156,15 +169,9 @@ def form_html(
     max_cpus = max(p.max_cpus for p in places)
     return "\n".join(
         [
-            _field(
-                "Where your server runs",
-                "place",
-                f'<select class="form-control" id="place" name="place" aria-describedby="place-hint">\n'
-                f"{options}\n</select>",
-                "The login node starts at once; a partition queues your server as a Slurm job."
-                + _idle_hint(places, idle),
-            ),
+            _place_field(places, idle),
             *([_environment_field(environments)] if environments and len(environments) > 1 else []),
+            *([_project_field(projects)] if projects and len(projects) > 1 else []),
             _field(
                 "Walltime (HH:MM:SS)",
                 "walltime",
@@ -198,14 +205,6 @@ def form_html(
     )
 
 
-def slurm_refusal(message: str) -> str | None:
-    """Slurm's own words, when a failed submission's message has them (`sbatch: error: ...`)."""
-    said = re.findall(r"\b(?:sbatch|srun|salloc): error: ([^\n]+)", message)
-    # "Batch job submission failed:" repeats what every refusal says; the reason follows it.
-    reasons = [line.removeprefix("Batch job submission failed:").strip() for line in said]
-    return "; ".join(dict.fromkeys(reason for reason in reasons if reason)) or None
-
-
 def _first(formdata: dict[str, list[str]], key: str, default: str = "") -> str:
     values = formdata.get(key) or [default]
     return values[0].strip()
@@ -216,6 +215,7 @@ def options_from_form(formdata: dict[str, list[str]]) -> dict[str, Any]:
     return {
         "place": _first(formdata, "place"),
         **({"environment": _first(formdata, "environment")} if "environment" in formdata else {}),
+        **({"project": _first(formdata, "project")} if "project" in formdata else {}),
         "walltime": _first(formdata, "walltime", "01:00:00"),
         "nodes": _first(formdata, "nodes", "1"),
         "cpus": _first(formdata, "cpus", "1"),
@@ -263,21 +263,54 @@ def _environment(options: dict[str, Any], environments: list[Environment]) -> di
     return {"environment": key}
 
 
+def _project(options: dict[str, Any], projects: list[Project]) -> Project | None:
+    """The chosen project (the user's default when none is asked for); None where accounting has none."""
+    asked = str(options.get("project") or "")
+    if not projects:
+        if asked:
+            raise SpawnOptionError(f"project {asked!r}: Slurm's accounting lists no project for you")
+        return None
+    found = next((p for p in projects if p.name == (asked or projects[0].name)), None)
+    if found is None:
+        raise SpawnOptionError(
+            f"project {asked!r}: you are not a member; you can charge {', '.join(p.name for p in projects)}"
+        )
+    return found
+
+
+def _check_project_limits(project: Project, walltime: str, nodes: int, cpus: int) -> None:
+    """What Slurm would refuse for the project (its QOS has DenyOnLimit), refused here first."""
+    if project.max_walltime and walltime_seconds(walltime) > walltime_seconds(project.max_walltime):
+        raise SpawnOptionError(
+            f"walltime {walltime} is beyond project {project.name}'s limit of {project.max_walltime} per job"
+        )
+    if project.max_cpus and nodes * cpus > project.max_cpus:
+        raise SpawnOptionError(
+            f"{nodes} node(s) with {cpus} CPUs each is {nodes * cpus} CPUs, beyond project "
+            f"{project.name}'s limit of {project.max_cpus} CPUs at once"
+        )
+
+
 def check_options(
-    options: dict[str, Any], places: list[Place], environments: list[Environment] | None = None
+    options: dict[str, Any],
+    places: list[Place],
+    environments: list[Environment] | None = None,
+    projects: list[Project] | None = None,
 ) -> dict[str, Any]:
-    """Check user options (from the form or the REST API) against the places and environments;
-    return them normalised."""
+    """Check user options (from the form or the REST API) against the places, environments and the
+    user's projects (see `user_projects`; None or empty: Slurm's default); return them normalised."""
     by_key = {p.key: p for p in places}
-    unknown = set(options) - {"place", "environment", "walltime", "nodes", "cpus", "extra_sbatch"}
+    unknown = set(options) - set(OPTION_NAMES)
     if unknown:
-        expected = "place, environment, walltime, nodes, cpus, extra_sbatch"
-        raise SpawnOptionError(f"unknown option(s) {', '.join(sorted(unknown))}; expected {expected}")
+        raise SpawnOptionError(
+            f"unknown option(s) {', '.join(sorted(unknown))}; expected {', '.join(OPTION_NAMES)}"
+        )
     key = str(options.get("place") or places[0].key)
     place = by_key.get(key)
     if place is None:
         raise SpawnOptionError(f"place {key!r}: expected one of {', '.join(by_key)}")
     environment = _environment(options, environments or [])
+    project = _project(options, projects or [])
     if place.partition is None:
         if any(options.get(k) not in (None, "", "1", 1) for k in ("nodes", "cpus")) or options.get(
             "extra_sbatch"
@@ -291,11 +324,16 @@ def check_options(
         )
     if walltime_seconds(walltime) == 0:
         raise SpawnOptionError("walltime 00:00:00: expected a positive time")
+    nodes = _count(options, "nodes", place.max_nodes, place)
+    cpus = _count(options, "cpus", place.max_cpus, place)
+    if project is not None:
+        _check_project_limits(project, walltime, nodes, cpus)
     return {
         "place": key,
         **environment,
+        **({"project": project.name} if project is not None else {}),
         "walltime": walltime,
-        "nodes": _count(options, "nodes", place.max_nodes, place),
-        "cpus": _count(options, "cpus", place.max_cpus, place),
+        "nodes": nodes,
+        "cpus": cpus,
         "extra_sbatch": _extra_lines(str(options.get("extra_sbatch") or "")),
     }
