@@ -12,33 +12,47 @@ Copied next to `jupyterhub_config.py` by `hpc-handbook site up`; edits are overw
 """
 
 import asyncio
+import datetime as dt
 import importlib.metadata
 import json
 import pwd
 import subprocess
 from pathlib import Path
 
+from handbook_forecast import (
+    Forecast,
+    forecast_text,
+    parse_will_run,
+    pending_text,
+    recent_waits,
+    squeue_start_command,
+    will_run_command,
+)
 from handbook_own_environment import MESSAGES, StartScriptError, check_start_script
 from handbook_slurm_answers import (
     SACCTMGR_ASSOCIATIONS,
     SACCTMGR_DEFAULT_PROJECTS,
     SINFO_IDLE_CPUS,
     idle_cpus,
+    partitions_down,
     slurm_refusal,
     user_projects,
 )
+from handbook_spawn_form import form_html
 from handbook_spawn_options import (
     LOGIN_NODE,
     Environment,
     Place,
     SpawnOptionError,
     check_options,
-    form_html,
     options_from_form,
+    walltime_seconds,
 )
+from jupyterhub.handlers import BaseHandler
 from jupyterhub.spawner import LocalProcessSpawner
 from jupyterhub_moss import MOSlurmSpawner
 from jupyterhub_moss.models import UserOptions
+from tornado import web
 from tornado.web import HTTPError
 from traitlets import Unicode
 from wrapspawner import WrapSpawner
@@ -47,6 +61,7 @@ SETTINGS = json.loads((Path(__file__).resolve().parent / "hub-settings.json").re
 PLACES = [Place.from_json(place) for place in SETTINGS["places"]]
 ENVIRONMENTS = [Environment.from_json(environment) for environment in SETTINGS["environments"]]
 BY_KEY = {place.key: place for place in PLACES}
+DEFAULT_WALLTIME = "01:00:00"
 ENVIRONMENT_BY_KEY = {environment.key: environment for environment in ENVIRONMENTS}
 
 # What the hub's /hub/api/info reports for this spawner: the parts that really start servers.
@@ -61,27 +76,80 @@ SLURM_ANSWER_TTL_S = 10
 _slurm_answers = {}
 
 
-async def _ask_slurm(command):
-    """A Slurm command's output, reused for SLURM_ANSWER_TTL_S; None when Slurm does not answer."""
-    loop = asyncio.get_running_loop()
-    cached = _slurm_answers.get(command)
-    if cached is not None and loop.time() - cached[0] < SLURM_ANSWER_TTL_S:
-        return cached[1]
-    answer, process = None, None
+async def _run(command, timeout_s=10):
+    """(exit status, stdout and stderr together) of a command; (None, '') when it did not end."""
+    process = None
     try:
         process = await asyncio.create_subprocess_exec(
-            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd="/"
         )
-        output, _ = await asyncio.wait_for(process.communicate(), timeout=5)
-        if process.returncode == 0:
-            answer = output.decode(errors="replace")
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=timeout_s)
     except (TimeoutError, OSError):
         # The form then says Slurm did not answer; a hung command does not stay behind.
         if process is not None and process.returncode is None:
             process.kill()
             await process.wait()
-    _slurm_answers[command] = (loop.time(), answer)
-    return answer
+        return None, ""
+    return process.returncode, output.decode(errors="replace")
+
+
+async def _ask_slurm(command, *, whole_answer=False):
+    """A Slurm command's output, reused for SLURM_ANSWER_TTL_S; None when Slurm does not answer
+    (with `whole_answer`, (status, output), whatever the status)."""
+    loop = asyncio.get_running_loop()
+    cached = _slurm_answers.get(command)
+    if cached is None or loop.time() - cached[0] >= SLURM_ANSWER_TTL_S:
+        cached = (loop.time(), await _run(command))
+        _slurm_answers[command] = cached
+    status, output = cached[1]
+    if whole_answer:
+        return status, output
+    return output if status == 0 else None
+
+
+async def forecast_for(user, place, walltime, nodes, cpus, project):
+    """When the user's server would start on the place at this size, in words."""
+    now = dt.datetime.now().replace(microsecond=0)
+    minutes = walltime_seconds(walltime) // 60
+    history = recent_waits(SETTINGS.get("waiting_times"), place.partition, nodes, minutes)
+    # Slurm estimates a start on a partition that is down as if it were up.
+    if place.partition in partitions_down(await _ask_slurm(SINFO_IDLE_CPUS) or ""):
+        return forecast_text(Forecast(place.partition, None, MESSAGES["partition_down"], history, now))
+    will_run = will_run_command(place.partition, walltime, nodes, cpus, project)
+    _, output = await _ask_slurm(("runuser", "-u", user, "--", *will_run), whole_answer=True)
+    start = parse_will_run(output)
+    refusal = slurm_refusal(output)
+    if start is None and refusal is not None:
+        return forecast_text(Forecast(place.partition, None, refusal, history, now, refused=True))
+    # No start time without a refusal: e.g. every node of the partition is drained.
+    note = None if start is not None else (output.strip().splitlines() or ["Slurm did not answer"])[-1]
+    return forecast_text(Forecast(place.partition, start, note, history, now))
+
+
+async def forecast_for_options(user, options):
+    """The forecast for what a user entered on the form (the forecast handler's answer)."""
+    try:
+        checked = check_options(options, PLACES, ENVIRONMENTS, await projects_of(user))
+    except SpawnOptionError as error:
+        return MESSAGES["forecast_form_refuses"].format(reason=error)
+    place = BY_KEY[checked["place"]]
+    if place.partition is None:
+        return MESSAGES["forecast_login"]
+    return await forecast_for(
+        user, place, checked["walltime"], checked["nodes"], checked["cpus"], checked.get("project")
+    )
+
+
+class ForecastHandler(BaseHandler):
+    """/hub/forecast: the form's forecast for the place and size entered, as {"text": ...}."""
+
+    @web.authenticated
+    async def get(self):
+        keys = ("place", "project", "walltime", "nodes", "cpus")
+        options = {key: self.get_argument(key) for key in keys if self.get_argument(key, "")}
+        text = await forecast_for_options(self.current_user.name, options)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"text": text}))
 
 
 async def projects_of(user):
@@ -92,10 +160,35 @@ async def projects_of(user):
 
 
 async def options_form(spawner):
-    """The spawn form, with what each partition has idle now and the user's projects."""
+    """The spawn form, with what each partition has idle now, the user's projects, and when a
+    server of the form's default size would start on each place."""
+    user = spawner.user.name
     sinfo = await _ask_slurm(SINFO_IDLE_CPUS)
     idle = idle_cpus(sinfo) if sinfo is not None else {}
-    return form_html(PLACES, ENVIRONMENTS, idle=idle, projects=await projects_of(spawner.user.name))
+    projects = await projects_of(user)
+    default = projects[0].name if projects else None
+    slurm_places = [place for place in PLACES if place.partition is not None]
+    said = await asyncio.gather(
+        *(forecast_for(user, place, DEFAULT_WALLTIME, 1, 1, default) for place in slurm_places)
+    )
+    forecasts = {LOGIN_NODE: MESSAGES["forecast_login"]} | {
+        place.key: text for place, text in zip(slurm_places, said, strict=True)
+    }
+    return form_html(
+        PLACES,
+        ENVIRONMENTS,
+        default_walltime=DEFAULT_WALLTIME,
+        idle=idle,
+        projects=projects,
+        forecasts=forecasts,
+        forecast_url=f"{spawner.hub.base_url}forecast",
+        forecast_words={
+            "heading": MESSAGES["forecast_heading"],
+            "hint": MESSAGES["forecast_defaults"].format(walltime=DEFAULT_WALLTIME)
+            + " "
+            + MESSAGES["forecast_uncertainty"],
+        },
+    )
 
 
 def end_idle_podman(user):
@@ -125,6 +218,26 @@ class HandbookSlurmSpawner(MOSlurmSpawner):
     """jupyterhub-moss's Slurm spawner with the form's node count and the experts' #SBATCH lines."""
 
     req_nnodes = Unicode("1").tag(config=True)
+    #: How often the progress page asks Slurm again when a pending server would start.
+    estimate_every_s = 5
+
+    async def progress(self):
+        # batchspawner says only "Pending in queue..."; say when Slurm expects to start it.
+        asked_at, message = None, None
+        loop = asyncio.get_running_loop()
+        while True:
+            if self.state_ispending():
+                if asked_at is None or loop.time() - asked_at >= self.estimate_every_s:
+                    asked_at = loop.time()
+                    _, output = await _run(squeue_start_command(self.job_id))
+                    message = pending_text(output, dt.datetime.now())
+                yield {"message": message}
+            elif self.state_isrunning():
+                yield {"message": "Cluster job running... waiting to connect"}
+                return
+            else:
+                yield {"message": "Unknown status..."}
+            await asyncio.sleep(1)
 
 
 def _home(user: str) -> str:

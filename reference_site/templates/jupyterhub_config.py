@@ -13,7 +13,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from handbook_spawner import options_form  # noqa: E402
+from handbook_spawner import ForecastHandler, options_form  # noqa: E402
 
 settings = json.loads((HERE / "hub-settings.json").read_text(encoding="utf-8"))
 STATE = Path(settings["state_dir"])
@@ -37,6 +37,11 @@ c.JupyterHub.authenticator_class = "pam"
 c.Authenticator.allowed_users = set(settings["allowed_users"])
 # No login manager runs here to open sessions for.
 c.PAMAuthenticator.open_sessions = False
+
+# /hub/forecast: when a server of the size a user enters on the form would start (handbook_spawner.py).
+# A handler of the hub's own rather than a service: it needs the user's login and the form's checks,
+# both of which the hub has. (JupyterHub logs that extra_handlers are deprecated; they still work in 5.x.)
+c.JupyterHub.extra_handlers = [(r"/forecast", ForecastHandler)]
 
 c.JupyterHub.allow_named_servers = True
 c.JupyterHub.named_server_limit_per_user = settings["named_server_limit"]

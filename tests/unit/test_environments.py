@@ -24,8 +24,9 @@ from hpc_handbook.reference_site.hub import spawn_places
 from hpc_handbook.reference_site.own_environment import script_problem, version_problem
 from hpc_handbook.reference_site.paths import ReferenceSiteError
 from hpc_handbook.reference_site.server_environment import environment_packages, form_environments
-from hpc_handbook.reference_site.slurm_answers import idle_cpus, slurm_refusal
-from hpc_handbook.reference_site.spawn_options import SpawnOptionError, check_options, form_html
+from hpc_handbook.reference_site.slurm_answers import idle_cpus, partitions_down, slurm_refusal
+from hpc_handbook.reference_site.spawn_form import form_html
+from hpc_handbook.reference_site.spawn_options import SpawnOptionError, check_options
 from hpc_handbook.site_facts import FactAbsent, UnknownFact, build_vocabulary, look_up
 
 from .site_snapshot import matching_snapshot
@@ -287,9 +288,10 @@ def test_any_extension_is_measured_by_the_own_jupyterlab_recipe(profile) -> None
 
 def test_the_form_says_what_each_partition_has_idle_now(profile: Profile) -> None:
     places = spawn_places(profile)
-    sinfo = "interactive 0/16/0/16\nbatch 8/24/0/32\ngpu 0/0/8/8\nlargemem 0/8/0/8\n"
+    sinfo = "interactive up 0/16/0/16\nbatch up 8/24/0/32\ngpu down 0/0/8/8\nlargemem up 0/8/0/8\n"
     idle = idle_cpus(sinfo)
     assert idle["batch"] == (24, 32)
+    assert partitions_down(sinfo) == {"gpu"}
     form = form_html(places, idle=idle)
     assert "Idle CPUs now: interactive 16 of 16, batch 24 of 32, gpu 0 of 8." in form
     # Slurm that does not answer is said, not hidden; the static form says nothing about it.

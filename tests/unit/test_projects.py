@@ -15,7 +15,8 @@ from hpc_handbook.reference_site.accounting import (
 )
 from hpc_handbook.reference_site.hub import spawn_places
 from hpc_handbook.reference_site.slurm_answers import Project, user_projects
-from hpc_handbook.reference_site.spawn_options import SpawnOptionError, check_options, form_html
+from hpc_handbook.reference_site.spawn_form import form_html
+from hpc_handbook.reference_site.spawn_options import SpawnOptionError, check_options
 
 from .test_profile import error_for, write_profile
 

@@ -140,7 +140,7 @@ def test_a_broken_measurements_file_names_the_field(tmp_path: Path) -> None:
 
 def test_the_probe_reads_the_places_and_fields_of_the_form_the_hub_shows(profile) -> None:
     from hpc_handbook.probe.hub import parse_spawn_form
-    from hpc_handbook.reference_site.spawn_options import form_html
+    from hpc_handbook.reference_site.spawn_form import form_html
 
     places = spawn_places(profile)
     form = parse_spawn_form(f"<html><form>{form_html(places)}</form></html>")

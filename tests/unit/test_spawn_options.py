@@ -6,10 +6,10 @@ import pytest
 
 from hpc_handbook.profile import load_profile
 from hpc_handbook.reference_site.hub import spawn_places
+from hpc_handbook.reference_site.spawn_form import form_html
 from hpc_handbook.reference_site.spawn_options import (
     SpawnOptionError,
     check_options,
-    form_html,
     options_from_form,
     walltime_seconds,
 )

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hpc_handbook.data.waiting_times import DEFAULT_OUTPUT as WAITING_TIMES_DATA
+from hpc_handbook.data.waiting_times import load_waiting_times
 from hpc_handbook.processes import is_running, terminate
 from hpc_handbook.profile import Profile
 from hpc_handbook.reference_site.containers import ROOTLESS_STORAGE, podman_settings
@@ -49,6 +51,7 @@ from hpc_handbook.reference_site.system import (
 )
 from hpc_handbook.reference_site.users import SECRETS_DIR, accounts, passwords
 from hpc_handbook.site_facts import spawn_places as site_spawn_places
+from hpc_handbook.waiting_times.stats import NODE_BUCKETS, WALLTIME_BUCKETS
 
 #: Pinned: a hub upgrade is a change the probe reports, never a surprise of `site up`.
 HUB_PACKAGES = (
@@ -113,6 +116,24 @@ def ensure_token(path: Path) -> None:
     write_if_changed(path, secrets.token_hex(32) + "\n", mode=0o600)
 
 
+def waiting_times_for_hub(path: Path | None = None) -> dict[str, Any] | None:
+    """The waiting-time data the "Plan your session" page shows, with its buckets' bounds, for the
+    form's forecast (`forecast.recent_waits`); None where none was collected."""
+    data = load_waiting_times(path or reference_site_dir().parent / WAITING_TIMES_DATA)
+    if data is None:
+        return None
+    walltime_buckets, smallest = [], 0
+    for largest, label in WALLTIME_BUCKETS:
+        walltime_buckets.append([smallest, largest, label])
+        smallest = (largest or 0) + 1
+    return {
+        "period": data.period.model_dump(),
+        "node_buckets": [list(bucket) for bucket in NODE_BUCKETS],
+        "walltime_buckets": walltime_buckets,
+        "partitions": {name: waits.model_dump() for name, waits in data.partitions.items()},
+    }
+
+
 def hub_settings(profile: Profile, today: dt.date | None = None) -> dict[str, Any]:
     assert profile.reference_site is not None
     setup = profile.reference_site
@@ -134,6 +155,7 @@ def hub_settings(profile: Profile, today: dt.date | None = None) -> dict[str, An
         "path": SERVER_PATH,
         "server_environment": server_environment_variables(profile),
         "start_timeout_s": START_TIMEOUT_S,
+        "waiting_times": waiting_times_for_hub(),
         # Where users' podman keeps its state, and its settings: the hub ends its pause process.
         "podman": (
             {"environment": podman_settings(site_layout(profile)), "user_storage": ROOTLESS_STORAGE}
@@ -155,7 +177,9 @@ def _hub_files(profile: Profile) -> dict[Path, str]:
         "jupyterhub_config.py": templates / "jupyterhub_config.py",
         "handbook_spawner.py": templates / "handbook_spawner.py",
         "handbook_spawn_options.py": here / "spawn_options.py",
+        "handbook_spawn_form.py": here / "spawn_form.py",
         "handbook_slurm_answers.py": here / "slurm_answers.py",
+        "handbook_forecast.py": here / "forecast.py",
         "handbook_own_environment.py": here / "own_environment.py",
         "hub_messages.json": here / "hub_messages.json",
     }

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-#: How `idle_cpus` asks Slurm: each partition's name and its CPUs as allocated/idle/other/total.
-SINFO_IDLE_CPUS = ("sinfo", "--noheader", "--format=%R %C")
+#: How `idle_cpus` asks Slurm: each partition's name, whether it is up, and its CPUs as
+#: allocated/idle/other/total.
+SINFO_IDLE_CPUS = ("sinfo", "--noheader", "--format=%R %a %C")
 
 
 def idle_cpus(sinfo_output: str) -> dict[str, tuple[int, int]]:
@@ -19,13 +20,20 @@ def idle_cpus(sinfo_output: str) -> dict[str, tuple[int, int]]:
     found: dict[str, tuple[int, int]] = {}
     for line in sinfo_output.splitlines():
         parts = line.split()
-        if len(parts) != 2 or parts[1].count("/") != 3:
+        if len(parts) != 3 or parts[2].count("/") != 3:
             continue
-        _allocated, idle, _other, total = parts[1].split("/")
+        _allocated, idle, _other, total = parts[2].split("/")
         if idle.isdigit() and total.isdigit():
             old_idle, old_total = found.get(parts[0], (0, 0))
             found[parts[0]] = (old_idle + int(idle), old_total + int(total))
     return found
+
+
+def partitions_down(sinfo_output: str) -> set[str]:
+    """The partitions that are not up (down, drained or inactive), from `SINFO_IDLE_CPUS`' output."""
+    return {
+        parts[0] for line in sinfo_output.splitlines() if len(parts := line.split()) == 3 and parts[1] != "up"
+    }
 
 
 @dataclass(frozen=True)

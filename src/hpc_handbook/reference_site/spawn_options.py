@@ -1,5 +1,5 @@
-"""The hub's spawn form: the places a server can run, the environments it can start in, the form
-itself, and checking what users ask.
+"""What the hub's spawn form offers and checks: the places a server can run, the environments it
+can start in, and checking what users ask (from the form or the REST API); `spawn_form` draws it.
 
 This module uses the standard library alone: `site up` copies it next to the hub's
 configuration, where the hub imports it, and the tests import it from the package.
@@ -8,7 +8,6 @@ Options beyond a place's limits are refused here, before anything is queued.
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -81,128 +80,6 @@ def walltime_seconds(value: str) -> int:
     if minutes > 59 or seconds > 59:
         raise SpawnOptionError(f"walltime {value!r}: minutes and seconds go up to 59")
     return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
-
-
-def _field(label: str, name: str, control: str, hint: str) -> str:
-    return (
-        f'<div class="form-group">\n<label for="{name}">{html.escape(label)}</label>\n{control}\n'
-        f'<small class="form-text text-muted" id="{name}-hint">{html.escape(hint)}</small>\n</div>'
-    )
-
-
-def _options(choices: list[tuple[str, str]]) -> str:
-    return "\n".join(
-        f'<option value="{html.escape(key)}"{" selected" if i == 0 else ""}>{html.escape(label)}</option>'
-        for i, (key, label) in enumerate(choices)
-    )
-
-
-def _environment_field(environments: list[Environment]) -> str:
-    own = next((e for e in environments if e.script is not None), None)
-    hint = "The first is the current JupyterLab; an earlier one keeps its own settings, for kernels and "
-    hint += "extensions that need it."
-    if own is not None:
-        hint += f" Your own: the script ~/{own.script} starts your server from an environment you installed."
-    return _field(
-        "JupyterLab environment",
-        "environment",
-        '<select class="form-control" id="environment" name="environment" '
-        'aria-describedby="environment-hint">\n'
-        f"{_options([(e.key, e.label) for e in environments])}\n</select>",
-        hint,
-    )
-
-
-def _project_field(projects: list[Project]) -> str:
-    return _field(
-        "Project",
-        "project",
-        '<select class="form-control" id="project" name="project" aria-describedby="project-hint">\n'
-        f"{_options([(p.name, p.name) for p in projects])}\n</select>",
-        "The project your server's job is charged to (partitions only); the first is your default. "
-        + "; ".join(p.limits_text() for p in projects)
-        + ".",
-    )
-
-
-def _idle_hint(places: list[Place], idle: dict[str, tuple[int, int]] | None) -> str:
-    """What is free on each partition now (jupyterhub-moss shows the same on its form); '' when not asked."""
-    if idle is None:
-        return ""
-    partitions = [p.partition for p in places if p.partition is not None]
-    if not idle:
-        return " Idle CPUs now: unknown, Slurm did not answer."
-    counts = ", ".join(
-        f"{name} {idle[name][0]} of {idle[name][1]}" if name in idle else f"{name} unknown"
-        for name in partitions
-    )
-    return f" Idle CPUs now: {counts}."
-
-
-def _place_field(places: list[Place], idle: dict[str, tuple[int, int]] | None) -> str:
-    return _field(
-        "Where your server runs",
-        "place",
-        f'<select class="form-control" id="place" name="place" aria-describedby="place-hint">\n'
-        f"{_options([(p.key, p.label) for p in places])}\n</select>",
-        "The login node starts at once; a partition queues your server as a Slurm job."
-        + _idle_hint(places, idle),
-    )
-
-
-def form_html(
-    places: list[Place],
-    environments: list[Environment] | None = None,
-    default_walltime: str = "01:00:00",
-    idle: dict[str, tuple[int, int]] | None = None,
-    projects: list[Project] | None = None,
-) -> str:
-    """The spawn form: where the server runs, in which environment, walltime, nodes, CPUs and extra
-    #SBATCH lines; with `idle` (see `idle_cpus`), what each partition has free now; with more than
-    one of `projects` (see `user_projects`), which project the job is charged to."""
-    limits = "; ".join(
-        f"{p.partition}: up to {p.max_walltime}, {p.max_nodes} node(s), {p.max_cpus} CPUs per node"
-        for p in places
-        if p.partition is not None
-    )
-    max_nodes = max(p.max_nodes for p in places)
-    max_cpus = max(p.max_cpus for p in places)
-    return "\n".join(
-        [
-            _place_field(places, idle),
-            *([_environment_field(environments)] if environments and len(environments) > 1 else []),
-            *([_project_field(projects)] if projects and len(projects) > 1 else []),
-            _field(
-                "Walltime (HH:MM:SS)",
-                "walltime",
-                f'<input class="form-control" id="walltime" name="walltime" value="{default_walltime}" '
-                'pattern="(\\d+-)?\\d{1,2}:\\d{2}:\\d{2}" aria-describedby="walltime-hint">',
-                f"Limits per partition: {limits}.",
-            ),
-            _field(
-                "Nodes",
-                "nodes",
-                f'<input class="form-control" id="nodes" name="nodes" type="number" min="1" '
-                f'max="{max_nodes}" value="1" aria-describedby="nodes-hint">',
-                "Nodes of the job that runs your server (partitions only).",
-            ),
-            _field(
-                "CPUs",
-                "cpus",
-                f'<input class="form-control" id="cpus" name="cpus" type="number" min="1" '
-                f'max="{max_cpus}" value="1" aria-describedby="cpus-hint">',
-                "CPUs for your server and its kernels (partitions only).",
-            ),
-            _field(
-                "Extra #SBATCH lines (experts)",
-                "extra_sbatch",
-                '<textarea class="form-control" id="extra_sbatch" name="extra_sbatch" rows="3" '
-                'placeholder="#SBATCH --mail-type=END" aria-describedby="extra_sbatch-hint"></textarea>',
-                "One #SBATCH line each, as in a batch script; the fields above set partition, time, "
-                "nodes and CPUs.",
-            ),
-        ]
-    )
 
 
 def _first(formdata: dict[str, list[str]], key: str, default: str = "") -> str:
