@@ -170,6 +170,8 @@ def bench(session: nox.Session) -> None:
     _handbook(session, "bench", *session.posargs)
     # The service's figures land in book/data/service-measurements.json, for the scorecard.
     _handbook(session, "service-bench")
+    # The spawn form's start forecast against real starts: book/data/forecast-accuracy.json.
+    _handbook(session, "forecast-bench")
 
 
 @shared_session()

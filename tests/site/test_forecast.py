@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from conftest import wait_until
 
+from hpc_handbook.data.forecast_accuracy import load_forecast_accuracy
 from hpc_handbook.hub.client import HubClient
 from hpc_handbook.profile import Profile
 from hpc_handbook.reference_site.spawn_options import LOGIN_NODE
@@ -96,3 +98,22 @@ def test_a_queued_server_shows_slurms_estimate_on_its_progress_page(
     finally:
         client.stop(user, SERVER)
     assert any("Pending in the queue: Slurm expects to start your server at" in line for line in said), said
+
+
+def test_the_forecast_bench_sets_real_starts_against_the_forms_forecast(
+    site: Profile, tmp_path: Path
+) -> None:
+    from hpc_handbook.reference_site.forecast_bench import LOAD_NAME, PROBE_NAME, run_forecast_bench
+
+    output = tmp_path / "forecast-accuracy.json"
+    assert run_forecast_bench(site, probes=2, load_jobs=2, output=output) == 0
+    measured = load_forecast_accuracy(output)
+    assert measured is not None and measured.partition == site.batch_partition.name
+    assert len(measured.probes) == 2
+    for probe in measured.probes:
+        assert probe.scheduler_s is not None and probe.started_s >= 0
+    assert measured.scheduler_median_abs_error_s is not None
+    names = subprocess.run(
+        ["squeue", "--noheader", "--format=%j"], capture_output=True, text=True, timeout=30
+    )
+    assert not {LOAD_NAME, PROBE_NAME} & set(names.stdout.split()), "the bench left jobs queued"

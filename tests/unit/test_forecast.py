@@ -128,3 +128,25 @@ def test_the_form_lists_each_places_forecast_and_follows_the_size_entered():
 
 def _places() -> list[Place]:
     return spawn_places(load_profile("site.yml"))
+
+
+def test_the_bench_sets_each_real_start_against_what_the_form_said():
+    from hpc_handbook.reference_site.forecast_bench import Submitted, accuracy, format_table, probe_job
+
+    history = History(jobs=10, median_s=60, p90_s=300, size="1 node, up to 1 h", period=PERIOD)
+    early = Submitted("11", 1, 1, NOW, Forecast("batch", NOW + dt.timedelta(minutes=10), None, history, NOW))
+    late = Submitted("12", 1, 4, NOW, Forecast("batch", NOW + dt.timedelta(seconds=30), None, history, NOW))
+    probes = [
+        probe_job(early, NOW + dt.timedelta(minutes=4)),
+        probe_job(late, NOW + dt.timedelta(minutes=20)),
+    ]
+    assert (probes[0].scheduler_s, probes[0].range_start_s, probes[0].range_end_s) == (600, 60, 600)
+    assert probes[0].within_range and not probes[1].within_range
+    measured = accuracy(load_profile("site.yml"), "batch", 30, probes)
+    # |240 - 600| and |1200 - 30|; |240 - 60| and |1200 - 60|.
+    assert measured.scheduler_median_abs_error_s == (360 + 1170) / 2
+    assert measured.history_median_abs_error_s == (180 + 1140) / 2
+    assert measured.within_range == 1 and measured.within_share == 0.5
+    assert measured.range_median_width_s == (540 + 270) / 2
+    table = format_table(measured)
+    assert "| The form's range | - | 1 of 2 (50%) | 405 s |" in table

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from hpc_handbook.data.forecast_accuracy import FORECAST_ACCURACY
 from hpc_handbook.data.service_measurements import SERVICE_MEASUREMENTS
 from hpc_handbook.profile import Profile, load_profile, profile_file
 from hpc_handbook.reference_site.checks import check_site, show_status
@@ -19,6 +20,7 @@ from hpc_handbook.reference_site.slurm_conf import check_nodes_fit_host
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     _add_service_bench_command(subparsers)
+    _add_forecast_bench_command(subparsers)
     parser = subparsers.add_parser("site", help="bring the reference site up or down, or show its status")
     actions = parser.add_subparsers(title="actions", required=True, metavar="ACTION")
     common = argparse.ArgumentParser(add_help=False)
@@ -112,3 +114,28 @@ def _run_service_bench(args: argparse.Namespace) -> int:
         print("error: --rounds: expected at least 1", file=sys.stderr)
         return 2
     return run_service_bench(load_profile(args.site), rounds=args.rounds, output=args.output)
+
+
+def _add_forecast_bench_command(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "forecast-bench",
+        help="fill the batch partition with a job mix; set the form's start forecast against real starts",
+    )
+    parser.add_argument("--site", help="the site profile (default: $HANDBOOK_SITE or site.yml)")
+    parser.add_argument(
+        "--probes", type=int, default=16, help="jobs of the form's sizes to forecast (default: 16)"
+    )
+    parser.add_argument("--load-jobs", type=int, default=30, help="jobs of the mix around them (default: 30)")
+    parser.add_argument("--output", type=Path, default=FORECAST_ACCURACY)
+    parser.set_defaults(run=_run_forecast_bench)
+
+
+def _run_forecast_bench(args: argparse.Namespace) -> int:
+    from hpc_handbook.reference_site.forecast_bench import run_forecast_bench
+
+    if args.probes < 1 or args.load_jobs < 0:
+        print("error: --probes: expected at least 1; --load-jobs: expected 0 or more", file=sys.stderr)
+        return 2
+    return run_forecast_bench(
+        load_profile(args.site), probes=args.probes, load_jobs=args.load_jobs, output=args.output
+    )
