@@ -7,6 +7,7 @@
 # MOSlurmSpawner (submitted as the user), in the JupyterLab environment the form names or from
 # the user's own start-up script (handbook_spawner.py). Everything listens on loopback only.
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -42,6 +43,19 @@ c.PAMAuthenticator.open_sessions = False
 # A handler of the hub's own rather than a service: it needs the user's login and the form's checks,
 # both of which the hub has. (JupyterHub logs that extra_handlers are deprecated; they still work in 5.x.)
 c.JupyterHub.extra_handlers = [(r"/forecast", ForecastHandler)]
+
+# The login and home pages link the handbook and show planned maintenance and the newest changes
+# for users, from its changelog (hub_pages.py); the templates extend JupyterHub's own.
+c.JupyterHub.template_paths = [str(HERE / "templates")]
+
+
+def maintenance_not_over(user):
+    """Planned maintenance whose window has not ended when the page is drawn (for any visitor)."""
+    now = dt.datetime.now().isoformat(timespec="minutes")
+    return [window for window in settings["hub_pages"]["maintenance"] if window["end"] > now]
+
+
+c.JupyterHub.template_vars = {"handbook": settings["hub_pages"], "maintenance": maintenance_not_over}
 
 c.JupyterHub.allow_named_servers = True
 c.JupyterHub.named_server_limit_per_user = settings["named_server_limit"]

@@ -152,3 +152,16 @@ def test_an_accounts_unknown_project_is_named_with_the_projects(tmp_path):
 def test_a_project_limit_must_be_a_walltime(tmp_path):
     error = error_for(write_profile(tmp_path, lambda d: d["projects"][1]["limits"].update(max_walltime="2h")))
     assert error.where == "projects[1].limits.max_walltime"
+
+
+def test_pages_can_state_a_projects_facts_from_the_profile():
+    from hpc_handbook.site_facts import FactAbsent, UnknownFact, build_vocabulary, look_up
+
+    vocabulary = build_vocabulary(PROFILE, None)
+    assert look_up(vocabulary, "project names").value == "rcc-demo, rcc-course"
+    assert look_up(vocabulary, "project limited name").value == "rcc-course"
+    assert look_up(vocabulary, "project rcc-course max_walltime").value == "02:00:00"
+    with pytest.raises(FactAbsent, match="no max_cpus of its own"):
+        look_up(vocabulary, "project rcc-demo max_cpus")
+    with pytest.raises(UnknownFact, match="this site has: rcc-course, rcc-demo"):
+        look_up(vocabulary, "project rcc-nowhere name")

@@ -98,7 +98,7 @@ def human_date(date: dt.date) -> str:
 
 
 def change_anchor(fragment: Fragment) -> str:
-    return f"change-{fragment.entry_id}"
+    return fragment.anchor
 
 
 def inline_markdown(text: str) -> list[nodes.Node]:
@@ -277,7 +277,7 @@ class FillChangelogPlaceholders(SphinxPostTransform):
         classes = ["handbook-changelog-entry", *(f"handbook-for-{a}" for a in fragment.meta.audiences)]
         container = nodes.container(classes=classes, ids=[change_anchor(fragment)])
         container += nodes.paragraph("", "", *entry_meta(fragment), classes=["handbook-changelog-meta"])
-        container += nodes.paragraph("", "", *inline_markdown(fragment.text))
+        container += nodes.paragraph("", "", *inline_markdown(fragment.shown_text))
         return container
 
     def full_changelog(self, fragments: list[Fragment]) -> list[nodes.Node]:
@@ -300,7 +300,7 @@ class FillChangelogPlaceholders(SphinxPostTransform):
         page = changelog_page(self.env)
         items = nodes.bullet_list(classes=["handbook-whats-new"])
         for fragment in fragments:
-            text = nodes.paragraph("", "", *inline_markdown(fragment.text))
+            text = nodes.paragraph("", "", *inline_markdown(fragment.shown_text))
             if page is not None:
                 uri = (
                     self.app.builder.get_relative_uri(self.env.docname, page) + "#" + change_anchor(fragment)

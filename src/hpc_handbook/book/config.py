@@ -62,6 +62,13 @@ CONFIG_VALUES = (
         "the scorecard's access criteria read them.",
     ),
     ConfigValue(
+        name="handbook_forecast_accuracy",
+        default="book/data/forecast-accuracy.json",
+        types=(str,),
+        help="The spawn form's start forecast against real starts, from `nox -s bench`, relative to the "
+        "book root; the planning pages and the scorecard read it.",
+    ),
+    ConfigValue(
         name="handbook_changelog_dir",
         default="changelog",
         types=(str,),

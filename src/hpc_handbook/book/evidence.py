@@ -23,6 +23,7 @@ from hpc_handbook.book.site_facts import vocabulary_of
 from hpc_handbook.book.state import note_missing_input, note_view
 from hpc_handbook.changelog.fragments import Fragment
 from hpc_handbook.data.examples_report import EXAMPLES_REPORT, ExamplesReport, load_examples_report
+from hpc_handbook.data.forecast_accuracy import ForecastAccuracy, load_forecast_accuracy
 from hpc_handbook.data.service_measurements import ServiceMeasurements, load_service_measurements
 from hpc_handbook.data.snapshot import Snapshot, load_snapshot
 from hpc_handbook.data.verification import VerificationRecord, load_verification
@@ -33,7 +34,9 @@ from hpc_handbook.site_facts import Vocabulary, build_vocabulary
 
 logger = logging.getLogger(__name__)
 
-Measurement = TypeVar("Measurement", ExamplesReport, Snapshot, WaitingTimes, ServiceMeasurements)
+Measurement = TypeVar(
+    "Measurement", ExamplesReport, Snapshot, WaitingTimes, ServiceMeasurements, ForecastAccuracy
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +50,8 @@ class Evidence:
     snapshot: Snapshot | None = None
     waiting_times: WaitingTimes | None = None
     service: ServiceMeasurements | None = None
+    #: The spawn form's start forecast against real starts, from `nox -s bench`.
+    forecast: ForecastAccuracy | None = None
     #: The site's names and facts, the same the pages state.
     vocabulary: Vocabulary | None = None
     #: Each example's last refresh record, by notebook name (None: never refreshed).
@@ -97,6 +102,7 @@ def optional_inputs(directive: SphinxDirective) -> dict[str, Path]:
         "snapshot": book_path(app, "handbook_snapshot"),
         "waiting_times": book_path(app, "handbook_waiting_times"),
         "service": book_path(app, "handbook_service_measurements"),
+        "forecast": book_path(app, "handbook_forecast_accuracy"),
     }
 
 
@@ -124,6 +130,7 @@ def gather_evidence(directive: SphinxDirective, profile: Profile) -> Evidence:
         snapshot=measured_here(read_optional(inputs["snapshot"], load_snapshot), profile),
         waiting_times=measured_here(read_optional(inputs["waiting_times"], load_waiting_times), profile),
         service=measured_here(read_optional(inputs["service"], load_service_measurements), profile),
+        forecast=measured_here(read_optional(inputs["forecast"], load_forecast_accuracy), profile),
         vocabulary=vocabulary_of(env),
         verifications=_verifications(env),
     )

@@ -48,8 +48,7 @@ def entry_id(fragment: Fragment, *, profile: Profile) -> str:
 
 def plain_text(fragment: Fragment) -> str:
     """The fragment's text without Markdown markup, for titles."""
-    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", fragment.text)
-    return " ".join(re.sub(r"[`*_]", "", text).split())
+    return fragment.plain_text
 
 
 def entry_title(fragment: Fragment) -> str:
@@ -62,7 +61,10 @@ def entry_title(fragment: Fragment) -> str:
 
 def entry_html(fragment: Fragment) -> str:
     audiences = ", ".join(AUDIENCE_TITLES[a] for a in fragment.meta.audiences)
-    return _MARKDOWN.render(fragment.text) + f"<p>For: {audiences}. Component: {fragment.meta.component}.</p>"
+    return (
+        _MARKDOWN.render(fragment.shown_text)
+        + f"<p>For: {audiences}. Component: {fragment.meta.component}.</p>"
+    )
 
 
 def as_datetime(date: dt.date) -> dt.datetime:

@@ -19,7 +19,7 @@ from sphinx.util.docutils import SphinxDirective
 from hpc_handbook.book.changelog_pages import human_date
 from hpc_handbook.book.generated import GeneratedMyST, choice_argument, code_list, profile_of, wording
 from hpc_handbook.book.site_facts import vocabulary_of
-from hpc_handbook.profile import Limitation, Profile
+from hpc_handbook.profile import Limitation, Profile, Project
 from hpc_handbook.site_facts import Vocabulary
 
 
@@ -112,9 +112,23 @@ def service_limitations(vocabulary: Vocabulary) -> list[LimitationEntry]:
                     kernels=code_list([k.name for k in container_kernels]),
                 )
             )
+    entries += [
+        _service_entry("project-limits", profile, project=project.name, limits=_limits_text(project))
+        for project in profile.projects
+        if project.limits.max_cpus or project.limits.max_walltime
+    ]
+    if profile.jupyter_partitions:
+        partitions = code_list([p.name for p in profile.jupyter_partitions])
+        entries.append(_service_entry("forecast-estimate", profile, partitions=partitions))
     entries += _jupyter_limitations(vocabulary)
     entries.extend(_from_profile(limitation) for limitation in profile.known_limitations.entries)
     return entries
+
+
+def _limits_text(project: Project) -> str:
+    limits = [f"{project.limits.max_cpus} CPUs at once"] if project.limits.max_cpus else []
+    limits += [f"a time limit of {project.limits.max_walltime}"] if project.limits.max_walltime else []
+    return " and ".join(limits)
 
 
 def _jupyter_limitations(vocabulary: Vocabulary) -> list[LimitationEntry]:

@@ -146,6 +146,30 @@ class ModulesTable(ProfileTableDirective):
         return ["Module", "Used by"], rows
 
 
+class ProjectsTable(ProfileTableDirective):
+    """The projects jobs are charged to, with the limits Slurm holds each to."""
+
+    def rows(self, profile: Profile) -> tuple[list[str], list[list[str]]]:
+        rows = [
+            [
+                f"`{project.name}`",
+                project.description,
+                str(project.limits.max_cpus) if project.limits.max_cpus else "the partitions' limits",
+                project.limits.max_walltime or "the partition's limit",
+            ]
+            for project in profile.projects
+        ]
+        return ["Project", "What it is for", "CPUs at once", "Longest job"], rows
+
+    def markdown(self, profile: Profile) -> list[str]:
+        if not profile.projects:
+            return [
+                "This site's profile lists no projects: each job is charged to its user's default account "
+                "in Slurm's accounting, within the partitions' limits."
+            ]
+        return super().markdown(profile)
+
+
 class NewKernelExample(GeneratedMyST):
     """A `kernels:` entry for a new module-based kernel, built from this site's own modules."""
 
@@ -181,3 +205,4 @@ def setup_profile_tables(app: Sphinx) -> None:
     app.add_directive("site-kernels", KernelsTable)
     app.add_directive("site-filesystems", FilesystemsTable)
     app.add_directive("site-modules", ModulesTable)
+    app.add_directive("site-projects", ProjectsTable)

@@ -152,10 +152,21 @@ def _plan(evidence: Evidence) -> Finding | str:
     if evidence.waiting_times is None:
         return "Not yet measured: no waiting-time statistics are published yet."
     jobs = evidence.waiting_times.total_jobs
+    published = f"Past waiting times per partition and job size are published ({jobs} jobs)"
+    forecast = evidence.forecast
+    if forecast is None or not forecast.probes:
+        return Finding(
+            "partly", f"{published}; the start forecast has not been measured.", "waiting-time statistics"
+        )
+    width = forecast.range_median_width_s
     return Finding(
-        "partly",
-        f"Past waiting times per partition and job size are published ({jobs} jobs); there is no forecast.",
-        "waiting-time statistics",
+        "yes",
+        f"{published}, and the spawn form forecasts when a server starts on each place, from "
+        f"Slurm's estimate and those waits. Measured against {len(forecast.probes)} real starts on a busy "
+        f"`{forecast.partition}` on {forecast.date}: {forecast.within_range} started within the range shown"
+        + (f" (its median width {width / 60:.0f} min)" if width is not None else "")
+        + ".",
+        "waiting-time statistics and `nox -s bench`",
     )
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from hpc_handbook.data.files import write_atomically
@@ -78,6 +78,27 @@ class DetectedChange(BaseModel):
     items: list[ChangeItem] = Field(min_length=1)
 
 
+class MaintenanceWindow(BaseModel):
+    """Planned maintenance: when the service goes down and when it is back, in the site's local time."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: dt.datetime
+    end: dt.datetime
+
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self) -> MaintenanceWindow:
+        if self.end <= self.start:
+            raise ValueError(f"the end ({self.end}) must come after the start ({self.start})")
+        return self
+
+    def text(self) -> str:
+        start, end = self.start.strftime("%Y-%m-%d %H:%M"), self.end.strftime("%Y-%m-%d %H:%M")
+        if self.start.date() == self.end.date():
+            end = self.end.strftime("%H:%M")
+        return f"Planned maintenance from {start} to {end}."
+
+
 class FragmentMeta(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -90,6 +111,8 @@ class FragmentMeta(BaseModel):
     site: str | None = None
     #: What the probe found, for a fragment it wrote (absent in hand-written ones).
     change: DetectedChange | None = None
+    #: For planned maintenance: when the service is down (the hub's home page announces it until it ends).
+    maintenance: MaintenanceWindow | None = None
 
     @field_validator("audiences")
     @classmethod
@@ -107,6 +130,24 @@ class Fragment(BaseModel):
     slug: str
     meta: FragmentMeta
     text: str
+
+    @property
+    def anchor(self) -> str:
+        """The entry's anchor on the changelog page."""
+        return f"change-{self.entry_id}"
+
+    @property
+    def shown_text(self) -> str:
+        """The text as pages and feeds show it: a maintenance window first, in bold."""
+        if self.meta.maintenance is None:
+            return self.text
+        return f"**{self.meta.maintenance.text()}** {self.text}"
+
+    @property
+    def plain_text(self) -> str:
+        """The shown text without Markdown markup, for titles and the hub's pages."""
+        text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", self.shown_text)
+        return " ".join(re.sub(r"[`*_]", "", text).split())
 
     @property
     def filename(self) -> str:
@@ -129,7 +170,9 @@ def _error_for(file: Path, error: ErrorDetails) -> HandbookInputError:
         return HandbookInputError(file, field, "required field is missing")
     if error["type"] == "extra_forbidden":
         return HandbookInputError(
-            file, field, "unknown field; expected date, type, audiences, component, key, site, change"
+            file,
+            field,
+            "unknown field; expected date, type, audiences, component, key, site, change, maintenance",
         )
     expected = {
         "type": f"one of {', '.join(CHANGE_TYPES)}",

@@ -2,7 +2,7 @@
 
 The bench fills a partition with a job mix, then asks for the forecast as the form does and
 submits a job of that size at once, again and again; each job's real start is then set against
-what the form would have said. The "Plan your session" page reads the figures.
+what the form would have said. The "Plan your session" and accounting pages read the figures.
 """
 
 from __future__ import annotations

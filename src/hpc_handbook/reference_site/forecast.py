@@ -3,7 +3,7 @@
 For a place of the spawn form and the size a user asks for, two figures, both said as estimates:
 the scheduler's start time for such a job now (`sbatch --test-only`, as the user, so the project
 and its limits count), and the median and 90th percentile wait of recent jobs of that size on
-that partition (the waiting-time data the "Plan your session" page shows). From both, a range:
+that partition (the waiting-time data the waiting-times page shows). From both, a range:
 from the earlier of the scheduler's time and the median to the later of it and the 90th
 percentile. While a server is pending, `squeue --start` gives Slurm's current estimate.
 

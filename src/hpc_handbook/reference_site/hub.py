@@ -25,6 +25,7 @@ from hpc_handbook.data.waiting_times import load_waiting_times
 from hpc_handbook.processes import is_running, terminate
 from hpc_handbook.profile import Profile
 from hpc_handbook.reference_site.containers import ROOTLESS_STORAGE, podman_settings
+from hpc_handbook.reference_site.hub_pages import hub_page_settings
 from hpc_handbook.reference_site.paths import (
     SITE_LOG_DIR,
     SITE_STATE_DIR,
@@ -117,7 +118,7 @@ def ensure_token(path: Path) -> None:
 
 
 def waiting_times_for_hub(path: Path | None = None) -> dict[str, Any] | None:
-    """The waiting-time data the "Plan your session" page shows, with its buckets' bounds, for the
+    """The waiting-time data the waiting-times page shows, with its buckets' bounds, for the
     form's forecast (`forecast.recent_waits`); None where none was collected."""
     data = load_waiting_times(path or reference_site_dir().parent / WAITING_TIMES_DATA)
     if data is None:
@@ -156,6 +157,7 @@ def hub_settings(profile: Profile, today: dt.date | None = None) -> dict[str, An
         "server_environment": server_environment_variables(profile),
         "start_timeout_s": START_TIMEOUT_S,
         "waiting_times": waiting_times_for_hub(),
+        "hub_pages": hub_page_settings(profile),
         # Where users' podman keeps its state, and its settings: the hub ends its pause process.
         "podman": (
             {"environment": podman_settings(site_layout(profile)), "user_storage": ROOTLESS_STORAGE}
@@ -183,6 +185,8 @@ def _hub_files(profile: Profile) -> dict[Path, str]:
         "handbook_own_environment.py": here / "own_environment.py",
         "hub_messages.json": here / "hub_messages.json",
     }
+    pages = templates / "hub-pages"
+    copied |= {f"templates/{page.name}": page for page in sorted(pages.glob("*.html"))}
     return {
         **{layout.config_dir / name: source.read_text(encoding="utf-8") for name, source in copied.items()},
         layout.config_dir / "hub-settings.json": json.dumps(hub_settings(profile), indent=1) + "\n",

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from hpc_handbook.profile import KERNEL_ROLES, Partition
+from hpc_handbook.site_facts.errors import FactAbsent, UnknownFact, choices_text
 from hpc_handbook.site_facts.parameters import OPTIONAL_PARAMETERS, site_parameters
+from hpc_handbook.site_facts.projects import project_fact
 from hpc_handbook.site_facts.vocabulary import Vocabulary
 
 
@@ -36,14 +38,6 @@ class Fact:
     components: tuple[str, ...] = ()
 
 
-class UnknownFact(LookupError):
-    """A key that names nothing this site has; the message says what there is instead."""
-
-
-class FactAbsent(LookupError):
-    """A fact of a kind this site lacks; the message says so in words a reader understands."""
-
-
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -52,8 +46,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _choices(what: str, names: Any) -> str:
-    return f"{what}; this site has: {', '.join(sorted(names)) or 'none'}"
+_choices = choices_text
 
 
 # --- Partitions ----------------------------------------------------------------------------
@@ -306,6 +299,7 @@ KINDS: dict[str, Callable[[Vocabulary, list[str]], tuple[Any, tuple[str, ...]]]]
     "spawn": _spawn_fact,
     "examples": _examples_fact,
     "doc_ci": _doc_ci_fact,
+    "project": project_fact,
     "site": _section_fact("site"),
     "support": _section_fact("support"),
 }
@@ -363,5 +357,6 @@ def fact_keys_help() -> str:
         f"kernel NAME|role:ROLE [{'|'.join(KERNEL_ATTRIBUTES)}]; module NAME [version|versions]; "
         "filesystem NAME [path|quota|purpose]; jupyter extensions|proxy_apps|lab_version|server_version; "
         "hub version|spawner; spawn default_place|places|fields; examples count [AUDIENCE]; "
-        "doc_ci token_scopes|dispatch_partition; site FIELD; support FIELD"
+        "doc_ci token_scopes|dispatch_partition; project names|NAME|limited ATTRIBUTE; "
+        "site FIELD; support FIELD"
     )

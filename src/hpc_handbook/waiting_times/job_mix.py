@@ -1,6 +1,6 @@
 """`hpc-handbook waiting-times generate`: submit a short, realistic job mix to the site's scheduler.
 
-A fresh reference site has no history, so its "Plan your session" page would have
+A fresh reference site has no history, so its waiting-times page would have
 nothing to show. This submits a bounded mix of sleep jobs, mostly small and a few
 wide, with requested walltimes across the page's buckets, so the queue forms and the
 waiting times come from the real scheduler. Every job carries the name prefix, the
