@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from hpc_handbook.profile import Profile, load_profile
+from hpc_handbook.reference_site.accounting import accounting_drift, accounting_state, controller_problems
 from hpc_handbook.reference_site.lifecycle import load_manifest, reset, up
 from hpc_handbook.reference_site.paths import KERNELSPEC_DIR, ReferenceSiteError, site_layout
 from hpc_handbook.reference_site.slurm import running_partitions, slurm_minutes
@@ -63,6 +64,15 @@ def test_another_centres_profile_replaces_the_site_and_back(site: Profile) -> No
         up(site, log=quiet)
     assert set(running_partitions()) == {p.name for p in site.partitions}
     assert load_manifest()["site"] == site.site.name
+    # The accounts were made anew, and slurmctld knows them with their projects: their jobs are taken.
+    assert site.hub is not None
+    will_run = subprocess.run(
+        ["runuser", "-u", site.hub.doc_ci_user, "--", "sbatch", "--test-only",
+         f"--partition={site.batch_partition.name}", "--time=5", "--wrap", "true"],
+        capture_output=True, text=True, timeout=60, cwd="/tmp",
+    )  # fmt: skip
+    assert will_run.returncode == 0, will_run.stderr
+    assert accounting_drift(site, accounting_state(site)) == [] and controller_problems(site) == []
     assert not site_layout(tiny).prefix.exists(), "the other profile's software is left"
 
 

@@ -11,6 +11,8 @@ MariaDB's socket authentication, so there is no database password to keep anywhe
 
 from __future__ import annotations
 
+import pwd
+import re
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -276,6 +278,30 @@ def accounting_drift(profile: Profile, state: AccountingState) -> list[str]:
         f"user {user} is not a site account" for user in sorted(set(state.members) - set(members) - {ROOT})
     ]
     return drift
+
+
+def controller_problems(profile: Profile) -> list[str]:
+    """What slurmctld's copy of the projects lacks: a member it cannot map to the account's uid, or
+    without the default project (then every job of that user is refused)."""
+    result = run(["scontrol", "show", "assoc_mgr", "flags=users"], check=False, timeout=30)
+    if result.returncode != 0:
+        return [f"`scontrol show assoc_mgr` failed: {(result.stderr or result.stdout).strip()}"]
+    known = {
+        match.group(1): (match.group(2), match.group(3))
+        for match in re.finditer(r"UserName=(\S+?)\((\S+)\) DefAccount=(\S+)", result.stdout)
+    }
+    problems = []
+    for user, projects in wanted_members(profile).items():
+        try:
+            uid = str(pwd.getpwnam(user).pw_uid)
+        except KeyError:
+            continue  # no account yet: `site up` makes it
+        found = known.get(user)
+        if found is None or found[0] != uid:
+            problems.append(f"it does not know user {user} as uid {uid}")
+        elif found[1] != projects[0]:
+            problems.append(f"it has {found[1]} as {user}'s default project, not {projects[0]}")
+    return problems
 
 
 def ensure_projects(profile: Profile, log: Log) -> None:

@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hpc_handbook.profile import Profile
-from hpc_handbook.reference_site.accounting import ACCOUNTING_DAEMONS, accounting_drift, accounting_state
+from hpc_handbook.reference_site.accounting import (
+    ACCOUNTING_DAEMONS,
+    accounting_drift,
+    accounting_state,
+    controller_problems,
+)
 from hpc_handbook.reference_site.containers import check_image
 from hpc_handbook.reference_site.hub import (
     hub_answers,
@@ -251,6 +256,7 @@ def _check_accounting(profile: Profile) -> list[Check]:
         drift = accounting_drift(profile, accounting_state(profile))
     except ReferenceSiteError as error:
         return [Check("accounting", "projects", False, str(error))]
+    drift += [f"slurmctld: {problem}" for problem in controller_problems(profile)]
     return [
         Check(
             "accounting",

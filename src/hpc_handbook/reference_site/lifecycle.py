@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hpc_handbook.profile import Profile
-from hpc_handbook.reference_site.accounting import ACCOUNTING_APT_PACKAGES, ensure_projects, stop_accounting
+from hpc_handbook.reference_site.accounting import ACCOUNTING_APT_PACKAGES, stop_accounting
 from hpc_handbook.reference_site.checks import Check, check_site
 from hpc_handbook.reference_site.containers import CONTAINER_APT_PACKAGES, ensure_container_images
 from hpc_handbook.reference_site.hub import HUB_APT_PACKAGES, ensure_hub, stop_hub
@@ -92,16 +92,16 @@ def up(profile: Profile, *, log: Log = print_log) -> list[Check]:
     started = time.monotonic()
     ensure_apt_packages(apt_packages(profile), log)
     ensure_munge(log)
-    start_slurm(profile, log)
     previous = load_manifest()
     remove_previous_site(previous, profile, log)
+    # The accounts before Slurm: slurmctld finds each project member's uid when it loads the projects.
+    site_accounts = ensure_accounts(profile, log, previous)
+    start_slurm(profile, log)
     python = base_python()
     ensure_venvs(profile, python, log)
     module_files = install_modules(profile, python, log, previous)
     kernels = install_kernels(profile, python, log, previous)
     images = ensure_container_images(profile, log, previous.get("images", []))
-    site_accounts = ensure_accounts(profile, log, previous)
-    ensure_projects(profile, log)
     ensure_hub(profile, python, log)
     layout = site_layout(profile)
     manifest = {

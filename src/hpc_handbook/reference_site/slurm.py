@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hpc_handbook.processes import terminate
 from hpc_handbook.profile import Profile
-from hpc_handbook.reference_site.accounting import ensure_slurmdbd
+from hpc_handbook.reference_site.accounting import controller_problems, ensure_projects, ensure_slurmdbd
 from hpc_handbook.reference_site.containers import slurm_epilog
 from hpc_handbook.reference_site.paths import (
     GRES_CONF,
@@ -276,6 +276,7 @@ def start_slurm(profile: Profile, log: Log) -> None:
     changed = write_if_changed(SLURM_CONF, conf_text) or changed
     # Before slurmctld: it registers with slurmdbd when it starts, and takes the projects from it.
     ensure_slurmdbd(profile, log, daemon_env())
+    ensure_projects(profile, log)
     running = slurm_daemons_running()
     if changed and any(running.values()):
         # Node and partition definitions change only on a restart; running jobs are recovered from state.
@@ -284,6 +285,12 @@ def start_slurm(profile: Profile, log: Log) -> None:
         running = slurm_daemons_running()
     if running["slurmctld"] and not _slurmctld_answers(timeout_s=10):
         log("slurmctld runs but does not answer `scontrol ping`: restarting it")
+        stop_processes("slurmctld")
+        running["slurmctld"] = False
+    if running["slurmctld"] and (problems := controller_problems(profile)):
+        # slurmctld finds a member's uid and default project when it loads the projects; an account
+        # made or remade since is unknown to it until it loads them again.
+        log(f"slurmctld's projects are out of date ({'; '.join(problems[:3])}): restarting it")
         stop_processes("slurmctld")
         running["slurmctld"] = False
     if not running["slurmctld"]:
