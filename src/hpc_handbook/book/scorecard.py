@@ -163,7 +163,8 @@ def _plan(evidence: Evidence) -> Finding | str:
         "yes",
         f"{published}, and the spawn form forecasts when a server starts on each place, from "
         f"Slurm's estimate and those waits. Measured against {len(forecast.probes)} real starts on a busy "
-        f"`{forecast.partition}` on {forecast.date}: {forecast.within_range} started within the range shown"
+        f"`{forecast.partition}` partition on {forecast.date}: {forecast.within_range} started "
+        "within the range shown"
         + (f" (its median width {width / 60:.0f} min)" if width is not None else "")
         + ".",
         "waiting-time statistics and `nox -s bench`",
