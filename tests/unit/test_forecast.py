@@ -51,6 +51,10 @@ def test_a_pending_servers_estimate_and_reason_are_read_from_squeue():
         "Pending in the queue: Slurm expects to start your server at 11:30, in 1.5 h (Resources)."
     )
     assert "has no start time for your server yet (Priority)" in pending_text("N/A|Priority", NOW)
+    # A job Slurm has not looked at yet has the reason "None", which says nothing to a user.
+    assert (
+        pending_text("N/A|None", NOW) == "Pending in the queue: Slurm has no start time for your server yet."
+    )
 
 
 def test_the_recent_waits_are_the_sizes_bucket_or_else_the_partitions():

@@ -199,7 +199,9 @@ def forecast_text(forecast: Forecast) -> str:
 def pending_text(output: str, now: dt.datetime) -> str:
     """The progress page's line for a pending server, from `squeue_start_command`'s output."""
     start, reason = parse_squeue_start(output)
+    # Slurm says "None" for a job it has not looked at yet: no reason worth showing.
+    said = f" ({reason})" if reason not in ("None", "no reason given") else ""
     if start is None:
-        return MESSAGES["pending_no_estimate"].format(reason=reason)
+        return MESSAGES["pending_no_estimate"].format(reason=said)
     wait = say_wait(max(0.0, (start - now).total_seconds()))
-    return MESSAGES["pending_estimate"].format(time=_clock(start, now), wait=wait, reason=reason)
+    return MESSAGES["pending_estimate"].format(time=_clock(start, now), wait=wait, reason=said)

@@ -28,6 +28,10 @@ from hpc_handbook.data.ui_snapshot import Picture, UiView
 from hpc_handbook.doc_ci.ui.page_scripts import REGION_JS, REPLACE_JS, VERSIONS_JS
 from hpc_handbook.profile import OWN_ENVIRONMENT
 
+#: How long, and how often at most, to wait for a region to keep the same box after a resize.
+REGION_SETTLE_MS = 200
+REGION_SETTLE_TRIES = 15
+
 VIEWPORT = {"width": 1280, "height": 800}
 #: No transitions, animations or blinking caret: two runs over the same UI give the same picture.
 STILL_CSS = (
@@ -136,9 +140,7 @@ class Walk:
         if narrower:
             page.set_viewport_size({**VIEWPORT, "width": narrower})
         try:
-            box = page.evaluate(
-                REGION_JS, {"selectors": region["selectors"], "padding": self.config["region_padding"]}
-            )
+            box = _settled_region(page, region["selectors"], self.config["region_padding"])
             if box is None:
                 raise WalkError(f"{setup['title']}: {self.config['messages']['no_region']}")
             page.screenshot(path=str(self.shots / name), full_page=True, clip=box, scale="device", **options)
@@ -152,6 +154,19 @@ class Walk:
             width=box["width"],
             height=box["height"],
         )
+
+
+def _settled_region(page: Any, selectors: list[str], padding: int) -> Any:
+    """The region's box once the page has laid itself out again: after the window is resized,
+    JupyterLab re-wraps its Launcher a moment later, and a box measured before that is cut."""
+    box = page.evaluate(REGION_JS, {"selectors": selectors, "padding": padding})
+    for _ in range(REGION_SETTLE_TRIES):
+        page.wait_for_timeout(REGION_SETTLE_MS)
+        again = page.evaluate(REGION_JS, {"selectors": selectors, "padding": padding})
+        if again == box:
+            return box
+        box = again
+    return box
 
 
 def prepare_context(browser: Any) -> Any:
