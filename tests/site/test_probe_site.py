@@ -28,8 +28,7 @@ from hpc_handbook.probe.snapshot import probe_site
 from hpc_handbook.processes import processes_tagged
 from hpc_handbook.profile import PROFILE_ENV_VAR, Profile, load_profile
 from hpc_handbook.reference_site.server_environment import environment_packages
-from hpc_handbook.slurm import KERNEL_JOB_COMMENT_ENV, slurm_config
-from hpc_handbook.waiting_times.stats import parse_jobcomp_line
+from hpc_handbook.slurm import KERNEL_JOB_COMMENT_ENV
 
 pytestmark = pytest.mark.site
 
@@ -161,14 +160,14 @@ def test_the_status_page_matches_jupyter_kernelspec_list(tmp_path: Path) -> None
 
 
 def test_the_job_mix_runs_and_leaves_no_job_behind(site: Profile) -> None:
-    config = slurm_config()
-    log = Path(config["JobCompLoc"])
+    started = dt.datetime.now() - dt.timedelta(seconds=5)
     assert main(["waiting-times", "generate", "--jobs", "4", "--prefix", MIX_PREFIX, "--timeout", "180"]) == 0
     assert not [job for job in _queue() if job[1].startswith(MIX_PREFIX)]
-    # Slurm records each finished job in its completion log, where `collect` reads it.
+    # Slurm's accounting records each finished job, where `collect` reads it.
+    sacct = ["sacct", "-a", "-X", "-n", "-P", "--format=JobName", f"--starttime={started:%Y-%m-%dT%H:%M:%S}"]
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        names = [parse_jobcomp_line(line).get("Name", "") for line in log.read_text().splitlines()]
+        names = subprocess.run(sacct, capture_output=True, text=True, check=True, timeout=60).stdout.split()
         if sum(name.startswith(MIX_PREFIX) for name in names) == 4:
             break
         time.sleep(0.5)
