@@ -256,6 +256,30 @@ def _slurmctld_answers(timeout_s: float) -> bool:
     return True
 
 
+def _wait_for_projects(profile: Profile, log: Log) -> None:
+    """Wait until a slurmctld just started knows every project member with its default project.
+
+    It takes them from slurmdbd a moment after it answers; one that started from an older saved
+    copy (after it was killed) is started once more, so that it loads them anew.
+    """
+    for attempt in range(2):
+        try:
+            wait_for(
+                lambda: not controller_problems(profile), timeout_s=30, what="slurmctld to load the projects"
+            )
+            return
+        except ReferenceSiteError:
+            if attempt:
+                raise ReferenceSiteError(
+                    "slurmctld does not know the projects: " + "; ".join(controller_problems(profile)[:3])
+                ) from None
+        log("slurmctld did not load the projects from slurmdbd: starting it again")
+        stop_processes("slurmctld")
+        _start_daemon("slurmctld", ["/usr/sbin/slurmctld"])
+        if not _slurmctld_answers(timeout_s=30):
+            raise ReferenceSiteError(f"slurmctld does not answer: {daemon_failure('slurmctld')}")
+
+
 def start_slurm(profile: Profile, log: Log) -> None:
     """Run slurmctld and one slurmd per node on the profile's slurm.conf, with nothing changed at run time."""
     conf_text = slurm_conf(profile, controller=node_name())
@@ -298,6 +322,7 @@ def start_slurm(profile: Profile, log: Log) -> None:
         _start_daemon("slurmctld", ["/usr/sbin/slurmctld"])
         if not _slurmctld_answers(timeout_s=30):
             raise ReferenceSiteError(f"slurmctld does not answer: {daemon_failure('slurmctld')}")
+        _wait_for_projects(profile, log)
         end_orphan_steps(log)
     started = slurmd_pids()
     for stray in sorted(set(started) - {n.name for n in nodes}):
