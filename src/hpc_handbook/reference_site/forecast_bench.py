@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hpc_handbook.data.files import write_json
 from hpc_handbook.data.forecast_accuracy import ForecastAccuracy, ProbeJob
@@ -78,7 +79,7 @@ def fill_partition(partition: str, nodes: int, cpus_per_node: int, jobs: int, se
     return submitted
 
 
-def forecast_now(profile: Profile, partition: str, nodes: int, cpus: int) -> Forecast:
+def forecast_now(waits: dict[str, Any] | None, partition: str, nodes: int, cpus: int) -> Forecast:
     """What the form says for this size now, asked as the form asks (here as root, without a project)."""
     asked_at = dt.datetime.now().replace(microsecond=0)
     answer = subprocess.run(
@@ -86,7 +87,7 @@ def forecast_now(profile: Profile, partition: str, nodes: int, cpus: int) -> For
         capture_output=True, text=True, check=False, timeout=60, cwd="/tmp",
     )  # fmt: skip
     start = parse_will_run(answer.stdout + answer.stderr)
-    history = recent_waits(waiting_times_for_hub(), partition, nodes, walltime_seconds(PROBE_WALLTIME) // 60)
+    history = recent_waits(waits, partition, nodes, walltime_seconds(PROBE_WALLTIME) // 60)
     note = None if start is not None else (answer.stderr.strip() or "no estimate")
     return Forecast(partition, start, note, history, asked_at)
 
@@ -189,6 +190,8 @@ def run_forecast_bench(profile: Profile, *, probes: int, load_jobs: int, output:
     setup = partition.node_setup
     nodes = min(partition.limits.max_nodes, len(expand_hostlist(setup.names)))
     print(f"forecast-bench: {load_jobs} jobs on {partition.name}, then {probes} probes", flush=True)
+    # The hub reads the waiting-time data once, at `site up`; so does the bench.
+    waits = waiting_times_for_hub()
     submitted: list[Submitted] = []
     load: list[str] = []
     try:
@@ -196,7 +199,7 @@ def run_forecast_bench(profile: Profile, *, probes: int, load_jobs: int, output:
         for index in range(probes):
             width, cpus = PROBE_SIZES[index % len(PROBE_SIZES)]
             width, cpus = min(width, nodes), min(cpus, setup.cpus)
-            forecast = forecast_now(profile, partition.name, width, cpus)
+            forecast = forecast_now(waits, partition.name, width, cpus)
             submitted_at = dt.datetime.now().replace(microsecond=0)
             size = (f"--nodes={width}", f"--cpus-per-task={cpus}", f"--time={PROBE_WALLTIME}")
             job_id = _sbatch(
