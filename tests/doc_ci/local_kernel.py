@@ -24,11 +24,11 @@ from hpc_handbook.examples.sanitize import Sanitizer
 KERNEL = "python3"
 
 
-def local_kernels(folder: Path) -> KernelSpecManager:
-    """A python3 kernelspec on this interpreter, and no other kernel."""
+def local_kernels(folder: Path, argv: list[str] | None = None) -> KernelSpecManager:
+    """A python3 kernelspec on this interpreter (or started by `argv`), and no other kernel."""
     spec = folder / KERNEL
     spec.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    argv = argv or [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     (spec / "kernel.json").write_text(
         json.dumps({"argv": argv, "display_name": "Python 3", "language": "python"})
     )
@@ -48,13 +48,18 @@ def kernel_environment(tmp: Path) -> dict[str, str]:
 
 
 def run_locally(
-    runs: list[tuple[Example, Sanitizer]], tmp: Path, *, parameters: dict[str, Any] | None = None
+    runs: list[tuple[Example, Sanitizer]],
+    tmp: Path,
+    *,
+    parameters: dict[str, Any] | None = None,
+    kernel_argv: list[str] | None = None,
 ) -> list[JobResult]:
     """Execute each example once on a fresh local kernel, all at once, and judge it as the runner does.
 
-    `parameters` are the site's values the examples' `parameters` cells may name.
+    `parameters` are the site's values the examples' `parameters` cells may name; `kernel_argv`
+    starts the kernel some other way than `python -m ipykernel_launcher`.
     """
-    specs = local_kernels(tmp / "kernels")
+    specs = local_kernels(tmp / "kernels", kernel_argv)
     environment = kernel_environment(tmp)
 
     async def everything() -> list[JobResult]:

@@ -322,8 +322,9 @@ def start_slurm(profile: Profile, log: Log) -> None:
         _start_daemon("slurmctld", ["/usr/sbin/slurmctld"])
         if not _slurmctld_answers(timeout_s=30):
             raise ReferenceSiteError(f"slurmctld does not answer: {daemon_failure('slurmctld')}")
-        _wait_for_projects(profile, log)
+        # At once: its first scheduling pass, seconds after it starts, would allocate them again.
         end_orphan_steps(log)
+        _wait_for_projects(profile, log)
     started = slurmd_pids()
     for stray in sorted(set(started) - {n.name for n in nodes}):
         log(f"stopping the slurmd of node {stray} (not in slurm.conf)")

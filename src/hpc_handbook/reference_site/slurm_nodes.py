@@ -148,21 +148,29 @@ def _descendants(pid: int) -> list[int]:
 def end_orphan_steps(log: Log) -> None:
     """End job steps that slurmds still run for jobs their slurmctld lost when it was killed.
 
-    A slurmctld killed before it saved its state forgets the jobs it started last and hands
-    their ids out again; a node that still runs the old job then takes the new one for a
-    duplicate and is drained. Their steps are ended before anyone submits again.
+    A slurmctld killed before it saved its state either forgets the jobs it started last and
+    hands their ids out again, or remembers a running job as still pending and allocates it
+    again. Either way the node that still runs the old job takes the new allocation for a
+    duplicate and is drained. Such steps are ended (and a job remembered as pending is
+    cancelled, since its run was lost) before the scheduler's first pass.
     """
-    listed = run(["squeue", "--noheader", "--states=all", "--format=%i"], check=False, timeout=20)
+    listed = run(["squeue", "--noheader", "--states=all", "--format=%i %T"], check=False, timeout=20)
     if listed.returncode != 0:
         return
-    known = set(listed.stdout.split())
+    known = dict(line.split(maxsplit=1) for line in listed.stdout.splitlines() if len(line.split()) == 2)
     lost: set[int] = set()
     for pid in find_processes("slurmstepd"):
         job = _step_job(pid)
-        if job is not None and job not in known:
+        if job is None or known.get(job) in ("RUNNING", "COMPLETING", "SUSPENDED"):
+            continue
+        if job in known:
+            state = known[job].lower()
+            log(f"a step of job {job} runs on, but slurmctld remembers that job as {state}: ending both")
+            run(["scancel", job], check=False, timeout=20)
+        else:
             log(f"a step of job {job} runs on, but slurmctld lost that job when it stopped: ending it")
-            terminate([*_descendants(pid), pid], grace=5)
             lost.add(int(job))
+        terminate([*_descendants(pid), pid], grace=5)
     if lost:
         _pass_job_ids(max(lost), log)
 

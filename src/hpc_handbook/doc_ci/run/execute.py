@@ -278,6 +278,38 @@ async def _start_kernel(
     )
 
 
+#: A kernel that lost one of its ports gets new ones once; any other failure to start is final.
+KERNEL_START_ATTEMPTS = 2
+
+
+def _lost_a_port(log_path: Path) -> bool:
+    """Whether the kernel could not bind a port it was given.
+
+    jupyter_client picks free ports and hands them to the kernel, which binds them a moment
+    later; another process on the machine can take one in between.
+    """
+    try:
+        return "Address already in use" in log_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
+async def _forget_ports(run: _KernelRun) -> None:
+    """Stop what the failed start left and let the next start pick new ports.
+
+    As for a restart: the manager's ZeroMQ context stays open for the next start.
+    """
+    if run.kernel_client is not None:
+        run.kernel_client.stop_channels()
+        run.kernel_client = None
+    try:
+        if await run.km.is_alive():
+            await run.km.shutdown_kernel(now=True, restart=True)
+    finally:
+        await run.km.cleanup_resources(restart=True)
+        run.km.cleanup_random_ports()
+
+
 async def _run_cells(
     example: Example,
     kernel: str,
@@ -293,12 +325,17 @@ async def _run_cells(
     A cell that fails or runs out of time raises; `run.cell` names it.
     """
     with open(run.log_path, "wb") as log:
-        try:
-            await _start_kernel(run, context, _kernel_environment(example, context), log)
-        except Exception as error:
-            reason = f"kernel {kernel!r} failed to start: {type(error).__name__}: {error}".strip()
-            result.fail(_with_kernel_output(reason, run.log_path, context.sanitize))
-            return False
+        for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+            try:
+                await _start_kernel(run, context, _kernel_environment(example, context), log)
+                break
+            except Exception as error:
+                if attempt < KERNEL_START_ATTEMPTS and _lost_a_port(run.log_path):
+                    await _forget_ports(run)
+                    continue
+                reason = f"kernel {kernel!r} failed to start: {type(error).__name__}: {error}".strip()
+                result.fail(_with_kernel_output(reason, run.log_path, context.sanitize))
+                return False
         result.startup_seconds = time.monotonic() - run.started
         run.client.kc = run.kernel_client
         run.client.reset_execution_trackers()
