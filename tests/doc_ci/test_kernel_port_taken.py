@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from hpc_handbook.doc_ci.run.execute import KERNEL_START_ATTEMPTS
+from hpc_handbook.doc_ci.run.kernel import KERNEL_START_ATTEMPTS
 from hpc_handbook.examples.contract import load_example
 from hpc_handbook.examples.sanitize import Sanitizer
 from hpc_handbook.profile import Profile

@@ -2,8 +2,8 @@
 
 papermill injects the site's parameters; nbclient runs the cells on a kernel this
 module starts and always stops itself (nbclient's own setup installs signal handlers
-per notebook, which would fight over Ctrl-C when several examples run at once).
-An example placed on a partition gets its kernel inside a Slurm allocation there.
+per notebook, which would fight over Ctrl-C when several examples run at once); the
+kernel itself, and where it runs, is `kernel`'s.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import Any
 
 import nbformat
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
@@ -28,14 +28,21 @@ from pydantic import ConfigDict, Field
 
 from hpc_handbook.data.examples_report import CellDifference, ExampleResult, Status
 from hpc_handbook.doc_ci.compare import RAISES_EXCEPTION_TAG, cell_options, judge_outputs
+from hpc_handbook.doc_ci.run.kernel import (
+    KERNEL_STARTUP_TIMEOUT,
+    KernelRun,
+    kernel_manager,
+    start_kernel,
+    stop_kernel,
+    with_kernel_output,
+)
 from hpc_handbook.doc_ci.run.workspace import Keeper, remove_for_good
-from hpc_handbook.examples.contract import Example, PartitionPlacement
+from hpc_handbook.examples.contract import Example
 from hpc_handbook.examples.sanitize import Sanitizer
 from hpc_handbook.slurm import KERNEL_JOB_COMMENT_ENV, cancel_jobs_named
 
 RUN_ID_ENV = "HANDBOOK_RUN_ID"
 JOB_NAME_PREFIX = "handbook-ci"
-KERNEL_STARTUP_TIMEOUT = 120
 
 
 class JobResult(ExampleResult):
@@ -65,15 +72,6 @@ class JobResult(ExampleResult):
     def fail(self, reason: str, *, cell: int | None = None) -> None:
         """Make this a failure, with its reason and the cell it happened in (None: before the first)."""
         self.status, self.reason, self.cell = "failed", reason, cell
-
-
-class SlurmAllocatedKernelManager(AsyncKernelManager):
-    """Start the kernel through `srun`, so it runs inside an allocation on the example's partition."""
-
-    srun_arguments: ClassVar[list[str]] = []
-
-    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        return ["srun", *self.srun_arguments, *super().format_kernel_cmd(extra_arguments)]
 
 
 @dataclass
@@ -144,33 +142,6 @@ def timed_out(example: Example, cell: int | None) -> str:
     return f"timed out after {example.meta.timeout} s (the example's timeout) in cell {cell}"
 
 
-def _kernel_log_tail(log_path: Path, sanitize: Sanitizer, lines: int = 8) -> str:
-    try:
-        text = log_path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    tail = [line for line in text.splitlines() if line.strip()][-lines:]
-    return sanitize("\n".join(tail))
-
-
-async def _stop_kernel(km: AsyncKernelManager, client_channels: Any) -> None:
-    try:
-        if client_channels is not None:
-            client_channels.stop_channels()
-        if await km.is_alive():
-            await km.shutdown_kernel(now=False)
-    except Exception:  # a kernel that died mid-shutdown must not stop the run
-        try:
-            await km.shutdown_kernel(now=True)
-        except Exception:
-            pass
-    finally:
-        try:
-            await km.cleanup_resources()
-        except Exception:
-            pass
-
-
 def _make_workdir(example: Example, workroot: Path) -> Path:
     """A fresh working directory for one run, with a copy of the examples' assets."""
     workdir = Path(tempfile.mkdtemp(prefix=f"{example.name}-", dir=workroot))
@@ -180,32 +151,6 @@ def _make_workdir(example: Example, workroot: Path) -> Path:
     return workdir
 
 
-def _kernel_manager(
-    example: Example, kernel: str, context: ExecutionContext, *, job_name: str
-) -> AsyncKernelManager:
-    """The kernel's manager: inside an allocation for an example placed on a partition."""
-    placement = example.meta.runs_on
-    if example.partition is None or not isinstance(placement, PartitionPlacement):
-        return AsyncKernelManager(kernel_name=kernel, kernel_spec_manager=context.specs)
-    manager_class: type[AsyncKernelManager] = type(
-        "PlacedKernelManager",
-        (SlurmAllocatedKernelManager,),
-        {
-            "srun_arguments": [
-                f"--partition={example.partition}",
-                "--nodes=1",
-                "--ntasks=1",
-                f"--cpus-per-task={placement.cpus}",
-                f"--time={placement.walltime}",
-                f"--job-name={job_name}",
-                f"--comment={context.run_id}",
-                "--quiet",
-            ]
-        },
-    )
-    return manager_class(kernel_name=kernel, kernel_spec_manager=context.specs)
-
-
 def _kernel_environment(example: Example, context: ExecutionContext) -> dict[str, str]:
     return {
         **context.environment,
@@ -213,12 +158,6 @@ def _kernel_environment(example: Example, context: ExecutionContext) -> dict[str
         KERNEL_JOB_COMMENT_ENV: context.run_id,
         "HANDBOOK_EXAMPLE": example.name,
     }
-
-
-def _with_kernel_output(reason: str, log_path: Path, sanitize: Sanitizer) -> str:
-    """The reason, followed by the last lines the kernel wrote, if it wrote any."""
-    detail = _kernel_log_tail(log_path, sanitize)
-    return f"{reason}\nkernel output:\n{detail}" if detail else reason
 
 
 def _error_summary(error: CellExecutionError, sanitize: Sanitizer) -> str:
@@ -241,81 +180,12 @@ def _notebook_client(
     )
 
 
-@dataclass
-class _KernelRun:
-    """One kernel's run of an example, and how far it got: what a failure's verdict names."""
-
-    km: AsyncKernelManager
-    client: NotebookClient
-    workdir: Path
-    started: float
-    kernel_client: Any = None
-    #: The original index of the cell running now; None before the first cell.
-    cell: int | None = None
-    deadline: float | None = None
-
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / ".kernel.log"
-
-    def past_deadline(self) -> bool:
-        return self.deadline is not None and time.monotonic() >= self.deadline
-
-
-async def _start_kernel(
-    run: _KernelRun, context: ExecutionContext, env: dict[str, str], log: IO[bytes]
-) -> None:
-    """Start the kernel and wait until it answers; the client is kept on `run` so it is always stopped."""
-    context.kernel_starts += 1
-    await asyncio.wait_for(
-        run.km.start_kernel(cwd=str(run.workdir), env=env, stdout=log, stderr=log),
-        timeout=KERNEL_STARTUP_TIMEOUT,
-    )
-    run.kernel_client = run.km.client()
-    run.kernel_client.start_channels()
-    await asyncio.wait_for(
-        run.kernel_client.wait_for_ready(timeout=KERNEL_STARTUP_TIMEOUT), KERNEL_STARTUP_TIMEOUT + 5
-    )
-
-
-#: A kernel that lost one of its ports gets new ones once; any other failure to start is final.
-KERNEL_START_ATTEMPTS = 2
-
-
-def _lost_a_port(log_path: Path) -> bool:
-    """Whether the kernel could not bind a port it was given.
-
-    jupyter_client picks free ports and hands them to the kernel, which binds them a moment
-    later; another process on the machine can take one in between.
-    """
-    try:
-        return "Address already in use" in log_path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-
-
-async def _forget_ports(run: _KernelRun) -> None:
-    """Stop what the failed start left and let the next start pick new ports.
-
-    As for a restart: the manager's ZeroMQ context stays open for the next start.
-    """
-    if run.kernel_client is not None:
-        run.kernel_client.stop_channels()
-        run.kernel_client = None
-    try:
-        if await run.km.is_alive():
-            await run.km.shutdown_kernel(now=True, restart=True)
-    finally:
-        await run.km.cleanup_resources(restart=True)
-        run.km.cleanup_random_ports()
-
-
 async def _run_cells(
     example: Example,
     kernel: str,
     context: ExecutionContext,
     *,
-    run: _KernelRun,
+    run: KernelRun,
     notebook: nbformat.NotebookNode,
     origins: list[int | None],
     result: JobResult,
@@ -325,17 +195,13 @@ async def _run_cells(
     A cell that fails or runs out of time raises; `run.cell` names it.
     """
     with open(run.log_path, "wb") as log:
-        for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
-            try:
-                await _start_kernel(run, context, _kernel_environment(example, context), log)
-                break
-            except Exception as error:
-                if attempt < KERNEL_START_ATTEMPTS and _lost_a_port(run.log_path):
-                    await _forget_ports(run)
-                    continue
-                reason = f"kernel {kernel!r} failed to start: {type(error).__name__}: {error}".strip()
-                result.fail(_with_kernel_output(reason, run.log_path, context.sanitize))
-                return False
+        context.kernel_starts += 1
+        try:
+            await start_kernel(run, _kernel_environment(example, context), log)
+        except Exception as error:
+            reason = f"kernel {kernel!r} failed to start: {type(error).__name__}: {error}".strip()
+            result.fail(with_kernel_output(reason, run.log_path, context.sanitize))
+            return False
         result.startup_seconds = time.monotonic() - run.started
         run.client.kc = run.kernel_client
         run.client.reset_execution_trackers()
@@ -365,8 +231,8 @@ async def execute_example(
     except NoSuchKernel:
         result.fail(f"kernel {kernel!r} is not installed on this site")
         return result
-    km = _kernel_manager(example, kernel, context, job_name=job_name)
-    run = _KernelRun(km, _notebook_client(notebook, km, kernel=kernel, workdir=workdir), workdir, started)
+    km = kernel_manager(example, kernel, context.specs, run_id=context.run_id, job_name=job_name)
+    run = KernelRun(km, _notebook_client(notebook, km, kernel=kernel, workdir=workdir), workdir, started)
     completed = False
     try:
         completed = await _run_cells(
@@ -382,12 +248,12 @@ async def execute_example(
             result.fail(timed_out(example, run.cell), cell=run.cell)
             return result
         died = f"the kernel died while running cell {run.cell}"
-        result.fail(_with_kernel_output(died, run.log_path, context.sanitize), cell=run.cell)
+        result.fail(with_kernel_output(died, run.log_path, context.sanitize), cell=run.cell)
     except CellExecutionError as error:
         summary = _error_summary(error, context.sanitize)
         result.fail(f"cell {run.cell} raised an error: {summary}", cell=run.cell)
     finally:
-        await _stop_kernel(run.km, run.kernel_client)
+        await stop_kernel(run)
         if example.partition is not None:
             # Ending the srun client does not end the kernel it started: cancel the job itself.
             await asyncio.to_thread(cancel_jobs_named, job_name)
