@@ -116,14 +116,15 @@ def changelog(session: nox.Session) -> None:
 @shared_session()
 def examples(session: nox.Session) -> None:
     """Doc CI: run every example on the site's kernels and compare outputs, check every page's
-    statements about the site (the prose check, in the same report), then the UI check."""
+    statements about the site (the prose check, in the same report), follow every page's
+    "Open on the hub" link, then the UI check."""
     if session.posargs:
         _handbook(session, "examples", *session.posargs)
         return
     # A whole run also checks the hub's and JupyterLab's views against the novice pages' pictures,
     # even when an example failed: both kinds of drift are reported in one run.
     failed = []
-    for command in ("examples", "ui-check"):
+    for command in ("examples", "launch-links", "ui-check"):
         try:
             _handbook(session, command)
         except nox.command.CommandFailed:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from handbook_launch_handler import LaunchHandler  # noqa: E402
 from handbook_spawner import ForecastHandler, options_form  # noqa: E402
 
 settings = json.loads((HERE / "hub-settings.json").read_text(encoding="utf-8"))
@@ -42,7 +43,8 @@ c.PAMAuthenticator.open_sessions = False
 # /hub/forecast: when a server of the size a user enters on the form would start (handbook_spawner.py).
 # A handler of the hub's own rather than a service: it needs the user's login and the form's checks,
 # both of which the hub has. (JupyterHub logs that extra_handlers are deprecated; they still work in 5.x.)
-c.JupyterHub.extra_handlers = [(r"/forecast", ForecastHandler)]
+# /hub/handbook-launch: the pages' "Open on the hub" links (handbook_launch_handler.py).
+c.JupyterHub.extra_handlers = [(r"/forecast", ForecastHandler), (r"/handbook-launch", LaunchHandler)]
 
 # The login and home pages link the handbook and show planned maintenance and the newest changes
 # for users, from its changelog (hub_pages.py); the templates extend JupyterHub's own.

@@ -112,7 +112,15 @@ def service_limitations(vocabulary: Vocabulary) -> list[LimitationEntry]:
                     kernels=code_list([k.name for k in container_kernels]),
                 )
             )
-    entries += [
+    entries += _planning_limitations(profile)
+    entries += _jupyter_limitations(vocabulary)
+    entries.extend(_from_profile(limitation) for limitation in profile.known_limitations.entries)
+    return entries
+
+
+def _planning_limitations(profile: Profile) -> list[LimitationEntry]:
+    """What users meet planning a session: projects' limits, the forecast, the pages' launch links."""
+    entries = [
         _service_entry("project-limits", profile, project=project.name, limits=_limits_text(project))
         for project in profile.projects
         if project.limits.max_cpus or project.limits.max_walltime
@@ -120,8 +128,14 @@ def service_limitations(vocabulary: Vocabulary) -> list[LimitationEntry]:
     if profile.jupyter_partitions:
         partitions = code_list([p.name for p in profile.jupyter_partitions])
         entries.append(_service_entry("forecast-estimate", profile, partitions=partitions))
-    entries += _jupyter_limitations(vocabulary)
-    entries.extend(_from_profile(limitation) for limitation in profile.known_limitations.entries)
+    entries.append(
+        _service_entry(
+            "launch-links",
+            profile,
+            environment=profile.jupyter.default_environment.label,
+            branch=f"`{profile.site.repository_branch}`",
+        )
+    )
     return entries
 
 

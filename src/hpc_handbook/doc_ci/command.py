@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -62,6 +63,17 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     refresh.add_argument("--examples-dir", default="examples")
     _add_direct_option(refresh)
     refresh.set_defaults(run=refresh_command)
+
+    links = subparsers.add_parser(
+        "launch-links",
+        help="follow every example page's \"Open on the hub\" link as the doc CI's account and check the "
+        "server's place and the notebook it opens",
+    )
+    links.add_argument("names", nargs="*", help="examples whose links to follow (default: all)")
+    links.add_argument("--site", help="site profile (default: site.yml)")
+    links.add_argument("--examples-dir", default="examples")
+    links.add_argument("--report-dir", default="_build/reports")
+    links.set_defaults(run=launch_links_command)
 
     bench = subparsers.add_parser(
         "bench", help="measure the runner against papermill + nbval, nbmake and nbval-lax (pytest-xdist)"
@@ -295,3 +307,31 @@ def bench_command(args: argparse.Namespace) -> int:
     from hpc_handbook.doc_ci.bench.peers import run_bench
 
     return run_bench(count=args.count, workers=args.workers)
+
+
+def launch_links_command(args: argparse.Namespace) -> int:
+    from hpc_handbook.data.launch_links import write_launch_links_report
+    from hpc_handbook.doc_ci.report import print_cleanup
+    from hpc_handbook.doc_ci.run.launch_check import check_launch_links
+    from hpc_handbook.doc_ci.run.through_hub import HubRunError
+    from hpc_handbook.examples.contract import discover_examples
+    from hpc_handbook.hub.client import HubError
+
+    profile = load_profile(args.site)
+    if profile.hub is None:
+        raise HandbookInputError(args.site or "site.yml", "hub", "expected the doc CI's hub access")
+    examples = discover_examples(Path(args.examples_dir), profile, args.names or None)
+    try:
+        report = check_launch_links(profile, examples, run_id=f"links:{os.getpid()}")
+    except (HubRunError, HubError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for result in report.results:
+        where = f"{result.page} (owner {result.owner})"
+        detail = f": {result.reason}" if result.reason else ""
+        print(f"{result.status.upper():8} {where}{detail}", flush=True)
+    path = write_launch_links_report(report, Path(args.report_dir))
+    left_behind = print_cleanup(report.cleanup)
+    failed = len(report.failed)
+    print(f"\n{len(report.results)} links: {failed} failed; report: {path}")
+    return 1 if failed or left_behind else 0

@@ -36,6 +36,12 @@ class SiteInfo(Strict):
     hub_url: HttpUrl = Field(description="The JupyterHub users log in to.")
     docs_url: HttpUrl = Field(description="Where the built handbook is published; feeds link here.")
     repository_url: HttpUrl = Field(description="The handbook's source repository.")
+    repository_branch: str = Field(
+        default="main",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$",
+        description='The branch of the repository whose examples the pages\' "Open on the hub" links '
+        "pull into the user's home (nbgitpuller).",
+    )
 
 
 class Support(Strict):

@@ -22,9 +22,15 @@ from typing import Any
 
 from hpc_handbook.data.waiting_times import DEFAULT_OUTPUT as WAITING_TIMES_DATA
 from hpc_handbook.data.waiting_times import load_waiting_times
+from hpc_handbook.hub import launch as launch_module
 from hpc_handbook.processes import is_running, terminate
 from hpc_handbook.profile import Profile
 from hpc_handbook.reference_site.containers import ROOTLESS_STORAGE, podman_settings
+from hpc_handbook.reference_site.examples_mirror import (
+    ensure_examples_mirror,
+    ensure_mirror_gitconfig,
+    mirror_environment,
+)
 from hpc_handbook.reference_site.hub_pages import hub_page_settings
 from hpc_handbook.reference_site.paths import (
     SITE_LOG_DIR,
@@ -62,7 +68,8 @@ HUB_PACKAGES = (
     "jupyterhub-idle-culler==2.0.0",
     "pamela==1.2.0",
 )
-HUB_APT_PACKAGES = ("node-configurable-http-proxy",)
+#: git: nbgitpuller in the users' servers clones the handbook's examples with it.
+HUB_APT_PACKAGES = ("node-configurable-http-proxy", "git")
 #: The hub's release, as its single-user servers must match it (major version).
 PROXY = Path("/usr/bin/configurable-http-proxy")
 NODE_PATH = "/usr/share/nodejs"
@@ -154,7 +161,9 @@ def hub_settings(profile: Profile, today: dt.date | None = None) -> dict[str, An
         "hub_version": HUB_VERSION,
         "idle_timeout_s": idle * 60 if idle is not None else None,
         "path": SERVER_PATH,
-        "server_environment": server_environment_variables(profile),
+        "server_environment": {**server_environment_variables(profile), **mirror_environment(profile)},
+        # The repository the pages' "Open on the hub" links may pull from (handbook_launch.py).
+        "launch": {"repository": str(profile.site.repository_url).rstrip("/")},
         "start_timeout_s": START_TIMEOUT_S,
         "waiting_times": waiting_times_for_hub(),
         "hub_pages": hub_page_settings(profile),
@@ -183,6 +192,8 @@ def _hub_files(profile: Profile) -> dict[Path, str]:
         "handbook_slurm_answers.py": here / "slurm_answers.py",
         "handbook_forecast.py": here / "forecast.py",
         "handbook_own_environment.py": here / "own_environment.py",
+        "handbook_launch.py": Path(launch_module.__file__ or ""),
+        "handbook_launch_handler.py": templates / "handbook_launch_handler.py",
         "hub_messages.json": here / "hub_messages.json",
     }
     pages = templates / "hub-pages"
@@ -295,6 +306,8 @@ def ensure_hub(profile: Profile, python: Path, log: Log) -> None:
     rebuilt = ensure_venv(layout.venv, list(HUB_PACKAGES), python, log)
     # A server already running keeps its environment until it stops; a new one starts in the new one.
     ensure_environments(profile, python, log, dt.date.today())
+    ensure_examples_mirror(profile, log)
+    ensure_mirror_gitconfig(profile)
     token = doc_ci_token_file(profile)
     if token is not None:
         ensure_token(token)

@@ -31,6 +31,9 @@ HUB_VERSION = "5.5.4"
 #: What every environment has, whatever its JupyterLab: the hub's single-user server (its major
 #: version must match the hub's) and batchspawner's, for servers in Slurm jobs.
 SERVER_PACKAGES = (f"jupyterhub=={HUB_VERSION}", "batchspawner==1.3.0")
+#: What the pages' "Open on the hub" links need in every environment: nbgitpuller pulls the
+#: handbook's examples into the home (its `git-pull` page).
+LAUNCH_PACKAGES = ("nbgitpuller==1.3.0",)
 #: The package of each extension a profile may declare, pinned per JupyterLab line (`4.5`).
 EXTENSION_PACKAGES = {
     "jupyterlab-lmod": {"4.5": "jupyterlmod==5.3.2", "4.2": "jupyterlmod==5.2.2"},
@@ -97,7 +100,7 @@ def environment_packages(profile: Profile, environment: JupyterEnvironment) -> l
             )
         pins.append(EXTENSION_PACKAGES[name][line])
     apps = [PROXY_APPS[name].package for name in _proxy_apps(profile, environment)]
-    return sorted({*SERVER_PACKAGES, f"jupyterlab=={lab}", *pins, *apps})
+    return sorted({*SERVER_PACKAGES, *LAUNCH_PACKAGES, f"jupyterlab=={lab}", *pins, *apps})
 
 
 def server_config(profile: Profile, environment: JupyterEnvironment, bin_dir: Path) -> dict[str, Any]:
