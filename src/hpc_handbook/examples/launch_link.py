@@ -16,6 +16,13 @@ from hpc_handbook.profile import Profile
 
 #: Where the examples are in the handbook's repository.
 EXAMPLES_FOLDER = "examples"
+#: What a capability an example requires is, as a reader says it.
+CAPABILITY_NAMES = {
+    "gpu": "GPUs that compute",
+    "gpu_scheduling": "GPUs handed out by Slurm",
+    "apptainer": "Apptainer",
+    "conda": "conda",
+}
 
 
 @dataclass(frozen=True)
@@ -46,7 +53,7 @@ def _lacking(example: Example, profile: Profile) -> str | None:
         if capability == "own_environment" and profile.jupyter.own_environment is None:
             return "the site offers no own JupyterLab environment"
         if not getattr(profile.capabilities, capability, True):
-            return f"the site does not offer {capability.replace('_', ' ')}"
+            return f"the site does not offer {CAPABILITY_NAMES.get(capability, capability)}"
     return None
 
 
