@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from hpc_handbook.profile import load_profile
 from hpc_handbook.reference_site.hub import spawn_places
 from hpc_handbook.reference_site.service_bench import (
     Attempt,
+    account_cpu_seconds,
     format_table,
     percentile,
     spawn_options,
@@ -148,3 +150,31 @@ def test_the_probe_reads_the_places_and_fields_of_the_form_the_hub_shows(profile
     assert list(offered) == [p.key for p in places]
     assert offered[LOGIN_NODE] == places[0].label
     assert labels[0] == "Where your server runs" and "Walltime (HH:MM:SS)" in labels and len(labels) == 5
+
+
+def test_the_load_runs_lower_bound_is_every_sessions_cpu_time_over_the_cores(profile) -> None:
+    measured = measurements(Spread(attempts=50, succeeded=50, median_s=100, p95_s=93)).model_copy(
+        update={"session_cpu_s": 2.48, "cores": 2, "load_places": ["login", "batch"]}
+    )
+    assert measured.load_lower_bound_s == pytest.approx(62.0)
+    assert measured.load_ratio == pytest.approx(1.5)
+    assert "over 2 cores = 62.0 s; 95th percentile / lower bound = 1.50" in format_table(measured)
+    under_load = next(c for c in criteria() if c.id == "access-under-load")
+    near = evaluate(under_load, Evidence(profile=profile, service=measured))
+    # Beyond a minute, but within 1.5 times what two cores allow: the hub adds little.
+    assert near.rating == "yes"
+    assert "in turn on the login node and on `batch`" in near.evidence
+    assert (
+        "1.50 times the least this machine allows (50 sessions of 2.5 s CPU time over 2 cores"
+        in near.evidence
+    )
+    slower = measured.model_copy(update={"load": Spread(attempts=50, succeeded=50, median_s=100, p95_s=108)})
+    assert evaluate(under_load, Evidence(profile=profile, service=slower)).rating == "partly"
+    assert measurements(Spread(attempts=1, succeeded=1, median_s=1, p95_s=1)).load_ratio is None
+
+
+def test_the_cpu_time_of_an_account_counts_its_own_processes() -> None:
+    busy = sum(i * i for i in range(2_000_000))  # some CPU time of this process, which is root's or yours
+    assert busy > 0
+    assert account_cpu_seconds(os.getuid()) > 0
+    assert account_cpu_seconds(2**31 - 7) == 0  # nobody has that uid

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hpc_handbook.book.evidence import Evidence, Finding, Measure
-from hpc_handbook.data.service_measurements import ServiceMeasurements, Spread
+from hpc_handbook.data.service_measurements import ServiceMeasurements
 from hpc_handbook.waiting_times.stats import format_seconds
 
 SOURCE = "service measurement"
@@ -44,10 +44,23 @@ def _any_platform(evidence: Evidence) -> Finding | str:
     )
 
 
-def _load_rating(load: Spread) -> str:
-    if load.success_rate == 1 and load.p95_s is not None and load.p95_s <= PATIENCE_S:
+#: Within this multiple of the machine's lower bound, the hub itself adds little to the wait.
+NEAR_THE_BOUND = 1.5
+
+
+def _load_rating(measured: ServiceMeasurements) -> str:
+    load, ratio = measured.load, measured.load_ratio
+    quick = load.p95_s is not None and (
+        load.p95_s <= PATIENCE_S or (ratio is not None and ratio <= NEAR_THE_BOUND)
+    )
+    if load.success_rate == 1 and quick:
         return "yes"
     return "partly" if load.success_rate >= 0.9 else "no"
+
+
+def _where(measured: ServiceMeasurements) -> str:
+    places = [f"`{place}`" if place != "login" else "the login node" for place in measured.load_places]
+    return " and on ".join(places) if places else "the login node"
 
 
 def _under_load(evidence: Evidence) -> Finding | str:
@@ -56,14 +69,23 @@ def _under_load(evidence: Evidence) -> Finding | str:
         return NOT_MEASURED
     load = measured.load
     text = (
-        f"{measured.load_accounts} users logged in at once, each starting a server on the login node "
-        f"and running a cell: {load.succeeded} of {load.attempts} succeeded"
+        f"{measured.load_accounts} users logged in at once, each starting a server (in turn on "
+        f"{_where(measured)}) and running a cell: {load.succeeded} of {load.attempts} succeeded"
     )
     if load.p95_s is not None:
         text += f", 95 % within {format_seconds(load.p95_s)}"
+    bound, ratio = measured.load_lower_bound_s, measured.load_ratio
+    if bound is not None and ratio is not None:
+        text += (
+            f", {ratio:.2f} times the least this machine allows ({measured.load_accounts} sessions of "
+            f"{measured.session_cpu_s:.1f} s CPU time over {measured.cores} cores: {format_seconds(bound)})"
+        )
+    if measured.api is not None and measured.api.p95_s is not None:
+        api = format_seconds(measured.api.p95_s)
+        text += f"; meanwhile the hub's API answered 95 % of its requests within {api}"
     if load.first_failure:
         text += f"; the first failure: {load.first_failure}"
-    return Finding(_load_rating(load), f"{text} {_when(measured)}.", SOURCE)
+    return Finding(_load_rating(measured), f"{text} {_when(measured)}.", SOURCE)
 
 
 ACCESS_MEASURES: dict[str, Measure] = {

@@ -68,6 +68,31 @@ class ServiceMeasurements(DataModel):
     load_accounts: int
     #: The load run: from logging in to the cell's output, for each account.
     load: Spread
+    #: Where the load run's servers ran, in turn: the login node, then a partition.
+    load_places: list[str] = Field(default_factory=list)
+    #: The CPU time one account's session took alone (its server, its kernel, the cell), each place's
+    #: mean; with the machine's cores, the load run cannot end sooner than the lower bound below.
+    session_cpu_s: float | None = None
+    cores: int | None = None
+    #: The hub's API under the storm: a simple request every half second, from the first login to
+    #: the last stopped server.
+    api: Spread | None = None
+
+    @property
+    def load_lower_bound_s(self) -> float | None:
+        """The least the last of the load run's accounts can wait: all sessions' CPU time over the cores."""
+        if self.session_cpu_s is None or not self.cores:
+            return None
+        return self.session_cpu_s * self.load_accounts / self.cores
+
+    @property
+    def load_ratio(self) -> float | None:
+        """The load run's 95th percentile over its lower bound: 1 is the machine's best."""
+        bound = self.load_lower_bound_s
+        if bound is None or self.load.p95_s is None or bound <= 0:
+            return None
+        return self.load.p95_s / bound
+
     #: The places the spawn form offered when measured; None in older files, marked stale.
     measured_on: MeasuredOn | None = None
 

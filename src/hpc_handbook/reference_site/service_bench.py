@@ -2,8 +2,11 @@
 
 Everything goes through the hub's own login form and REST API, as a browser's requests do:
 first several spawns one after the other on each place of the spawn form (the login node
-and the partitions Jupyter reaches), then the load run, where every load-test account logs
-in, starts a server and runs a cell in a kernel at the same moment. The figures go to
+and the partitions Jupyter reaches), then one session alone on each load place, for the CPU
+time it takes, then the load run, where every load-test account logs in, starts a server (on
+the login node or the batch partition, in turn) and runs a cell in a kernel at the same
+moment, while the hub's API is asked something simple every half second. The load run's
+lower bound is all the sessions' CPU time over the machine's cores. The figures go to
 `book/data/service-measurements.json`, which the scorecard's access criteria read.
 """
 
@@ -16,10 +19,12 @@ import os
 import pwd
 import statistics
 import sys
+import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +85,7 @@ def spawn_options(profile: Profile, place: str) -> dict[str, Any]:
     return {"place": place, "walltime": "00:30:00", "cpus": 1, "nodes": 1}
 
 
-def _timed(step: Callable[[], None]) -> Attempt:
+def _timed(step: Callable[[], object]) -> Attempt:
     started = time.monotonic()
     try:
         step()
@@ -102,19 +107,39 @@ def _spawn_and_stop(url: str, account: SiteAccount, password: str, options: dict
         client.close()
 
 
-def _session(url: str, account: SiteAccount, password: str, kernel: str) -> None:
-    """What one user does: log in, start a server on the login node, run a cell, stop the server."""
+def _session(url: str, account: SiteAccount, password: str, kernel: str, options: dict[str, Any]) -> float:
+    """What one user does: log in, start a server where `options` say, run a cell, stop the server.
+
+    Returns the CPU time the account's processes (its server, its kernel) had used by the cell's end.
+    """
     client = HubClient.login(url, account.name, password)
     try:
-        outcome = client.start_and_wait(account.name, "", {"place": LOGIN_NODE}, timeout_s=SPAWN_TIMEOUT_S)
+        outcome = client.start_and_wait(account.name, "", options, timeout_s=SPAWN_TIMEOUT_S)
         if not outcome.ready:
             raise HubError(outcome.messages[-1] if outcome.messages else "the server was never ready")
         cell = asyncio.run(run_once(client, account.name, "", kernel, LOAD_CELL, timeout_s=SPAWN_TIMEOUT_S))
         if stream_text(cell).strip() != LOAD_OUTPUT:
             raise KernelError(f"the cell printed {stream_text(cell)!r}, expected {LOAD_OUTPUT!r}")
+        return account_cpu_seconds(pwd.getpwnam(account.name).pw_uid)
     finally:
         client.stop(account.name, wait_s=120)
         client.close()
+
+
+def account_cpu_seconds(uid: int) -> float:
+    """The CPU time (user and system, with their waited-for children's) of the account's processes now."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid != uid:
+                continue
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # ended meanwhile
+        ticks += sum(int(value) for value in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def measure_spawns(profile: Profile, account: SiteAccount, password: str, *, rounds: int) -> list[SpawnTimes]:
@@ -165,18 +190,73 @@ def own_start_script(profile: Profile, account: SiteAccount, environment: str | 
             script.write_bytes(before)
 
 
-def measure_load(profile: Profile, load_accounts: list[SiteAccount], secrets: dict[str, str]) -> Spread:
+def load_places(profile: Profile) -> list[str]:
+    """Where the load run's servers start, in turn: the login node, and the batch partition when
+    Jupyter reaches it (its nodes have a CPU for every other account)."""
+    batch = profile.batch_partition
+    jupyter = {p.name for p in profile.jupyter_partitions}
+    return [LOGIN_NODE, *([batch.name] if batch.name in jupyter else [])]
+
+
+def measure_session_cpu(profile: Profile, account: SiteAccount, password: str, kernel: str) -> float:
+    """One session alone on each load place: the mean CPU time it takes."""
     url = hub_url(profile)
-    kernel = next(k.name for k in profile.kernels if k.language == "python" and k.start == "local")
+    used = [
+        _session(url, account, password, kernel, spawn_options(profile, place))
+        for place in load_places(profile)
+    ]
+    return statistics.mean(used)
 
-    def one(account: SiteAccount) -> Attempt:
-        return _timed(lambda: _session(url, account, secrets[account.name], kernel))
 
-    with ThreadPoolExecutor(max_workers=len(load_accounts)) as pool:
-        attempts = list(pool.map(one, load_accounts))
-    figures = spread(attempts)
+@dataclass
+class ApiProbe:
+    """A simple request to the hub's API every half second while the load run lasts."""
+
+    url: str
+    attempts: list[Attempt] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            started = time.monotonic()
+            try:
+                with urllib.request.urlopen(f"{self.url}/hub/api/", timeout=30) as response:
+                    response.read()
+                self.attempts.append(Attempt(time.monotonic() - started))
+            except OSError as error:
+                self.attempts.append(Attempt(time.monotonic() - started, str(error)))
+            self.done.wait(0.5)
+
+
+def measure_load(
+    profile: Profile, load_accounts: list[SiteAccount], secrets: dict[str, str]
+) -> tuple[Spread, Spread]:
+    """Every account at once, each on the next load place in turn; the sessions' and the API's spread."""
+    url = hub_url(profile)
+    kernel = _load_kernel(profile)
+    places = load_places(profile)
+
+    def one(index: int, account: SiteAccount) -> Attempt:
+        options = spawn_options(profile, places[index % len(places)])
+        return _timed(lambda: _session(url, account, secrets[account.name], kernel, options))
+
+    probe = ApiProbe(url)
+    prober = threading.Thread(target=probe.run, daemon=True)
+    prober.start()
+    try:
+        with ThreadPoolExecutor(max_workers=len(load_accounts)) as pool:
+            attempts = list(pool.map(one, range(len(load_accounts)), load_accounts))
+    finally:
+        probe.done.set()
+        prober.join(timeout=60)
+    figures, api = spread(attempts), spread(probe.attempts)
     print(f"service-bench: {len(load_accounts)} users at once: {_describe(figures)}", flush=True)
-    return figures
+    print(f"service-bench: the hub's API meanwhile ({api.attempts} requests): {_describe(api)}", flush=True)
+    return figures, api
+
+
+def _load_kernel(profile: Profile) -> str:
+    return next(k.name for k in profile.kernels if k.language == "python" and k.start == "local")
 
 
 def _describe(figures: Spread) -> str:
@@ -193,9 +273,17 @@ def format_table(measured: ServiceMeasurements) -> str:
     for spawn in measured.spawns:
         rows.append((f"on {spawn.where}", *_cells(spawn)))
     rows.append((f"load: {measured.load_accounts} users log in, spawn, run a cell", *_cells(measured.load)))
+    if measured.api is not None:
+        rows.append(("the hub's API during the load run", *_cells(measured.api)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
+    bound, ratio = measured.load_lower_bound_s, measured.load_ratio
+    if bound is not None and ratio is not None:
+        lines.append(
+            f"load run's lower bound: {measured.load_accounts} sessions of {measured.session_cpu_s:.1f} s "
+            f"CPU over {measured.cores} cores = {bound:.1f} s; 95th percentile / lower bound = {ratio:.2f}"
+        )
     return "\n".join(lines)
 
 
@@ -222,13 +310,20 @@ def run_service_bench(profile: Profile, *, rounds: int, output: Path) -> int:
         return 1
     print(f"service-bench: JupyterHub {version} at {url}, {rounds} spawns per place", flush=True)
     spawns = measure_spawns(profile, load_accounts[0], secrets[load_accounts[0].name], rounds=rounds)
+    first = load_accounts[0]
+    session_cpu = measure_session_cpu(profile, first, secrets[first.name], _load_kernel(profile))
+    load, api = measure_load(profile, load_accounts, secrets)
     measured = ServiceMeasurements(
         site=profile.site.short_name,
         date=dt.date.today().isoformat(),
         hub_version=version,
         spawns=spawns,
         load_accounts=len(load_accounts),
-        load=measure_load(profile, load_accounts, secrets),
+        load=load,
+        load_places=load_places(profile),
+        session_cpu_s=round(session_cpu, 2),
+        cores=os.cpu_count(),
+        api=api,
         measured_on=MeasuredOn(
             places=sorted({spawn.place for spawn in spawns}),
             environments=[spawn.environment for spawn in spawns if spawn.environment],
