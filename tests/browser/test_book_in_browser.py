@@ -20,6 +20,11 @@ pytestmark = pytest.mark.browser
 GENERATED_PAGES = {"genindex.html", "search.html", "index.html"}
 #: A word only a novice page's text explains, and the page search must find it on.
 NOVICE_WORD, NOVICE_PAGE = "spawn", "book/start/log-in.html"
+#: Sphinx's search lists the results one by one, every few milliseconds, then says it has finished.
+SEARCH_FINISHED = (
+    "() => (document.querySelector('#search-results .search-summary')?.innerText || '')"
+    ".startsWith('Search finished')"
+)
 RECIPE_PAGE = "examples/recipe-venv-kernel.html"
 PHONE = {"width": 375, "height": 740}
 
@@ -145,7 +150,7 @@ def test_search_finds_a_word_from_a_novice_page(browser: Any, served_book: Serve
     try:
         page.goto(served_book.url(f"search.html?q={NOVICE_WORD}"))
         results = page.locator("#search-results ul.search li a")
-        results.first.wait_for(timeout=15_000)
+        page.wait_for_function(SEARCH_FINISHED, timeout=30_000)
         found = [
             urlsplit(href).path.lstrip("/") for href in results.evaluate_all("as => as.map(a => a.href)")
         ]
