@@ -26,14 +26,20 @@ c.JupyterHub.ip = "127.0.0.1"
 c.JupyterHub.port = settings["hub_port"]
 c.JupyterHub.hub_ip = "127.0.0.1"
 c.JupyterHub.hub_port = settings["hub_api_port"]
-c.ConfigurableHTTPProxy.command = [settings["proxy"]]
-c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings['proxy_api_port']}"
-c.ConfigurableHTTPProxy.pid_file = str(STATE / "proxy.pid")
+# A hub that restarts (an upgrade, a new configuration, a crash) leaves users' servers, kernels
+# and Slurm jobs running and finds them again: the proxy runs apart from the hub and keeps its
+# routes, the hub's database and cookie secret persist, and stopping the hub stops no server
+# (`site down` stops them itself, through the site's own service below).
+c.ConfigurableHTTPProxy.should_start = False
+c.ConfigurableHTTPProxy.api_url = settings["proxy"]["api_url"]
+c.ConfigurableHTTPProxy.auth_token = Path(settings["proxy"]["token_file"]).read_text(encoding="utf-8").strip()
+c.JupyterHub.cleanup_servers = False
+c.JupyterHub.cleanup_proxy = False
+# A proxy that restarted gets its routes back at the hub's next check (JupyterHub's default is 5 min).
+c.JupyterHub.last_activity_interval = settings["routes_check_s"]
 c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(STATE / "cookie_secret")
 c.JupyterHub.pid_file = str(STATE / "jupyterhub.pid")
-# Stopping the hub stops every server, so `site down` leaves no job behind.
-c.JupyterHub.cleanup_servers = True
 
 c.JupyterHub.authenticator_class = "pam"
 c.Authenticator.allowed_users = set(settings["allowed_users"])
@@ -85,6 +91,13 @@ if doc_ci:
             "services": ["doc-ci"],
         }
     )
+
+# The site's own service: `site down` and `reset` stop every server through it.
+site_service = settings["site_service"]
+c.JupyterHub.services.append(
+    {"name": "site", "api_token": Path(site_service["token_file"]).read_text(encoding="utf-8").strip()}
+)
+c.JupyterHub.load_roles.append({"name": "site", "scopes": site_service["scopes"], "services": ["site"]})
 
 # Idle servers are stopped (a server in a Slurm job ends its job), as the profile's
 # jupyter.idle_timeout_minutes says: jupyterhub-idle-culler, run by the hub as a service.

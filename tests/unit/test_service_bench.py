@@ -178,3 +178,22 @@ def test_the_cpu_time_of_an_account_counts_its_own_processes() -> None:
     assert busy > 0
     assert account_cpu_seconds(os.getuid()) > 0
     assert account_cpu_seconds(2**31 - 7) == 0  # nobody has that uid
+
+
+def test_a_restart_survives_only_when_every_server_and_kernel_was_kept() -> None:
+    from hpc_handbook.data.service_measurements import RestartFigures
+
+    kept = RestartFigures(
+        restarted="hub", servers=2, servers_kept=2, kernels_kept=2, cells_while_away=2, back_s=3.4
+    )
+    lost = kept.model_copy(update={"kernels_kept": 1, "failure": "values {'a': None}"})
+    assert kept.survived and not lost.survived
+    measured = measurements(Spread(attempts=1, succeeded=1, median_s=1, p95_s=1)).model_copy(
+        update={"restarts": [kept, lost]}
+    )
+    table = format_table(measured)
+    assert (
+        "hub restarted with servers running: 2/2 servers and 2 kernels kept, 2 cells ran while it was away, "
+        "users back 3.4 s after it started again" in table
+    )
+    assert "1 kernels kept" in table and "values {'a': None}" in table

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hpc_handbook.profile import Profile, load_profile
-from hpc_handbook.reference_site import hub, lifecycle, slurm_nodes, users
+from hpc_handbook.reference_site import hub, lifecycle, proxy, servers, slurm_nodes, users
 from hpc_handbook.reference_site.paths import ReferenceSiteError
 from hpc_handbook.reference_site.slurm_conf import site_nodes
 
@@ -82,30 +82,57 @@ def test_a_node_that_stays_down_after_its_restart_names_its_slurmds_reason(
 
 
 def test_a_proxy_that_stopped_answering_is_restarted_alone(
-    profile: Profile, monkeypatch: pytest.MonkeyPatch
+    profile: Profile, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     stopped: list[list[int]] = []
-    monkeypatch.setattr(hub, "hub_pids", lambda: [100])
-    monkeypatch.setattr(hub, "proxy_pids", lambda: [200])
-    monkeypatch.setattr(hub, "terminate", lambda pids, grace: stopped.append(pids))
-    # The hub answers on its own port; through the proxy only once the hub has started a new one.
-    monkeypatch.setattr(
-        hub, "hub_answers", lambda url: {"version": "5.5.4"} if ":8081" in url or stopped else None
-    )
+    started: list[str] = []
+    monkeypatch.setattr(proxy, "PROXY_TOKEN_FILE", tmp_path / "proxy-token")
+    monkeypatch.setattr(proxy, "proxy_pids", lambda: [200])
+    monkeypatch.setattr(proxy, "terminate", lambda pids, grace: stopped.append(pids))
+    monkeypatch.setattr(proxy, "proxy_answers", lambda ports, token: False)
+    monkeypatch.setattr(proxy, "start_proxy", lambda profile, log: started.append("proxy"))
     messages: list[str] = []
-    assert hub.revive_proxy(profile, messages.append) is True
-    assert stopped == [[200]]
-    assert messages == [
-        "the proxy (configurable-http-proxy) does not answer at http://127.0.0.1:8000: restarting it"
-    ]
+    assert proxy.ensure_proxy(profile, messages.append) is True
+    assert stopped == [[200]] and started == ["proxy"]
+    assert messages == ["configurable-http-proxy does not answer at http://127.0.0.1:8001: restarting it"]
 
 
-def test_a_hub_that_does_not_answer_itself_is_not_the_proxys_to_fix(
-    profile: Profile, monkeypatch: pytest.MonkeyPatch
+def test_a_proxy_that_answers_the_sites_token_is_left_alone(
+    profile: Profile, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(hub, "hub_pids", lambda: [100])
-    monkeypatch.setattr(hub, "hub_answers", lambda url: None)
-    assert hub.revive_proxy(profile, lambda message: None) is False
+    monkeypatch.setattr(proxy, "PROXY_TOKEN_FILE", tmp_path / "proxy-token")
+    monkeypatch.setattr(proxy, "proxy_pids", lambda: [200])
+    answered: list[str] = []
+    monkeypatch.setattr(proxy, "proxy_answers", lambda ports, token: answered.append(token) or True)
+    assert proxy.ensure_proxy(profile, lambda message: None) is False
+    # The token made for the site, kept for the next restart of either daemon.
+    assert answered == [(tmp_path / "proxy-token").read_text().strip()] and len(answered[0]) == 64
+
+
+def test_the_proxy_listens_on_loopback_and_sends_what_has_no_route_to_the_hub(profile: Profile) -> None:
+    command = proxy.proxy_command(proxy.proxy_ports(profile))
+    assert "--ip=127.0.0.1" in command and "--api-ip=127.0.0.1" in command
+    assert "--port=8000" in command and "--api-port=8001" in command
+    assert "--default-target=http://127.0.0.1:8081" in command
+
+
+def test_the_hub_neither_starts_nor_stops_the_proxy_nor_stops_servers_when_it_stops(profile: Profile) -> None:
+    config = (REPO / "reference_site" / "templates" / "jupyterhub_config.py").read_text()
+    for line in (
+        "c.ConfigurableHTTPProxy.should_start = False",
+        "c.JupyterHub.cleanup_servers = False",
+        "c.JupyterHub.cleanup_proxy = False",
+    ):
+        assert line in config
+    settings = hub.hub_settings(profile)
+    assert settings["proxy"]["api_url"] == "http://127.0.0.1:8001"
+    assert settings["routes_check_s"] <= 30
+    assert set(settings["site_service"]["scopes"]) == {"list:users", "read:servers", "delete:servers"}
+
+
+def test_the_default_server_and_named_servers_have_their_own_api_paths() -> None:
+    assert servers.server_path("rcc-novice", "") == "/users/rcc-novice/server"
+    assert servers.server_path("rcc-novice", "doc-ci batch") == "/users/rcc-novice/servers/doc-ci%20batch"
 
 
 def test_a_reset_whose_tear_down_fails_brings_the_site_up_again(

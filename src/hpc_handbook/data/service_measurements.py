@@ -55,6 +55,27 @@ class SpawnTimes(Spread):
         return f"{self.place}, environment {self.environment}"
 
 
+class RestartFigures(DataModel):
+    """The hub, or its proxy, restarted while one account's servers ran: on the login node and in a job."""
+
+    restarted: Literal["hub", "proxy"]
+    servers: int
+    #: Servers the hub lists as ready afterwards, the same processes and Slurm jobs as before.
+    servers_kept: int
+    #: Kernels whose variable held its value afterwards (a kernel per server).
+    kernels_kept: int
+    #: Cells the kernels ran while the restarted daemon was away (the hub only: users keep working).
+    cells_while_away: int | None = None
+    #: From starting the daemon again until users reach every server again.
+    back_s: float | None = None
+    #: What went wrong, in the hub's or the kernel's words; None when all survived.
+    failure: str | None = None
+
+    @property
+    def survived(self) -> bool:
+        return self.failure is None and self.servers_kept == self.servers == self.kernels_kept
+
+
 class ServiceMeasurements(DataModel):
     format_version: Literal[1] = Field(default=DATA_FORMAT, alias="format")
     generated_by: str = MEASURE_COMMAND
@@ -92,6 +113,9 @@ class ServiceMeasurements(DataModel):
         if bound is None or self.load.p95_s is None or bound <= 0:
             return None
         return self.load.p95_s / bound
+
+    #: The hub restarted, then the proxy, with servers running; empty in older files.
+    restarts: list[RestartFigures] = Field(default_factory=list)
 
     #: The places the spawn form offered when measured; None in older files, marked stale.
     measured_on: MeasuredOn | None = None

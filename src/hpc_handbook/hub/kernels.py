@@ -70,6 +70,19 @@ class ServerKernel:
         except HubError as error:
             raise KernelError(f"kernel {self.kernel_name!r} did not start: {error}") from None
         self.kernel_id = str(model["id"])
+        await self._open_channels(timeout_s)
+
+    async def reconnect(self, *, timeout_s: float = 120) -> None:
+        """Open the kernel's channels again, as JupyterLab does after its connection was lost.
+
+        The same session: the server keeps what the kernel said meanwhile and sends it now.
+        """
+        if self._socket is not None:
+            socket, self._socket = self._socket, None
+            await close_websocket(socket)
+        await self._open_channels(timeout_s)
+
+    async def _open_channels(self, timeout_s: float) -> None:
         url = self.hub.server_url(self.user, self.server).replace("http", "ws", 1)
         request = HTTPRequest(
             f"{url}api/kernels/{self.kernel_id}/channels?session_id={self.session}",

@@ -27,12 +27,12 @@ from hpc_handbook.reference_site.hub import (
     hub_pids,
     hub_url,
     hub_versions,
-    proxy_pids,
     spawn_places,
 )
 from hpc_handbook.reference_site.kernels import kernelspec, site_jupyter_env
 from hpc_handbook.reference_site.lmod import module_command, plan_modules
 from hpc_handbook.reference_site.paths import SITE_JUPYTER_DIR, SLURM_CONF, ReferenceSiteError
+from hpc_handbook.reference_site.proxy import PROXY_TOKEN_FILE, proxy_answers, proxy_pids, proxy_ports
 from hpc_handbook.reference_site.server_environment import form_environments
 from hpc_handbook.reference_site.slurm import SLURM_DAEMONS, partition_states
 from hpc_handbook.reference_site.slurm_conf import site_nodes, slurm_conf
@@ -174,6 +174,17 @@ def _check_modules(profile: Profile) -> list[Check]:
     return checks
 
 
+def _check_proxy(profile: Profile, version: str) -> Check:
+    """The proxy runs apart from the hub: it must run and answer the site's token on its API."""
+    pids, ports = proxy_pids(), proxy_ports(profile)
+    token = PROXY_TOKEN_FILE.read_text(encoding="utf-8").strip() if PROXY_TOKEN_FILE.exists() else ""
+    if not pids:
+        return Check("hub", "configurable-http-proxy", False, "not running")
+    if not proxy_answers(ports, token):
+        return Check("hub", "configurable-http-proxy", False, f"runs but does not answer at {ports.api_url}")
+    return Check("hub", "configurable-http-proxy", True, f"{version}, pid {', '.join(map(str, pids))}")
+
+
 def _check_hub(profile: Profile) -> list[Check]:
     """The hub, its proxy and the form's places; the versions come from the hub's own venv."""
     if profile.reference_site is None:
@@ -191,14 +202,7 @@ def _check_hub(profile: Profile) -> list[Check]:
             if answer and pids
             else f"not answering at {url}",
         ),
-        Check(
-            "hub",
-            "configurable-http-proxy",
-            bool(proxy_pids()),
-            f"{versions.get('configurable-http-proxy', '?')}, pid {', '.join(map(str, proxy_pids()))}"
-            if proxy_pids()
-            else "not running",
-        ),
+        _check_proxy(profile, versions.get("configurable-http-proxy", "?")),
         Check(
             "hub",
             "spawner",

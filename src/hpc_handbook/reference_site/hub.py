@@ -3,7 +3,8 @@
 The hub (pinned JupyterHub, batchspawner, wrapspawner, jupyterhub-moss and the idle culler)
 has a venv of its own under the site prefix; users' servers start in the profile's JupyterLab
 environments (`server_environment`), each a venv every account can run. Debian's
-configurable-http-proxy routes to the servers. Everything listens on loopback only.
+configurable-http-proxy, a daemon of its own (`proxy`), routes to the servers, so that the hub
+restarts without taking them along. Everything listens on loopback only.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import secrets
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -39,6 +38,15 @@ from hpc_handbook.reference_site.paths import (
     reference_site_dir,
     site_layout,
 )
+from hpc_handbook.reference_site.proxy import (
+    NODE_PATH,
+    PROXY,
+    PROXY_TOKEN_FILE,
+    ROUTES_CHECK_S,
+    ensure_proxy,
+    proxy_ports,
+    stop_proxy,
+)
 from hpc_handbook.reference_site.server_environment import (
     HUB_VERSION,
     SERVER_PACKAGES,
@@ -47,9 +55,11 @@ from hpc_handbook.reference_site.server_environment import (
     form_environments,
     server_environment_variables,
 )
+from hpc_handbook.reference_site.servers import SITE_SERVICE_SCOPES, SITE_TOKEN_FILE
 from hpc_handbook.reference_site.spawn_options import Place
 from hpc_handbook.reference_site.system import (
     Log,
+    ensure_token,
     ensure_venv,
     find_processes,
     run,
@@ -70,9 +80,6 @@ HUB_PACKAGES = (
 )
 #: git: nbgitpuller in the users' servers clones the handbook's examples with it.
 HUB_APT_PACKAGES = ("node-configurable-http-proxy", "git")
-#: The hub's release, as its single-user servers must match it (major version).
-PROXY = Path("/usr/bin/configurable-http-proxy")
-NODE_PATH = "/usr/share/nodejs"
 HUB_STATE_DIR = SITE_STATE_DIR / "hub"
 HUB_LOG = SITE_LOG_DIR / "jupyterhub.log"
 #: The servers' PATH: the system's, for `sbatch`, `module` and the kernels' launchers.
@@ -104,6 +111,12 @@ def hub_url(profile: Profile) -> str:
     return f"http://127.0.0.1:{profile.reference_site.hub_port}"
 
 
+def hub_api_url(profile: Profile) -> str | None:
+    """The hub's own API, not through the proxy (None without a hub)."""
+    setup = profile.reference_site
+    return f"http://127.0.0.1:{setup.hub_api_port}" if setup is not None else None
+
+
 def spawn_places(profile: Profile) -> list[Place]:
     """What the spawn form offers, from the site vocabulary: the login node, then each Jupyter partition."""
     return [
@@ -114,14 +127,6 @@ def spawn_places(profile: Profile) -> list[Place]:
 
 def doc_ci_token_file(profile: Profile) -> Path | None:
     return profile.hub.token_file if profile.hub else None
-
-
-def ensure_token(path: Path) -> None:
-    """The doc CI's API token, generated once, readable by root alone."""
-    if path.exists() and path.read_text().strip():
-        return
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    write_if_changed(path, secrets.token_hex(32) + "\n", mode=0o600)
 
 
 def waiting_times_for_hub(path: Path | None = None) -> dict[str, Any] | None:
@@ -150,8 +155,11 @@ def hub_settings(profile: Profile, today: dt.date | None = None) -> dict[str, An
     settings: dict[str, Any] = {
         "hub_port": setup.hub_port,
         "hub_api_port": setup.hub_api_port,
-        "proxy_api_port": setup.hub_port + 1,
-        "proxy": str(PROXY),
+        # The proxy runs apart from the hub (proxy.py); the hub reaches its API with this token.
+        "proxy": {"api_url": proxy_ports(profile).api_url, "token_file": str(PROXY_TOKEN_FILE)},
+        "routes_check_s": ROUTES_CHECK_S,
+        # The site's own service: `site down` stops every server through it (servers.py).
+        "site_service": {"token_file": str(SITE_TOKEN_FILE), "scopes": list(SITE_SERVICE_SCOPES)},
         "state_dir": str(HUB_STATE_DIR),
         "allowed_users": [a.name for a in accounts(profile)],
         # The doc CI keeps a server per place and environment, and the probe one more.
@@ -214,15 +222,6 @@ def hub_pids() -> list[int]:
     return [pid for pid in find_processes("jupyterhub") if is_running(pid)]
 
 
-def proxy_pids() -> list[int]:
-    found = []
-    for pid in find_processes("node") + find_processes("configurable-h"):
-        with contextlib.suppress(OSError):
-            if str(PROXY) in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
-                found.append(pid)
-    return found
-
-
 def hub_answers(url: str, timeout_s: float = 3) -> dict[str, Any] | None:
     """The hub's API root (its version) when it answers, else None."""
     try:
@@ -266,31 +265,11 @@ def start_hub(profile: Profile, log: Log) -> None:
         raise ReferenceSiteError(f"JupyterHub did not start: {hub_failure()}") from None
 
 
-def revive_proxy(profile: Profile, log: Log) -> bool:
-    """When the hub answers on its own port but not through the proxy, restart the proxy alone.
-
-    The hub starts a proxy that has ended again within seconds, with its routes, so users'
-    servers keep running; True once the hub answers through it again.
-    """
-    assert profile.reference_site is not None
-    if not hub_pids() or hub_answers(f"http://127.0.0.1:{profile.reference_site.hub_api_port}") is None:
-        return False
-    log(f"the proxy (configurable-http-proxy) does not answer at {hub_url(profile)}: restarting it")
-    terminate(proxy_pids(), grace=10)
-    try:
-        wait_for(lambda: hub_answers(hub_url(profile)) is not None, timeout_s=30, what="the proxy to answer")
-    except ReferenceSiteError:
-        log("the proxy did not come back: restarting JupyterHub")
-        return False
-    return True
-
-
 def stop_hub(log: Log | None = None) -> None:
-    """Stop the hub (it stops every server and its proxy), then whatever of them is left."""
+    """Stop the hub alone: users' servers and the proxy keep running (`site down` ends them)."""
     if hub_pids() and log:
-        log("stopping JupyterHub (and its servers)")
+        log("stopping JupyterHub")
     terminate(hub_pids(), grace=40)
-    terminate(proxy_pids(), grace=10)
 
 
 def ensure_hub(profile: Profile, python: Path, log: Log) -> None:
@@ -301,6 +280,7 @@ def ensure_hub(profile: Profile, python: Path, log: Log) -> None:
     """
     if profile.reference_site is None:
         stop_hub(log)
+        stop_proxy(log)
         return
     layout = hub_layout(profile)
     rebuilt = ensure_venv(layout.venv, list(HUB_PACKAGES), python, log)
@@ -311,6 +291,8 @@ def ensure_hub(profile: Profile, python: Path, log: Log) -> None:
     token = doc_ci_token_file(profile)
     if token is not None:
         ensure_token(token)
+    ensure_token(SITE_TOKEN_FILE)
+    ensure_token(PROXY_TOKEN_FILE)
     if profile.hub is not None and profile.hub.password_file is not None:
         password = passwords(profile)[profile.hub.doc_ci_user]
         write_if_changed(profile.hub.password_file, password + "\n", mode=0o600)
@@ -318,14 +300,18 @@ def ensure_hub(profile: Profile, python: Path, log: Log) -> None:
     files = _hub_files(profile)
     previous = {path: path.read_text(encoding="utf-8") for path in files if path.exists()}
     changed = [path for path, text in files.items() if write_if_changed(path, text)]
-    running = bool(hub_pids()) and hub_answers(hub_url(profile)) is not None
+    # The hub is judged on its own port: the proxy is a daemon of its own (proxy.py).
+    own_api = hub_api_url(profile) or hub_url(profile)
+    running = bool(hub_pids()) and hub_answers(own_api) is not None
+    if hub_pids() and not running and not changed and not rebuilt:
+        log(f"JupyterHub runs but does not answer at {own_api}: restarting it")
+    if not running or changed or rebuilt:
+        stop_hub(log)
+    # The proxy before the hub, which will not start without it. A proxy started anew lacks the
+    # routes to running servers until the hub's next check of its routes.
+    ensure_proxy(profile, log)
     if running and not changed and not rebuilt:
         return
-    if not changed and not rebuilt and revive_proxy(profile, log):
-        return
-    if hub_pids() and not changed and not rebuilt:
-        log(f"JupyterHub runs but does not answer at {hub_url(profile)}: restarting it")
-    stop_hub(log)
     try:
         start_hub(profile, log)
     except ReferenceSiteError:
@@ -359,9 +345,3 @@ def _versions(python: Path, packages: tuple[str, ...]) -> dict[str, str]:
     )
     result = run([python, "-c", script], check=False, timeout=60)
     return json.loads(result.stdout) if result.returncode == 0 else {}
-
-
-def wait_for_hub_stopped(timeout_s: float = 10) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and (hub_pids() or proxy_pids()):
-        time.sleep(0.2)

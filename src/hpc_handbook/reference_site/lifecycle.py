@@ -14,7 +14,7 @@ from hpc_handbook.profile import Profile
 from hpc_handbook.reference_site.accounting import ACCOUNTING_APT_PACKAGES, stop_accounting
 from hpc_handbook.reference_site.checks import Check, check_site
 from hpc_handbook.reference_site.containers import CONTAINER_APT_PACKAGES, ensure_container_images
-from hpc_handbook.reference_site.hub import HUB_APT_PACKAGES, ensure_hub, stop_hub
+from hpc_handbook.reference_site.hub import HUB_APT_PACKAGES, ensure_hub, hub_api_url, stop_hub
 from hpc_handbook.reference_site.kernels import ensure_venvs, install_kernels
 from hpc_handbook.reference_site.lmod import install_modules
 from hpc_handbook.reference_site.paths import (
@@ -26,6 +26,12 @@ from hpc_handbook.reference_site.paths import (
     SITE_STATE_DIR,
     ReferenceSiteError,
     site_layout,
+)
+from hpc_handbook.reference_site.proxy import stop_proxy
+from hpc_handbook.reference_site.servers import (
+    SITE_TOKEN_FILE,
+    end_account_processes,
+    stop_servers_through_hub,
 )
 from hpc_handbook.reference_site.slurm import ensure_munge, settle_nodes, start_slurm
 from hpc_handbook.reference_site.slurm_jobs import cancel_jobs, slurm_jobs
@@ -112,6 +118,8 @@ def up(profile: Profile, *, log: Log = print_log) -> list[Check]:
         "images": images,
         "module_files": module_files,
         "accounts": site_accounts,
+        # `site down` stops every server through the hub's own API (servers.py).
+        "hub_api": hub_api_url(profile),
     }
     write_if_changed(MANIFEST, json.dumps(manifest, indent=1) + "\n")
     checks = check_site(profile)
@@ -190,10 +198,19 @@ def _tear_down(profile: Profile, log: Log) -> None:
 
 
 def down(*, log: Log = print_log) -> None:
-    """Cancel every job and stop every site daemon; nothing of the site keeps running."""
+    """Stop every server, cancel every job and stop every site daemon; nothing of the site keeps running."""
     _require_root("down")
-    # The hub first: it stops its servers, and their jobs end with them.
+    manifest = load_manifest()
+    # A hub that stops leaves its servers running (so that it can restart): stop them through it
+    # first, then end whatever the site's accounts still run (a hub that did not answer).
+    if manifest.get("hub_api") and SITE_TOKEN_FILE.exists():
+        token = SITE_TOKEN_FILE.read_text(encoding="utf-8").strip()
+        left = stop_servers_through_hub(manifest["hub_api"], token, log)
+        if left:
+            log(f"the hub did not stop {', '.join(left)}: ending them")
     stop_hub(log)
+    if end_account_processes(manifest.get("accounts", [])):
+        log("ended the processes the site's accounts still ran")
     if find_processes("slurmctld"):
         try:
             cancelled = cancel_jobs(None, wait_s=30)
@@ -209,6 +226,8 @@ def down(*, log: Log = print_log) -> None:
     # After slurmctld, which sends slurmdbd the records of the jobs it just ended.
     stop_accounting()
     daemons = ("slurmd", "slurmstepd", "slurmctld", "slurmdbd", "mariadbd", "munged")
+    # Last, once no server is left to route to.
+    stop_proxy(log)
     leftovers = [d for d in daemons if find_processes(d)]
     if leftovers:
         raise ReferenceSiteError(f"still running after down: {', '.join(leftovers)}")

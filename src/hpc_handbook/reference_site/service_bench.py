@@ -6,7 +6,8 @@ and the partitions Jupyter reaches), then one session alone on each load place, 
 time it takes, then the load run, where every load-test account logs in, starts a server (on
 the login node or the batch partition, in turn) and runs a cell in a kernel at the same
 moment, while the hub's API is asked something simple every half second. The load run's
-lower bound is all the sessions' CPU time over the machine's cores. The figures go to
+lower bound is all the sessions' CPU time over the machine's cores. Last, the hub and then its
+proxy are restarted while servers run (restart_bench.py). The figures go to
 `book/data/service-measurements.json`, which the scorecard's access criteria read.
 """
 
@@ -31,6 +32,7 @@ from typing import Any
 from hpc_handbook.data.files import write_json
 from hpc_handbook.data.measured_on import MeasuredOn
 from hpc_handbook.data.service_measurements import (
+    RestartFigures,
     ServiceMeasurements,
     SpawnTimes,
     Spread,
@@ -39,8 +41,10 @@ from hpc_handbook.hub.client import HubClient, HubError
 from hpc_handbook.hub.kernels import KernelError, run_once, stream_text
 from hpc_handbook.profile import OWN_ENVIRONMENT, Profile, SiteAccount
 from hpc_handbook.reference_site.hub import hub_url
+from hpc_handbook.reference_site.restart_bench import measure_restarts
 from hpc_handbook.reference_site.server_environment import form_environments
 from hpc_handbook.reference_site.spawn_options import LOGIN_NODE
+from hpc_handbook.reference_site.system import print_log
 from hpc_handbook.reference_site.users import accounts, passwords
 
 #: The cell every load-test account runs, and what it must print.
@@ -255,6 +259,25 @@ def measure_load(
     return figures, api
 
 
+def measure_restarts_of(profile: Profile, account: SiteAccount, password: str) -> list[RestartFigures]:
+    """The hub restarted, then the proxy, while the account has a server on each load place."""
+    places = {f"restart-{place}": spawn_options(profile, place) for place in load_places(profile)}
+    with HubClient.login(hub_url(profile), account.name, password) as client:
+        restarts = measure_restarts(profile, client, account.name, places, _load_kernel(profile), print_log)
+    for figures in restarts:
+        print(f"service-bench: {figures.restarted} restarted: {_describe_restart(figures)}", flush=True)
+    return restarts
+
+
+def _describe_restart(figures: RestartFigures) -> str:
+    text = f"{figures.servers_kept}/{figures.servers} servers and {figures.kernels_kept} kernels kept"
+    if figures.cells_while_away is not None:
+        text += f", {figures.cells_while_away} cells ran while it was away"
+    if figures.back_s is not None:
+        text += f", users back {figures.back_s:.1f} s after it started again"
+    return text + (f"; {figures.failure}" if figures.failure else "")
+
+
 def _load_kernel(profile: Profile) -> str:
     return next(k.name for k in profile.kernels if k.language == "python" and k.start == "local")
 
@@ -278,6 +301,8 @@ def format_table(measured: ServiceMeasurements) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
+    for figures in measured.restarts:
+        lines.append(f"{figures.restarted} restarted with servers running: {_describe_restart(figures)}")
     bound, ratio = measured.load_lower_bound_s, measured.load_ratio
     if bound is not None and ratio is not None:
         lines.append(
@@ -313,6 +338,7 @@ def run_service_bench(profile: Profile, *, rounds: int, output: Path) -> int:
     first = load_accounts[0]
     session_cpu = measure_session_cpu(profile, first, secrets[first.name], _load_kernel(profile))
     load, api = measure_load(profile, load_accounts, secrets)
+    restarts = measure_restarts_of(profile, first, secrets[first.name])
     measured = ServiceMeasurements(
         site=profile.site.short_name,
         date=dt.date.today().isoformat(),
@@ -324,6 +350,7 @@ def run_service_bench(profile: Profile, *, rounds: int, output: Path) -> int:
         session_cpu_s=round(session_cpu, 2),
         cores=os.cpu_count(),
         api=api,
+        restarts=restarts,
         measured_on=MeasuredOn(
             places=sorted({spawn.place for spawn in spawns}),
             environments=[spawn.environment for spawn in spawns if spawn.environment],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shlex
 import shutil
 import socket
@@ -230,3 +231,11 @@ def ensure_venv(path: Path, packages: Sequence[str], python: Path, log: Log) -> 
         run(command, timeout=900)
     stamp.write_text(wanted)
     return True
+
+
+def ensure_token(path: Path) -> str:
+    """An API token kept in `path`, readable by root alone; made once, kept across restarts."""
+    if not (path.exists() and path.read_text(encoding="utf-8").strip()):
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_if_changed(path, secrets.token_hex(32) + "\n", mode=0o600)
+    return path.read_text(encoding="utf-8").strip()
