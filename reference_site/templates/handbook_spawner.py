@@ -19,6 +19,7 @@ import pwd
 import subprocess
 from pathlib import Path
 
+from batchspawner import JobStatus
 from handbook_forecast import (
     Forecast,
     forecast_text,
@@ -28,6 +29,7 @@ from handbook_forecast import (
     squeue_start_command,
     will_run_command,
 )
+from handbook_job_queue import JobQueue
 from handbook_own_environment import MESSAGES, StartScriptError, check_start_script
 from handbook_slurm_answers import (
     SACCTMGR_ASSOCIATIONS,
@@ -214,12 +216,31 @@ def end_idle_podman(user):
         pass  # the server has stopped all the same; podman's process stays until the next stop
 
 
+#: Every Slurm spawner's job state, from one squeue for all of them (handbook_job_queue.py).
+JOB_QUEUE = JobQueue(_run)
+
+
 class HandbookSlurmSpawner(MOSlurmSpawner):
     """jupyterhub-moss's Slurm spawner with the form's node count and the experts' #SBATCH lines."""
 
     req_nnodes = Unicode("1").tag(config=True)
     #: How often the progress page asks Slurm again when a pending server would start.
     estimate_every_s = 5
+
+    async def query_job_status(self):
+        # batchspawner's own query starts `runuser ... squeue -j ID` per server and poll: under a
+        # storm of spawns those cost more CPU than the servers. The same answer, shared.
+        if not self.job_id:
+            self.job_status = ""
+            return JobStatus.NOTFOUND
+        self.job_status = await JOB_QUEUE.status(self.job_id)
+        if self.state_isrunning():
+            return JobStatus.RUNNING
+        if self.state_ispending():
+            return JobStatus.PENDING
+        if self.state_isunknown():
+            return JobStatus.UNKNOWN
+        return JobStatus.NOTFOUND
 
     async def progress(self):
         # batchspawner says only "Pending in queue..."; say when Slurm expects to start it.

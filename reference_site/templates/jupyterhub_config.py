@@ -165,7 +165,8 @@ trap 'echo SIGTERM received' TERM
 """
 # The server is one task of the job; --overlap leaves its CPUs to the job steps its notebooks start.
 c.HandbookSlurmSpawner.req_srun = "srun --nodes=1 --ntasks=1 --overlap"
-# Submitted, watched and cancelled as the user, with the environment JupyterHub prepared.
+# Submitted and cancelled as the user, with the environment JupyterHub prepared; watched with one
+# squeue for every server (handbook_job_queue.py).
 c.HandbookSlurmSpawner.exec_prefix = "runuser -u {username} --"
 c.HandbookSlurmSpawner.ip = "127.0.0.1"
 # Every node of the reference site is this machine (NodeAddr=127.0.0.1 in slurm.conf).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -18,10 +19,10 @@ from hpc_handbook.data.service_measurements import (
 )
 from hpc_handbook.errors import HandbookInputError
 from hpc_handbook.profile import load_profile
+from hpc_handbook.reference_site import cpu_time
 from hpc_handbook.reference_site.hub import spawn_places
 from hpc_handbook.reference_site.service_bench import (
     Attempt,
-    account_cpu_seconds,
     format_table,
     percentile,
     spawn_options,
@@ -173,11 +174,17 @@ def test_the_load_runs_lower_bound_is_every_sessions_cpu_time_over_the_cores(pro
     assert measurements(Spread(attempts=1, succeeded=1, median_s=1, p95_s=1)).load_ratio is None
 
 
-def test_the_cpu_time_of_an_account_counts_its_own_processes() -> None:
-    busy = sum(i * i for i in range(2_000_000))  # some CPU time of this process, which is root's or yours
-    assert busy > 0
-    assert account_cpu_seconds(os.getuid()) > 0
-    assert account_cpu_seconds(2**31 - 7) == 0  # nobody has that uid
+def test_a_sessions_cost_is_the_machines_busy_time_less_the_background_and_the_hubs_own() -> None:
+    def work() -> None:
+        deadline = time.process_time() + 0.5
+        while time.process_time() < deadline:
+            pass  # half a second of this process's CPU, which is part of the session
+
+    cost = cpu_time.session_cost(work, lambda: [], background=0.0)
+    assert 0.45 <= cost < 1.5
+    # The same work counted as the hub's own process's: nothing of it is the session's.
+    assert cpu_time.session_cost(work, lambda: [os.getpid()], background=0.0) < 0.2
+    assert cpu_time.process_cpu_seconds([2**22 + 7]) == 0  # no such process
 
 
 def test_a_restart_survives_only_when_every_server_and_kernel_was_kept() -> None:
@@ -197,3 +204,30 @@ def test_a_restart_survives_only_when_every_server_and_kernel_was_kept() -> None
         "users back 3.4 s after it started again" in table
     )
     assert "1 kernels kept" in table and "values {'a': None}" in table
+
+
+def test_users_losing_work_in_a_restart_keeps_the_under_load_criterion_from_yes(profile) -> None:
+    from hpc_handbook.data.service_measurements import RestartFigures
+
+    hub = RestartFigures(
+        restarted="hub", servers=2, servers_kept=2, kernels_kept=2, cells_while_away=2, back_s=3.4
+    )
+    proxy = RestartFigures(restarted="proxy", servers=2, servers_kept=2, kernels_kept=2, back_s=12.0)
+    quick = measurements(Spread(attempts=50, succeeded=50, median_s=20, p95_s=30))
+    under_load = next(c for c in criteria() if c.id == "access-under-load")
+    kept = evaluate(
+        under_load, Evidence(profile=profile, service=quick.model_copy(update={"restarts": [hub, proxy]}))
+    )
+    assert kept.rating == "yes"
+    assert (
+        "the hub restarted: 2 of 2 servers kept with their Slurm jobs and kernels' variables" in kept.evidence
+    )
+    assert (
+        "the proxy restarted: 2 of 2 servers kept" in kept.evidence
+        and "users back within 12 s" in kept.evidence
+    )
+    lost = proxy.model_copy(update={"kernels_kept": 0, "failure": "after the proxy's restart: values {}"})
+    partly = evaluate(
+        under_load, Evidence(profile=profile, service=quick.model_copy(update={"restarts": [hub, lost]}))
+    )
+    assert partly.rating == "partly" and "after the proxy's restart: values {}" in partly.evidence

@@ -85,7 +85,28 @@ def _under_load(evidence: Evidence) -> Finding | str:
         text += f"; meanwhile the hub's API answered 95 % of its requests within {api}"
     if load.first_failure:
         text += f"; the first failure: {load.first_failure}"
-    return Finding(_load_rating(measured), f"{text} {_when(measured)}.", SOURCE)
+    text += _restarts_text(measured)
+    rating = _load_rating(measured)
+    if rating == "yes" and not all(restart.survived for restart in measured.restarts):
+        rating = "partly"  # users lost work when the hub or its proxy restarted
+    return Finding(rating, f"{text} {_when(measured)}.", SOURCE)
+
+
+def _restarts_text(measured: ServiceMeasurements) -> str:
+    """What survived the hub's and the proxy's restarts, with servers on the login node and in a job."""
+    parts = []
+    for restart in measured.restarts:
+        if restart.survived:
+            part = f"the {restart.restarted} restarted: {restart.servers} of {restart.servers} servers kept"
+            part += " with their Slurm jobs and kernels' variables"
+            if restart.cells_while_away:
+                part += ", cells ran while it was away"
+            if restart.back_s is not None:
+                part += f", users back within {format_seconds(restart.back_s)} of its start"
+        else:
+            part = f"the {restart.restarted} restarted: {restart.failure}"
+        parts.append(part)
+    return ("; " + "; ".join(parts)) if parts else ""
 
 
 ACCESS_MEASURES: dict[str, Measure] = {

@@ -91,9 +91,13 @@ class ServiceMeasurements(DataModel):
     load: Spread
     #: Where the load run's servers ran, in turn: the login node, then a partition.
     load_places: list[str] = Field(default_factory=list)
-    #: The CPU time one account's session took alone (its server, its kernel, the cell), each place's
-    #: mean; with the machine's cores, the load run cannot end sooner than the lower bound below.
+    #: The CPU time one account's session cost the machine alone (its server, kernel and cell, Slurm's
+    #: job steps, the spawner's commands, the stop; not the hub's own process nor the machine's
+    #: background), each place's mean; with the machine's cores, the load run cannot end sooner
+    #: than the lower bound below.
     session_cpu_s: float | None = None
+    #: The CPU time the hub's own process used during the load run.
+    hub_cpu_s: float | None = None
     cores: int | None = None
     #: The hub's API under the storm: a simple request every half second, from the first login to
     #: the last stopped server.

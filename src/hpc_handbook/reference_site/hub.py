@@ -198,6 +198,7 @@ def _hub_files(profile: Profile) -> dict[Path, str]:
         "handbook_spawn_options.py": here / "spawn_options.py",
         "handbook_spawn_form.py": here / "spawn_form.py",
         "handbook_slurm_answers.py": here / "slurm_answers.py",
+        "handbook_job_queue.py": here / "job_queue.py",
         "handbook_forecast.py": here / "forecast.py",
         "handbook_own_environment.py": here / "own_environment.py",
         "handbook_launch.py": Path(launch_module.__file__ or ""),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import os
 import pwd
 import statistics
@@ -40,7 +41,8 @@ from hpc_handbook.data.service_measurements import (
 from hpc_handbook.hub.client import HubClient, HubError
 from hpc_handbook.hub.kernels import KernelError, run_once, stream_text
 from hpc_handbook.profile import OWN_ENVIRONMENT, Profile, SiteAccount
-from hpc_handbook.reference_site.hub import hub_url
+from hpc_handbook.reference_site.cpu_time import background_rate, process_cpu_seconds, session_cost
+from hpc_handbook.reference_site.hub import hub_pids, hub_url
 from hpc_handbook.reference_site.restart_bench import measure_restarts
 from hpc_handbook.reference_site.server_environment import form_environments
 from hpc_handbook.reference_site.spawn_options import LOGIN_NODE
@@ -111,11 +113,8 @@ def _spawn_and_stop(url: str, account: SiteAccount, password: str, options: dict
         client.close()
 
 
-def _session(url: str, account: SiteAccount, password: str, kernel: str, options: dict[str, Any]) -> float:
-    """What one user does: log in, start a server where `options` say, run a cell, stop the server.
-
-    Returns the CPU time the account's processes (its server, its kernel) had used by the cell's end.
-    """
+def _session(url: str, account: SiteAccount, password: str, kernel: str, options: dict[str, Any]) -> None:
+    """What one user does: log in, start a server where `options` say, run a cell, stop the server."""
     client = HubClient.login(url, account.name, password)
     try:
         outcome = client.start_and_wait(account.name, "", options, timeout_s=SPAWN_TIMEOUT_S)
@@ -124,26 +123,9 @@ def _session(url: str, account: SiteAccount, password: str, kernel: str, options
         cell = asyncio.run(run_once(client, account.name, "", kernel, LOAD_CELL, timeout_s=SPAWN_TIMEOUT_S))
         if stream_text(cell).strip() != LOAD_OUTPUT:
             raise KernelError(f"the cell printed {stream_text(cell)!r}, expected {LOAD_OUTPUT!r}")
-        return account_cpu_seconds(pwd.getpwnam(account.name).pw_uid)
     finally:
         client.stop(account.name, wait_s=120)
         client.close()
-
-
-def account_cpu_seconds(uid: int) -> float:
-    """The CPU time (user and system, with their waited-for children's) of the account's processes now."""
-    ticks = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if entry.stat().st_uid != uid:
-                continue
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue  # ended meanwhile
-        ticks += sum(int(value) for value in fields[11:15])
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def measure_spawns(profile: Profile, account: SiteAccount, password: str, *, rounds: int) -> list[SpawnTimes]:
@@ -203,12 +185,14 @@ def load_places(profile: Profile) -> list[str]:
 
 
 def measure_session_cpu(profile: Profile, account: SiteAccount, password: str, kernel: str) -> float:
-    """One session alone on each load place: the mean CPU time it takes."""
+    """One session alone on each load place: the mean CPU time it costs the machine (cpu_time.py)."""
     url = hub_url(profile)
-    used = [
-        _session(url, account, password, kernel, spawn_options(profile, place))
-        for place in load_places(profile)
-    ]
+    background = background_rate()
+    used = []
+    for place in load_places(profile):
+        options = spawn_options(profile, place)
+        session = functools.partial(_session, url, account, password, kernel, options)
+        used.append(session_cost(session, hub_pids, background))
     return statistics.mean(used)
 
 
@@ -232,9 +216,15 @@ class ApiProbe:
             self.done.wait(0.5)
 
 
-def measure_load(
-    profile: Profile, load_accounts: list[SiteAccount], secrets: dict[str, str]
-) -> tuple[Spread, Spread]:
+@dataclass(frozen=True)
+class LoadRun:
+    sessions: Spread
+    api: Spread
+    #: The CPU time the hub's own process used during the run.
+    hub_cpu_s: float
+
+
+def measure_load(profile: Profile, load_accounts: list[SiteAccount], secrets: dict[str, str]) -> LoadRun:
     """Every account at once, each on the next load place in turn; the sessions' and the API's spread."""
     url = hub_url(profile)
     kernel = _load_kernel(profile)
@@ -246,6 +236,7 @@ def measure_load(
 
     probe = ApiProbe(url)
     prober = threading.Thread(target=probe.run, daemon=True)
+    hub, hub_before = hub_pids(), process_cpu_seconds(hub_pids())
     prober.start()
     try:
         with ThreadPoolExecutor(max_workers=len(load_accounts)) as pool:
@@ -253,10 +244,12 @@ def measure_load(
     finally:
         probe.done.set()
         prober.join(timeout=60)
+    hub_cpu = process_cpu_seconds(hub) - hub_before
     figures, api = spread(attempts), spread(probe.attempts)
     print(f"service-bench: {len(load_accounts)} users at once: {_describe(figures)}", flush=True)
     print(f"service-bench: the hub's API meanwhile ({api.attempts} requests): {_describe(api)}", flush=True)
-    return figures, api
+    print(f"service-bench: the hub's own process used {hub_cpu:.1f} s of CPU meanwhile", flush=True)
+    return LoadRun(figures, api, round(hub_cpu, 2))
 
 
 def measure_restarts_of(profile: Profile, account: SiteAccount, password: str) -> list[RestartFigures]:
@@ -309,6 +302,8 @@ def format_table(measured: ServiceMeasurements) -> str:
             f"load run's lower bound: {measured.load_accounts} sessions of {measured.session_cpu_s:.1f} s "
             f"CPU over {measured.cores} cores = {bound:.1f} s; 95th percentile / lower bound = {ratio:.2f}"
         )
+    if measured.hub_cpu_s is not None:
+        lines.append(f"the hub's own process used {measured.hub_cpu_s:.1f} s of CPU during the load run")
     return "\n".join(lines)
 
 
@@ -337,7 +332,7 @@ def run_service_bench(profile: Profile, *, rounds: int, output: Path) -> int:
     spawns = measure_spawns(profile, load_accounts[0], secrets[load_accounts[0].name], rounds=rounds)
     first = load_accounts[0]
     session_cpu = measure_session_cpu(profile, first, secrets[first.name], _load_kernel(profile))
-    load, api = measure_load(profile, load_accounts, secrets)
+    load = measure_load(profile, load_accounts, secrets)
     restarts = measure_restarts_of(profile, first, secrets[first.name])
     measured = ServiceMeasurements(
         site=profile.site.short_name,
@@ -345,11 +340,12 @@ def run_service_bench(profile: Profile, *, rounds: int, output: Path) -> int:
         hub_version=version,
         spawns=spawns,
         load_accounts=len(load_accounts),
-        load=load,
+        load=load.sessions,
+        hub_cpu_s=load.hub_cpu_s,
         load_places=load_places(profile),
         session_cpu_s=round(session_cpu, 2),
         cores=os.cpu_count(),
-        api=api,
+        api=load.api,
         restarts=restarts,
         measured_on=MeasuredOn(
             places=sorted({spawn.place for spawn in spawns}),
