@@ -3,7 +3,7 @@
 The book is built once per session and served by a thread of this process on 127.0.0.1 (an
 ephemeral port), because search and the theme's scripts do not work from file:// URLs.
 Chromium is Debian's (`apt-get install chromium`), driven by Playwright for Python and launched
-by `hpc_handbook.doc_ci.ui.browser` (CHROMIUM_ARGS there), as the UI check launches it; Playwright
+by `hpc_handbook.browser` (CHROMIUM_ARGS there), as the UI check launches it; Playwright
 never downloads a browser of its own here. Where one is missing, the tests are skipped with
 the reason, except in CI (CI=true), where a skipped browser test would hide that it never ran.
 """
@@ -86,7 +86,7 @@ def served_book(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedBook
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     """One headless Chromium for the whole session (the one the UI check launches too)."""
-    from hpc_handbook.doc_ci.ui.browser import BrowserUnavailable, chromium
+    from hpc_handbook.browser import BrowserUnavailable, chromium
 
     try:
         with chromium() as launched:

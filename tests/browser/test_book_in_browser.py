@@ -72,7 +72,7 @@ def _watch(page: Any, base_url: str, sink: list[str]) -> None:
             sink.append(f"{response.request.resource_type} {response.url}: HTTP {response.status}")
 
     def request(request: Any) -> None:
-        # Chromium resolves no other host (CHROMIUM_ARGS in hpc_handbook.doc_ci.ui.browser); this says
+        # Chromium resolves no other host (CHROMIUM_ARGS in hpc_handbook.browser); this says
         # which page asked.
         if not request.url.startswith(base_url):
             sink.append(f"{request.resource_type} from outside the book: {request.url}")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, user_jobs, wait_until
 
-from hpc_handbook.doc_ci.ui.browser import chromium
+from hpc_handbook.browser import chromium
 from hpc_handbook.doc_ci.ui.walk import prepare_context
 from hpc_handbook.examples.contract import discover_examples
 from hpc_handbook.examples.launch_link import launch_link

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hpc_handbook.doc_ci.ui.browser import chromium
+from hpc_handbook.browser import chromium
 from hpc_handbook.doc_ci.ui.own_environment import OwnEnvironmentBuild, built_for
 from hpc_handbook.doc_ci.ui.walk import prepare_context
 from hpc_handbook.hub.client import HubClient

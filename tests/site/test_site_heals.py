@@ -20,8 +20,8 @@ import pytest
 from hpc_handbook.processes import is_running
 from hpc_handbook.profile import Profile
 from hpc_handbook.reference_site.hub import hub_answers, hub_pids, hub_url
-from hpc_handbook.reference_site.proxy import proxy_pids
 from hpc_handbook.reference_site.lifecycle import up
+from hpc_handbook.reference_site.proxy import proxy_pids
 from hpc_handbook.reference_site.slurm_conf import site_nodes
 from hpc_handbook.reference_site.slurm_nodes import node_ready, node_states, slurmd_pids
 from hpc_handbook.reference_site.system import find_processes

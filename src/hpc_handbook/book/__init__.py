@@ -23,6 +23,7 @@ FEATURES = [
     ("hpc_handbook.book.status_pages", "setup_status_pages"),
     ("hpc_handbook.book.waiting_times_page", "setup_waiting_times"),
     ("hpc_handbook.book.forecast_page", "setup_forecast_page"),
+    ("hpc_handbook.book.network_page", "setup_network_page"),
     ("hpc_handbook.book.verification", "setup_verification"),
     ("hpc_handbook.book.launch_link", "setup_launch_link"),
     ("hpc_handbook.book.changelog_pages", "setup_changelog_pages"),

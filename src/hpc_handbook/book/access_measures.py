@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from hpc_handbook.book.evidence import Evidence, Finding, Measure
+from hpc_handbook.book.network_text import evidence_text, poor_link
 from hpc_handbook.data.service_measurements import ServiceMeasurements
 from hpc_handbook.waiting_times.stats import format_seconds
 
 SOURCE = "service measurement"
 NOT_MEASURED = "Not yet measured: there are no spawn or load figures for the hub (`nox -s bench`)."
+NOT_MEASURED_NETWORK = (
+    "Not yet measured: there are no figures from a browser behind a slow link (`nox -s bench`)."
+)
 #: A wait a user sits through at the log-in page before giving up, by the load run's 95th percentile.
 PATIENCE_S = 60
 
@@ -35,11 +39,17 @@ def _any_platform(evidence: Evidence) -> Finding | str:
     login = measured.spawns[0] if measured.spawns else None
     if login is None or login.succeeded == 0:
         return Finding("no", f"No server started through the hub's web pages {_when(measured)}.", SOURCE)
+    links = [link.profile for link in measured.network if link.failure is None]
+    reach = (
+        f"Measured with Chromium on Linux, also over emulated {' and '.join(links)} links"
+        if links
+        else "Measured only from the machine the hub runs on"
+    )
     return Finding(
-        # Measured from the hub's own machine only: other systems and networks are not tried.
+        # One browser on one operating system: other systems and browsers are not tried.
         "partly",
         f"Logging in and starting a server takes a web browser's requests alone. {_spawn_text(measured)} "
-        f"Measured only from the machine the hub runs on {_when(measured)}.",
+        f"{reach}; other operating systems and browsers are not tried {_when(measured)}.",
         SOURCE,
     )
 
@@ -109,7 +119,31 @@ def _restarts_text(measured: ServiceMeasurements) -> str:
     return ("; " + "; ".join(parts)) if parts else ""
 
 
+#: On a poor link, the most a cell's round trip may take for the service to count as usable.
+USABLE_CELL_S = 2.0
+
+
+def _slow_network(evidence: Evidence) -> Finding | str:
+    measured = evidence.service
+    if measured is None or (not measured.network and not measured.network_skipped):
+        return NOT_MEASURED_NETWORK
+    if measured.network_skipped:
+        return f"Not measured: {measured.network_skipped}."
+    poor, cut = poor_link(measured), measured.cut
+    usable = (
+        poor is not None and poor.cell_round_trip_s is not None and poor.cell_round_trip_s <= USABLE_CELL_S
+    )
+    kept = cut is not None and cut.nothing_lost
+    rating = "yes" if usable and kept else "partly" if usable or kept else "no"
+    text = (
+        "From a browser behind an emulated link to the hub (its own network namespace, "
+        f"with delay, loss and rate per packet): {evidence_text(measured)}"
+    )
+    return Finding(rating, f"{text} {_when(measured)}.", SOURCE)
+
+
 ACCESS_MEASURES: dict[str, Measure] = {
     "access-any-platform": _any_platform,
+    "access-slow-network": _slow_network,
     "access-under-load": _under_load,
 }

@@ -18,7 +18,11 @@ from sphinx.util.docutils import SphinxDirective
 
 from hpc_handbook.book.changelog_pages import human_date
 from hpc_handbook.book.generated import GeneratedMyST, choice_argument, code_list, profile_of, wording
+from hpc_handbook.book.network_text import link_values, poor_link
+from hpc_handbook.book.network_text import texts as network_texts
 from hpc_handbook.book.site_facts import vocabulary_of
+from hpc_handbook.book.tables import read_data
+from hpc_handbook.data.service_measurements import load_service_measurements
 from hpc_handbook.profile import Limitation, Profile, Project
 from hpc_handbook.site_facts import Vocabulary
 
@@ -200,7 +204,7 @@ class LimitationsList(GeneratedMyST):
 
     def markdown(self, profile: Profile) -> list[str]:
         entries = (
-            service_limitations(vocabulary_of(self.env))
+            service_limitations(vocabulary_of(self.env)) + self._measured(profile)
             if self.group == "service"
             else handbook_limitations()
         )
@@ -234,6 +238,27 @@ class LimitationsList(GeneratedMyST):
                 "",
             ]
         return lines
+
+    def _measured(self, profile: Profile) -> list[LimitationEntry]:
+        """What the bench measured that users must know: the service over a poor connection."""
+        measured = read_data(self, "handbook_service_measurements", load_service_measurements, "nox -s bench")
+        poor = poor_link(
+            measured if measured is not None and measured.site == profile.site.short_name else None
+        )
+        if measured is None or poor is None:
+            return []
+        texts = network_texts()["limitation"]
+        values = {**link_values(poor), "date": human_date(dt.date.fromisoformat(measured.date))}
+        return [
+            LimitationEntry(
+                title=texts["title"].format(**values),
+                details=texts["details"].format(**values),
+                workaround=texts["workaround"].format(**values),
+                since=dt.date.fromisoformat(measured.date),
+                reviewed=profile.known_limitations.reviewed,
+                see_also=("book/start/log-in",),
+            )
+        ]
 
 
 class LimitationsReviewed(SphinxDirective):

@@ -76,6 +76,60 @@ class RestartFigures(DataModel):
         return self.failure is None and self.servers_kept == self.servers == self.kernels_kept
 
 
+class NetworkFigures(DataModel):
+    """One user's way in from a browser behind an emulated link (`network_profiles.yml`), timed."""
+
+    profile: str
+    description: str
+    round_trip_ms: float
+    loss_percent: float
+    rate_mbit: float
+    #: The login page loaded, the password sent, the hub's next page loaded.
+    login_s: float | None = None
+    #: The spawn form sent (the login node) until JupyterLab's page has loaded.
+    spawn_s: float | None = None
+    #: From JupyterLab's page to its file browser listing the user's files.
+    lab_ready_s: float | None = None
+    #: The same, reloaded: the browser has JupyterLab's scripts in its cache.
+    lab_again_s: float | None = None
+    #: A cell run (Shift+Enter) until its output shows.
+    cell_round_trip_s: float | None = None
+    #: The step that failed, in Playwright's or the hub's words; None when every step ended.
+    failure: str | None = None
+
+
+class CutFigures(DataModel):
+    """The link cut while a cell runs, and restored: what the user gets back, and what was lost."""
+
+    profile: str
+    cut_s: float
+    #: From the link's return until the running cell's output shows in the page.
+    reconnect_s: float | None = None
+    cells: int = 0
+    #: Cells whose output is missing from the saved notebook.
+    cells_lost: int = 0
+    edits: int = 0
+    #: What the user typed during the cut that is missing from the saved notebook.
+    edits_lost: int = 0
+    #: The kernel kept its variables: a cell after the cut printed what they held.
+    kernel_intact: bool = False
+    saved: bool = False
+    #: What JupyterLab's dialogs said meanwhile.
+    dialogs: list[str] = Field(default_factory=list)
+    failure: str | None = None
+
+    @property
+    def nothing_lost(self) -> bool:
+        return (
+            self.failure is None
+            and self.saved
+            and self.kernel_intact
+            and self.cells_lost == 0
+            and self.edits_lost == 0
+            and self.reconnect_s is not None
+        )
+
+
 class ServiceMeasurements(DataModel):
     format_version: Literal[1] = Field(default=DATA_FORMAT, alias="format")
     generated_by: str = MEASURE_COMMAND
@@ -120,6 +174,13 @@ class ServiceMeasurements(DataModel):
 
     #: The hub restarted, then the proxy, with servers running; empty in older files.
     restarts: list[RestartFigures] = Field(default_factory=list)
+
+    #: From a browser behind each emulated link; empty in older files or where links cannot be set up.
+    network: list[NetworkFigures] = Field(default_factory=list)
+    #: A link cut while a cell ran; None when not measured.
+    cut: CutFigures | None = None
+    #: Why the network was not measured on the machine (no TUN devices, no Chromium, ...).
+    network_skipped: str | None = None
 
     #: The places the spawn form offered when measured; None in older files, marked stale.
     measured_on: MeasuredOn | None = None

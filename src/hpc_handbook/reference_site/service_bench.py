@@ -7,7 +7,8 @@ time it takes, then the load run, where every load-test account logs in, starts 
 the login node or the batch partition, in turn) and runs a cell in a kernel at the same
 moment, while the hub's API is asked something simple every half second. The load run's
 lower bound is all the sessions' CPU time over the machine's cores. Last, the hub and then its
-proxy are restarted while servers run (restart_bench.py). The figures go to
+proxy are restarted while servers run (restart_bench.py), and a browser behind an emulated good,
+then poor, then cut link goes the same way in (network_bench.py). The figures go to
 `book/data/service-measurements.json`, which the scorecard's access criteria read.
 """
 
@@ -43,6 +44,7 @@ from hpc_handbook.hub.kernels import KernelError, run_once, stream_text
 from hpc_handbook.profile import OWN_ENVIRONMENT, Profile, SiteAccount
 from hpc_handbook.reference_site.cpu_time import background_rate, process_cpu_seconds, session_cost
 from hpc_handbook.reference_site.hub import hub_pids, hub_url
+from hpc_handbook.reference_site.network_bench import measure_network, network_lines
 from hpc_handbook.reference_site.restart_bench import measure_restarts
 from hpc_handbook.reference_site.server_environment import form_environments
 from hpc_handbook.reference_site.spawn_options import LOGIN_NODE
@@ -294,6 +296,7 @@ def format_table(measured: ServiceMeasurements) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
+    lines += network_lines(measured)
     for figures in measured.restarts:
         lines.append(f"{figures.restarted} restarted with servers running: {_describe_restart(figures)}")
     bound, ratio = measured.load_lower_bound_s, measured.load_ratio
@@ -334,6 +337,7 @@ def run_service_bench(profile: Profile, *, rounds: int, output: Path) -> int:
     session_cpu = measure_session_cpu(profile, first, secrets[first.name], _load_kernel(profile))
     load = measure_load(profile, load_accounts, secrets)
     restarts = measure_restarts_of(profile, first, secrets[first.name])
+    network, cut, network_skipped = measure_network(profile, first.name, secrets[first.name], print_log)
     measured = ServiceMeasurements(
         site=profile.site.short_name,
         date=dt.date.today().isoformat(),
@@ -347,6 +351,9 @@ def run_service_bench(profile: Profile, *, rounds: int, output: Path) -> int:
         cores=os.cpu_count(),
         api=load.api,
         restarts=restarts,
+        network=network,
+        cut=cut,
+        network_skipped=network_skipped,
         measured_on=MeasuredOn(
             places=sorted({spawn.place for spawn in spawns}),
             environments=[spawn.environment for spawn in spawns if spawn.environment],

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from hpc_handbook.browser import chromium
 from hpc_handbook.data.files import write_atomically
 from hpc_handbook.data.ui_snapshot import UI_SNAPSHOT, UiSnapshot, load_ui_snapshot, write_ui_snapshot
-from hpc_handbook.doc_ci.ui.browser import chromium
 from hpc_handbook.doc_ci.ui.own_environment import OwnEnvironmentBuild, OwnEnvironmentError, built_for
 from hpc_handbook.doc_ci.ui.walk import Walk, WalkError, prepare_context, views_config, walk_the_service
 from hpc_handbook.hub.client import HubClient, HubError

@@ -80,7 +80,7 @@ def own_environment(profile: Profile) -> OwnEnvironmentBuild | None:
 
 def _guarded(action: Callable[[], int], url: str) -> int:
     """Run the action; a hub that does not answer, no browser or a failed view is one message, exit 1."""
-    from hpc_handbook.doc_ci.ui.browser import BrowserUnavailable
+    from hpc_handbook.browser import BrowserUnavailable
     from hpc_handbook.doc_ci.ui.check import HubError, OwnEnvironmentError, WalkError
 
     try:

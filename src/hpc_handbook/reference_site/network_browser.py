@@ -1,0 +1,271 @@
+"""What a user does in the browser over an emulated link, timed: the network bench's half in Chromium.
+
+Playwright runs here and drives the machine's Chromium over a pipe; Chromium itself runs
+inside the link's network namespace (`ip netns exec`), so every request it makes crosses the
+emulated link. The steps are a user's: log in, start a server on the login node, wait for
+JupyterLab, run a cell; and, for the cut, a cell that runs while the link is down, with typing
+meanwhile, then saving the notebook.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pwd
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import nbformat
+
+from hpc_handbook.browser import CHROMIUM, CHROMIUM_ARGS, BrowserUnavailable
+
+#: Long enough for JupyterLab's first load over the poor link (megabytes of scripts at 2 Mbit/s).
+STEP_TIMEOUT_MS = 420_000
+NOTEBOOK = "network-check.ipynb"
+FILE_LISTING = ".jp-DirListing-content"
+KERNEL_IDLE = ".jp-Notebook-ExecutionIndicator[data-status='idle']"
+KERNEL_BUSY = ".jp-Notebook-ExecutionIndicator[data-status='busy']"
+
+#: The cut's cells: a variable, a cell that runs through the cut, what the user types during it,
+#: and the check that the kernel kept its state.
+FIRST_CELL = "survivor = 41"
+RUNNING_CELL = "import time\ntime.sleep(20)\nsurvivor += 1\nprint('after the cut', survivor)"
+RUNNING_OUTPUT = "after the cut 42"
+TYPED_DURING_THE_CUT = "typed_during_the_cut = 'kept'"
+CHECK_CELL = "print(survivor, typed_during_the_cut)"
+CHECK_OUTPUT = "42 kept"
+
+
+@dataclass
+class SessionTimes:
+    """One user's way in, each step timed in seconds (None: the step was not reached)."""
+
+    login_s: float | None = None
+    spawn_s: float | None = None
+    lab_ready_s: float | None = None
+    lab_again_s: float | None = None
+    cell_round_trip_s: float | None = None
+
+
+@dataclass
+class CutOutcome:
+    reconnect_s: float | None = None
+    cells: int = 0
+    cells_lost: int = 0
+    edits: int = 0
+    edits_lost: int = 0
+    kernel_intact: bool = False
+    saved: bool = False
+    #: What JupyterLab's dialogs said during and after the cut (a user sees them).
+    dialogs: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def browser_in(namespace: str, host_address: str) -> Iterator[Any]:
+    """A page of a headless Chromium that runs inside `namespace`, closed afterwards.
+
+    It resolves no host name and reaches only the link's host end (`host_address`)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        raise BrowserUnavailable("Playwright for Python is not installed") from None
+    if not os.access(CHROMIUM, os.X_OK):
+        raise BrowserUnavailable(f"no Chromium at {CHROMIUM}")
+    with tempfile.TemporaryDirectory(prefix="handbook-net-") as folder:
+        wrapper = Path(folder) / "chromium-in-namespace"
+        wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {namespace} {CHROMIUM} "$@"\n', encoding="utf-8")
+        wrapper.chmod(0o700)
+        with sync_playwright() as manager:
+            args = [arg for arg in CHROMIUM_ARGS if not arg.startswith("--host-resolver-rules=")]
+            args.append(f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {host_address}")
+            browser = manager.chromium.launch(executable_path=str(wrapper), args=args)
+            try:
+                context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+                context.set_default_timeout(STEP_TIMEOUT_MS)
+                yield context.new_page()
+            finally:
+                browser.close()
+
+
+class StepFailed(RuntimeError):
+    """A step of the user's way in did not end; the message names it and says why."""
+
+
+def _timed(name: str, step: Callable[[], object]) -> float:
+    started = time.monotonic()
+    try:
+        step()
+    except Exception as error:  # Playwright's own errors: a timeout, a page that failed
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise StepFailed(f"{name}, after {time.monotonic() - started:.0f} s: {reason}") from error
+    return round(time.monotonic() - started, 2)
+
+
+def server_url(url: str, user: str, server: str) -> str:
+    return f"{url}/user/{quote(user)}/{quote(server)}/"
+
+
+def put_notebook(user: str, kernel: str) -> Path:
+    """An empty notebook for `kernel` in the user's home, theirs; replaced if there."""
+    entry = pwd.getpwnam(user)
+    path = Path(entry.pw_dir) / NOTEBOOK
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("")],
+        metadata={"kernelspec": {"name": kernel, "display_name": kernel, "language": "python"}},
+    )
+    path.write_text(nbformat.writes(notebook), encoding="utf-8")
+    os.chown(path, entry.pw_uid, entry.pw_gid)
+    return path
+
+
+def log_in_and_start(page: Any, url: str, user: str, password: str, server: str, times: SessionTimes) -> None:
+    """The login page, then the spawn form's defaults (the login node), until JupyterLab lists the files."""
+
+    def log_in() -> None:
+        page.goto(f"{url}/hub/login")
+        page.locator("input[name=username]").fill(user)
+        page.locator("input[name=password]").fill(password)
+        with page.expect_navigation():
+            page.locator("form [type=submit]").first.click()
+        if "/hub/login" in page.url:
+            raise RuntimeError("the hub refused the account's password")
+
+    def spawn() -> None:
+        page.goto(f"{url}/hub/spawn/{quote(user)}/{quote(server)}")
+        page.locator("select[name=place]").wait_for()
+        page.locator("form [type=submit]").first.click()
+        page.wait_for_url(re.compile(rf"/user/{re.escape(quote(user))}/{re.escape(quote(server))}/lab"))
+
+    times.login_s = _timed("log in", log_in)
+    times.spawn_s = _timed("start a server", spawn)
+    times.lab_ready_s = _timed("JupyterLab ready", lambda: page.locator(FILE_LISTING).wait_for())
+
+
+def open_notebook(page: Any) -> None:
+    """Open the notebook as a user does, from the file browser; wait until its kernel is idle."""
+    page.locator(".jp-DirListing-item", has_text=NOTEBOOK).first.dblclick()
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+    page.locator(KERNEL_IDLE).first.wait_for()
+
+
+def _run_typed(page: Any, code: str) -> None:
+    """Type into the active cell and run it (Shift+Enter moves on to a new cell below)."""
+    page.keyboard.type(code)
+    page.keyboard.press("Shift+Enter")
+
+
+def _output(page: Any, text: str) -> Any:
+    return page.locator(".jp-OutputArea-output", has_text=text).first
+
+
+def user_session(page: Any, url: str, user: str, password: str, server: str, times: SessionTimes) -> None:
+    """Log in, start a server, JupyterLab ready, a cell's round trip, JupyterLab again from the
+    browser's cache; each step's time in `times` as it ends (StepFailed names the one that did not)."""
+    log_in_and_start(page, url, user, password, server, times)
+    _timed("open the notebook", lambda: open_notebook(page))
+    page.locator(".jp-Cell .cm-content").first.click()
+    page.keyboard.type("print(6 * 7)")
+
+    def cell() -> None:
+        page.keyboard.press("Shift+Enter")
+        _output(page, "42").wait_for()
+
+    times.cell_round_trip_s = _timed("a cell's round trip", cell)
+
+    def again() -> None:
+        page.reload()
+        page.locator(FILE_LISTING).wait_for()
+
+    times.lab_again_s = _timed("JupyterLab again", again)
+
+
+def _dismiss_dialogs(page: Any, seen: list[str]) -> None:
+    """Note and dismiss what JupyterLab's dialogs say, as a user would."""
+    while page.locator(".jp-Dialog").count():
+        dialog = page.locator(".jp-Dialog").first
+        text = " ".join(dialog.inner_text().split())
+        if text not in seen:
+            seen.append(text)
+        buttons = dialog.locator(".jp-Dialog-button")
+        if buttons.count():
+            buttons.last.click()
+        else:
+            page.keyboard.press("Escape")
+        time.sleep(0.5)
+
+
+def cell_through_a_cut(
+    page: Any,
+    cut: Callable[[], None],
+    restore: Callable[[], None],
+    *,
+    cut_s: float,
+    path: Path,
+) -> CutOutcome:
+    """A cell runs while the link is cut for `cut_s`; the user types meanwhile, then runs and saves."""
+    outcome = CutOutcome(cells=2, edits=1)
+    open_notebook(page)
+    page.locator(".jp-Cell .cm-content").first.click()
+    _run_typed(page, FIRST_CELL)
+    page.locator(KERNEL_IDLE).first.wait_for()
+    _run_typed(page, RUNNING_CELL)
+    # The request reached the kernel once JupyterLab shows it busy: the cut starts then.
+    page.locator(KERNEL_BUSY).first.wait_for()
+    cut()
+    cut_at = time.monotonic()
+    try:
+        page.keyboard.type(TYPED_DURING_THE_CUT)  # typed in the browser alone, while nothing gets through
+        time.sleep(max(0.0, cut_s - (time.monotonic() - cut_at)))
+    finally:
+        restore()
+    restored = time.monotonic()
+    deadline = restored + STEP_TIMEOUT_MS / 1000
+    while time.monotonic() < deadline and not _output(page, RUNNING_OUTPUT).count():
+        _dismiss_dialogs(page, outcome.dialogs)
+        time.sleep(0.5)
+    if _output(page, RUNNING_OUTPUT).count():
+        outcome.reconnect_s = round(time.monotonic() - restored, 2)
+    else:
+        status = page.locator(".jp-Notebook-ExecutionIndicator").first.get_attribute("data-status")
+        outcome.dialogs.append(
+            f"(no output {STEP_TIMEOUT_MS / 1000:.0f} s after the link was back; kernel {status})"
+        )
+    _dismiss_dialogs(page, outcome.dialogs)
+    # Back in the cell typed during the cut: run it, then check the kernel's state.
+    page.locator(".jp-Cell .cm-content", has_text=TYPED_DURING_THE_CUT).first.click()
+    page.keyboard.press("Shift+Enter")
+    _run_typed(page, CHECK_CELL)
+    with contextlib.suppress(Exception):
+        _output(page, CHECK_OUTPUT).wait_for(timeout=120_000)
+    outcome.kernel_intact = bool(_output(page, CHECK_OUTPUT).count())
+    page.keyboard.press("ControlOrMeta+s")
+    with contextlib.suppress(Exception):
+        page.locator(".jp-mod-dirty").first.wait_for(state="detached", timeout=120_000)
+    _dismiss_dialogs(page, outcome.dialogs)
+    saved = _saved_cells(path)
+    outcome.saved = bool(saved)
+    outputs = "\n".join(text for _, text in saved)
+    outcome.cells_lost = sum(1 for expected in (RUNNING_OUTPUT, CHECK_OUTPUT) if expected not in outputs)
+    outcome.edits_lost = 0 if any(TYPED_DURING_THE_CUT in source for source, _ in saved) else 1
+    return outcome
+
+
+def _saved_cells(path: Path) -> list[tuple[str, str]]:
+    """(source, output text) of each code cell of the notebook as saved on disk; [] if unreadable."""
+    try:
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    cells = []
+    for cell in notebook.get("cells", []):
+        source = "".join(cell.get("source", ""))
+        outputs = "".join("".join(output.get("text", "")) for output in cell.get("outputs", []))
+        cells.append((source, outputs))
+    return cells
