@@ -138,8 +138,10 @@ def test_unmeasured_criteria_fall_back_to_the_self_assessment_or_say_not_yet_kno
     assert assessed.rating == "partly" and assessed.source.startswith("administrators' self-assessment")
     assert assessed.evidence.startswith("Not yet measured")
     tiny = load_profile(TINY_PROFILE)
-    unassessed = evaluate(criterion("access-slow-network"), Evidence(profile=tiny))
+    unassessed = evaluate(criterion("docs-community"), Evidence(profile=tiny))
     assert unassessed.rating == "unknown" and "Not yet assessed" in unassessed.evidence
+    unmeasured = evaluate(criterion("access-slow-network"), Evidence(profile=tiny))
+    assert unmeasured.rating == "unknown" and unmeasured.evidence.startswith("Not yet measured")
 
 
 def test_measurements_of_another_site_are_ignored(profile) -> None:

@@ -49,7 +49,7 @@ def _any_platform(evidence: Evidence) -> Finding | str:
         # One browser on one operating system: other systems and browsers are not tried.
         "partly",
         f"Logging in and starting a server takes a web browser's requests alone. {_spawn_text(measured)} "
-        f"{reach}; other operating systems and browsers are not tried {_when(measured)}.",
+        f"{reach} {_when(measured)}.",
         SOURCE,
     )
 

@@ -11,7 +11,8 @@
 - `notify_state`: `_build/reports/notify-state.json`, what the last notification said;
 - `service_measurements`, `ui_snapshot`, `alert_example`: the spawn times, the UI's names and
   screenshots, and the recorded alert, each written by its command and read by the book;
-- `measured_on`: what the site was when a figure was measured, so a page can say it is stale.
+- `measured_on`: what the site was when a figure was measured, so a page can say it is stale;
+- `network_profiles`: the links the network bench emulates (`network_profiles.yml`, packaged).
 
 Each model carries a `format` version; a load function per file returns None when the
 file does not exist and raises `HandbookInputError` naming the file and the field when

@@ -50,8 +50,9 @@ from hpc_handbook.reference_site.system import (
 from hpc_handbook.reference_site.users import SECRETS_DIR, ensure_accounts, remove_accounts
 
 BASE_APT_PACKAGES = ("slurm-wlm", "munge", "lmod")
-#: What the test suite drives against the site: a real browser, and rsync for gitlab-ci-local.
-TEST_TOOL_APT_PACKAGES = ("chromium", "rsync")
+#: What the test suite drives against the site: a real browser, rsync for gitlab-ci-local, and
+#: `ip` and `ss` for the network bench's emulated links.
+TEST_TOOL_APT_PACKAGES = ("chromium", "rsync", "iproute2")
 
 
 def apt_packages(profile: Profile) -> list[str]:
