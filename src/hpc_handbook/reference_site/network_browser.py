@@ -31,12 +31,23 @@ STEP_TIMEOUT_MS = 420_000
 NOTEBOOK = "network-check.ipynb"
 FILE_LISTING = ".jp-DirListing-content"
 KERNEL_IDLE = ".jp-Notebook-ExecutionIndicator[data-status='idle']"
-KERNEL_BUSY = ".jp-Notebook-ExecutionIndicator[data-status='busy']"
 
 #: The cut's cells: a variable, a cell that runs through the cut, what the user types during it,
 #: and the check that the kernel kept its state.
-FIRST_CELL = "survivor = 41"
-RUNNING_CELL = "import time\ntime.sleep(20)\nsurvivor += 1\nprint('after the cut', survivor)"
+FIRST_CELL = "survivor = 41\nprint('set')"
+FIRST_OUTPUT = "set"
+#: It says when it has started: the cut begins while the kernel runs it, not while its request is
+#: still on its way to the server.
+RUNNING_CELL = "\n".join(
+    (
+        "import time",
+        "print('running', flush=True)",
+        "time.sleep(20)",
+        "survivor += 1",
+        "print('after the cut', survivor)",
+    )
+)
+RUNNING_STARTED = "running"
 RUNNING_OUTPUT = "after the cut 42"
 TYPED_DURING_THE_CUT = "typed_during_the_cut = 'kept'"
 CHECK_CELL = "print(survivor, typed_during_the_cut)"
@@ -214,10 +225,10 @@ def cell_through_a_cut(
     open_notebook(page)
     page.locator(".jp-Cell .cm-content").first.click()
     _run_typed(page, FIRST_CELL)
-    page.locator(KERNEL_IDLE).first.wait_for()
+    _output(page, FIRST_OUTPUT).wait_for()
     _run_typed(page, RUNNING_CELL)
-    # The request reached the kernel once JupyterLab shows it busy: the cut starts then.
-    page.locator(KERNEL_BUSY).first.wait_for()
+    # The cell runs once its first words are back: the cut starts then.
+    _output(page, RUNNING_STARTED).wait_for()
     cut()
     cut_at = time.monotonic()
     try:
