@@ -45,7 +45,7 @@ def test_servers_kernels_and_jobs_survive_a_hub_restart_then_a_proxy_restart(
         "on-login": {"place": LOGIN_NODE},
         "in-job": {"place": partition, "walltime": "00:30:00", "cpus": 1, "nodes": 1},
     }
-    hub, proxy = measure_restarts(site, client, name, places, local_python(site), quiet)
+    hub, proxy = measure_restarts(site, client, name, places, site.kernel_roles["python"].name, quiet)
 
     assert hub.restarted == "hub" and hub.survived, hub.failure
     assert hub.servers == 2 and hub.cells_while_away == 2, "the kernels did not work while the hub was away"
@@ -84,14 +84,10 @@ def test_down_stops_the_servers_the_hub_leaves_running_when_it_stops(
     with HubClient.login(hub_url(site), name, password) as again:
         assert again.servers(name) == {}
         assert again.start_and_wait(name, "on-login", {"place": LOGIN_NODE}, timeout_s=120).ready
-        kernel = ServerKernel(again, name, "on-login", local_python(site))
+        kernel = ServerKernel(again, name, "on-login", site.kernel_roles["python"].name)
         cell = asyncio.run(_run(kernel, "print(6 * 7)"))
         assert cell == "42"
         again.stop(name, "on-login")
-
-
-def local_python(site: Profile) -> str:
-    return next(k.name for k in site.kernels if k.language == "python" and k.start == "local")
 
 
 async def _run(kernel: ServerKernel, code: str) -> str:

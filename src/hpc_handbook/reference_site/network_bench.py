@@ -18,7 +18,7 @@ from typing import Any
 from hpc_handbook.browser import BrowserUnavailable
 from hpc_handbook.data.network_profiles import LinkProfile, link_profiles
 from hpc_handbook.data.service_measurements import CutFigures, NetworkFigures, ServiceMeasurements
-from hpc_handbook.hub.client import HubClient, HubError
+from hpc_handbook.hub.client import HubClient
 from hpc_handbook.profile import Profile
 from hpc_handbook.reference_site.hub import hub_url
 from hpc_handbook.reference_site.network_browser import (
@@ -80,7 +80,7 @@ def measure_link(
     """One user's way in over a link with `link_profile`, timed; the server stopped afterwards."""
     server = f"net-{link_profile.name}"
     times, failure = SessionTimes(), None
-    put_notebook(user, local_python(profile))
+    put_notebook(user, profile.kernel_roles["python"].name)
     try:
         with _browser_behind(link_profile, profile) as (link, page):
             try:
@@ -100,7 +100,7 @@ def measure_cut(
 ) -> CutFigures:
     """A cell running while the link is cut for CUT_S: what the user gets back, and what is lost."""
     server = f"net-cut-{link_profile.name}"
-    path = put_notebook(user, local_python(profile))
+    path = put_notebook(user, profile.kernel_roles["python"].name)
     figures = CutFigures(profile=link_profile.name, cut_s=CUT_S)
     try:
         with _browser_behind(link_profile, profile) as (link, page):
@@ -130,14 +130,7 @@ def measure_network(
     except NetworkSkipped as skipped:
         log(f"network: not measured: {skipped}")
         return [], None, str(skipped)
-    except HubError as error:
-        log(f"network: the hub did not stop a server: {error}")
-        raise
     return links, cut, None
-
-
-def local_python(profile: Profile) -> str:
-    return next(k.name for k in profile.kernels if k.language == "python" and k.start == "local")
 
 
 def _first_line(error: Exception) -> str:

@@ -229,7 +229,7 @@ class LoadRun:
 def measure_load(profile: Profile, load_accounts: list[SiteAccount], secrets: dict[str, str]) -> LoadRun:
     """Every account at once, each on the next load place in turn; the sessions' and the API's spread."""
     url = hub_url(profile)
-    kernel = _load_kernel(profile)
+    kernel = profile.kernel_roles["python"].name
     places = load_places(profile)
 
     def one(index: int, account: SiteAccount) -> Attempt:
@@ -258,7 +258,9 @@ def measure_restarts_of(profile: Profile, account: SiteAccount, password: str) -
     """The hub restarted, then the proxy, while the account has a server on each load place."""
     places = {f"restart-{place}": spawn_options(profile, place) for place in load_places(profile)}
     with HubClient.login(hub_url(profile), account.name, password) as client:
-        restarts = measure_restarts(profile, client, account.name, places, _load_kernel(profile), print_log)
+        restarts = measure_restarts(
+            profile, client, account.name, places, profile.kernel_roles["python"].name, print_log
+        )
     for figures in restarts:
         print(f"service-bench: {figures.restarted} restarted: {_describe_restart(figures)}", flush=True)
     return restarts
@@ -271,10 +273,6 @@ def _describe_restart(figures: RestartFigures) -> str:
     if figures.back_s is not None:
         text += f", users back {figures.back_s:.1f} s after it started again"
     return text + (f"; {figures.failure}" if figures.failure else "")
-
-
-def _load_kernel(profile: Profile) -> str:
-    return next(k.name for k in profile.kernels if k.language == "python" and k.start == "local")
 
 
 def _describe(figures: Spread) -> str:
@@ -334,7 +332,9 @@ def run_service_bench(profile: Profile, *, rounds: int, output: Path) -> int:
     print(f"service-bench: JupyterHub {version} at {url}, {rounds} spawns per place", flush=True)
     spawns = measure_spawns(profile, load_accounts[0], secrets[load_accounts[0].name], rounds=rounds)
     first = load_accounts[0]
-    session_cpu = measure_session_cpu(profile, first, secrets[first.name], _load_kernel(profile))
+    session_cpu = measure_session_cpu(
+        profile, first, secrets[first.name], profile.kernel_roles["python"].name
+    )
     load = measure_load(profile, load_accounts, secrets)
     restarts = measure_restarts_of(profile, first, secrets[first.name])
     network, cut, network_skipped = measure_network(profile, first.name, secrets[first.name], print_log)
