@@ -39,7 +39,8 @@ def chromium_version() -> str:
     return ((result.stdout or result.stderr).strip().splitlines() or ["(no version)"])[0]
 
 
-def _first_line(error: Exception) -> str:
+def first_line(error: BaseException) -> str:
+    """An error's first line (Playwright's go on with a call log), or its type when it has no text."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
 
@@ -65,7 +66,7 @@ def chromium() -> Iterator[Any]:
         except Error as error:
             raise BrowserUnavailable(
                 f"Playwright {version('playwright')} cannot drive {CHROMIUM} ({chromium_version()}): "
-                f"{_first_line(error)}. Install a Chromium of a version this Playwright supports "
+                f"{first_line(error)}. Install a Chromium of a version this Playwright supports "
                 "(`apt-get install chromium`), or a Playwright release that supports this one"
             ) from None
         try:

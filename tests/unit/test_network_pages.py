@@ -87,6 +87,20 @@ def test_a_cut_that_lost_something_says_what_and_a_failed_step_says_why() -> Non
     assert "expect about" not in text  # no advice from a link that did not finish
 
 
+def test_runs_jupyterlab_dropped_are_counted_on_the_page_and_in_the_bench_only_when_there_were_any() -> None:
+    assert not any("Shift+Enter" in line for line in network_markdown(measured()))
+    assert not any("dropped" in line for line in network_lines(measured()))
+    dropped = measured(
+        network=[link("good", runs_dropped=1), link("poor")], cut=KEPT.model_copy(update={"runs_dropped": 1})
+    )
+    text = "\n".join(network_markdown(dropped))
+    assert "JupyterLab ignored Shift+Enter 2 times in these measurements" in text
+    assert "run it again" in text
+    lines = network_lines(dropped)
+    assert "1 run(s) dropped by JupyterLab" in lines[0] and "dropped" not in lines[1]
+    assert "1 run(s) dropped by JupyterLab" in lines[2]
+
+
 def test_a_machine_that_could_not_set_up_a_link_says_why_and_no_figure() -> None:
     skipped = measured(network=[], cut=None, network_skipped="no /dev/net/tun")
     [sentence] = network_markdown(skipped)

@@ -11,7 +11,14 @@ from __future__ import annotations
 from sphinx.application import Sphinx
 
 from hpc_handbook.book.generated import GeneratedMyST, list_table
-from hpc_handbook.book.network_text import cut_text, link_values, poor_link, seconds, texts
+from hpc_handbook.book.network_text import (
+    cut_text,
+    link_values,
+    poor_link,
+    runs_dropped_text,
+    seconds,
+    texts,
+)
 from hpc_handbook.book.tables import read_data
 from hpc_handbook.data.service_measurements import ServiceMeasurements, load_service_measurements
 from hpc_handbook.profile import Profile
@@ -43,6 +50,9 @@ def network_markdown(measured: ServiceMeasurements | None) -> list[str]:
         lines += ["", str(words["poor"]).format(**link_values(poor))]
     if measured.cut is not None:
         lines += ["", cut_text(measured.cut)]
+    dropped = runs_dropped_text(measured)
+    if dropped is not None:
+        lines += ["", dropped]
     return lines
 
 

@@ -81,6 +81,15 @@ def cut_text(cut: CutFigures) -> str:
     return str(texts()["cut_lost"]).format(cut=seconds(cut.cut_s), lost="; ".join(lost))
 
 
+def runs_dropped_text(measured: ServiceMeasurements) -> str | None:
+    """Advice when JupyterLab dropped a run in any measurement; None when it never did."""
+    runs = sum(link.runs_dropped for link in measured.network)
+    runs += measured.cut.runs_dropped if measured.cut is not None else 0
+    if not runs:
+        return None
+    return str(texts()["runs_dropped"]).format(runs="once" if runs == 1 else f"{runs} times")
+
+
 def evidence_text(measured: ServiceMeasurements) -> str:
     """The scorecard's evidence: every link's steps, then the cut."""
     words = texts()["evidence"]

@@ -94,6 +94,8 @@ class NetworkFigures(DataModel):
     lab_again_s: float | None = None
     #: A cell run (Shift+Enter) until its output shows.
     cell_round_trip_s: float | None = None
+    #: Runs (Shift+Enter) JupyterLab dropped without a word as the notebook opened, run again.
+    runs_dropped: int = 0
     #: The step that failed, in Playwright's or the hub's words; None when every step ended.
     failure: str | None = None
 
@@ -114,6 +116,8 @@ class CutFigures(DataModel):
     #: The kernel kept its variables: a cell after the cut printed what they held.
     kernel_intact: bool = False
     saved: bool = False
+    #: Runs (Shift+Enter) JupyterLab dropped without a word as the notebook opened, run again.
+    runs_dropped: int = 0
     #: What JupyterLab's dialogs said meanwhile.
     dialogs: list[str] = Field(default_factory=list)
     failure: str | None = None

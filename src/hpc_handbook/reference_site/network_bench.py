@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from hpc_handbook.browser import BrowserUnavailable
+from hpc_handbook.browser import BrowserUnavailable, first_line
 from hpc_handbook.data.network_profiles import LinkProfile, link_profiles
 from hpc_handbook.data.service_measurements import CutFigures, NetworkFigures, ServiceMeasurements
 from hpc_handbook.hub.client import HubClient
@@ -54,6 +54,7 @@ def _figures(profile: LinkProfile, times: SessionTimes, failure: str | None) -> 
         lab_ready_s=times.lab_ready_s,
         lab_again_s=times.lab_again_s,
         cell_round_trip_s=times.cell_round_trip_s,
+        runs_dropped=times.runs_dropped,
         failure=failure,
     )
 
@@ -109,7 +110,7 @@ def measure_cut(
                 outcome = cell_through_a_cut(page, link.cut, link.restore, cut_s=CUT_S, path=path)
                 figures = CutFigures(profile=link_profile.name, cut_s=CUT_S, **vars(outcome))
             except Exception as error:
-                figures = figures.model_copy(update={"failure": _first_line(error)})
+                figures = figures.model_copy(update={"failure": first_line(error)})
     except (LinkUnavailable, BrowserUnavailable) as error:
         raise NetworkSkipped(str(error)) from None
     finally:
@@ -133,11 +134,6 @@ def measure_network(
     return links, cut, None
 
 
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return (text.splitlines() or [type(error).__name__])[0]
-
-
 def network_lines(measured: ServiceMeasurements) -> list[str]:
     """The bench's lines for the links: each profile's steps, then the cut (or why none was measured)."""
     if measured.network_skipped:
@@ -158,7 +154,9 @@ def network_lines(measured: ServiceMeasurements) -> list[str]:
             f"browser on a {link.profile} link ({link.round_trip_ms:.0f} ms, {link.loss_percent:g} % loss, "
             f"{link.rate_mbit:g} Mbit/s): " + ", ".join(steps)
         )
-        lines.append(line + (f"; failed: {link.failure}" if link.failure else ""))
+        lines.append(
+            line + _dropped(link.runs_dropped) + (f"; failed: {link.failure}" if link.failure else "")
+        )
     cut = measured.cut
     if cut is not None:
         lines.append(
@@ -166,9 +164,14 @@ def network_lines(measured: ServiceMeasurements) -> list[str]:
             f"{_seconds(cut.reconnect_s)} after the link, {cut.cells_lost} of {cut.cells} cells and "
             f"{cut.edits_lost} of {cut.edits} edits lost, kernel state "
             f"{'intact' if cut.kernel_intact else 'lost'}, notebook {'saved' if cut.saved else 'not saved'}"
+            + _dropped(cut.runs_dropped)
             + (f"; failed: {cut.failure}" if cut.failure else "")
         )
     return lines
+
+
+def _dropped(runs: int) -> str:
+    return f"; {runs} run(s) dropped by JupyterLab as the notebook opened, run again" if runs else ""
 
 
 def _seconds(value: float | None) -> str:

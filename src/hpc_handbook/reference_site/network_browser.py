@@ -24,13 +24,50 @@ from urllib.parse import quote
 
 import nbformat
 
-from hpc_handbook.browser import CHROMIUM, CHROMIUM_ARGS, BrowserUnavailable
+from hpc_handbook.browser import CHROMIUM, CHROMIUM_ARGS, BrowserUnavailable, first_line
 
 #: Long enough for JupyterLab's first load over the poor link (megabytes of scripts at 2 Mbit/s).
 STEP_TIMEOUT_MS = 420_000
+#: How long a cell may take to answer on a link that works (the cut's link, before and after it).
+CELL_TIMEOUT_MS = 120_000
+#: How long typed text may take to show in the cell's editor.
+TYPED_SHOWN_MS = 5_000
+#: How often text is typed again when the editor does not show it (a keystroke sent while
+#: JupyterLab still lays the notebook out can land nowhere).
+TYPING_TRIES = 3
 NOTEBOOK = "network-check.ipynb"
 FILE_LISTING = ".jp-DirListing-content"
 KERNEL_IDLE = ".jp-Notebook-ExecutionIndicator[data-status='idle']"
+CELLS = ".jp-Notebook .jp-Cell"
+ACTIVE_EDITOR = ".jp-Notebook .jp-Cell.jp-mod-active .cm-content"
+ACTIVE_INDEX_JS = """() => [...document.querySelectorAll(".jp-Notebook .jp-Cell")]
+  .findIndex((cell) => cell.classList.contains("jp-mod-active"))"""
+#: A run JupyterLab has taken: the cell's prompt shows [*] (running or queued) or its number.
+RUN_TAKEN = re.compile(r"\[(\*|\d+)\]")
+#: How long a run may take to show in the cell's prompt, and how often a cell is run before
+#: giving up (JupyterLab drops a run while the notebook's session has no kernel attached yet).
+RUN_TAKEN_MS = 10_000
+RUN_TRIES = 3
+#: The notebook takes keystrokes as text only in edit mode; in command mode they are commands
+#: ("1" makes the cell a heading, "x" cuts it).
+EDIT_MODE = ".jp-Notebook.jp-mod-editMode"
+#: What a failure reports of the notebook: each cell's prompt, first line and output, and the kernel.
+NOTEBOOK_STATE_JS = """() => {
+  const cut = (text, n) => {
+    text = (text || "").trim().split("\\n")[0];
+    return text.length > n ? text.slice(0, n) + "..." : text;
+  };
+  const cells = [...document.querySelectorAll(".jp-Notebook .jp-Cell")].map((cell) => {
+    const kind = cell.classList.contains("jp-CodeCell") ? "" : "(not code) ";
+    const prompt = kind + (cut(cell.querySelector(".jp-InputPrompt")?.textContent, 8) || "[ ]:");
+    const source = cut(cell.querySelector(".cm-content")?.innerText, 30) || "(empty)";
+    const output = cut(cell.querySelector(".jp-OutputArea")?.innerText, 30);
+    return `${prompt} ${source}` + (output ? ` -> ${output}` : "");
+  });
+  const kernel = document.querySelector(".jp-Notebook-ExecutionIndicator")?.getAttribute("data-status");
+  const mode = document.querySelector(".jp-Notebook.jp-mod-editMode") ? "edit" : "command";
+  return `kernel ${kernel || "unknown"}, ${mode} mode; cells: ${cells.join(" | ") || "none"}`;
+}"""
 
 #: The cut's cells: a variable, a cell that runs through the cut, what the user types during it,
 #: and the check that the kernel kept its state.
@@ -63,6 +100,8 @@ class SessionTimes:
     lab_ready_s: float | None = None
     lab_again_s: float | None = None
     cell_round_trip_s: float | None = None
+    #: Runs JupyterLab dropped as the notebook opened, run again (see `run_active_cell`).
+    runs_dropped: int = 0
 
 
 @dataclass
@@ -74,6 +113,8 @@ class CutOutcome:
     edits_lost: int = 0
     kernel_intact: bool = False
     saved: bool = False
+    #: Runs JupyterLab dropped as the notebook opened, run again (see `run_active_cell`).
+    runs_dropped: int = 0
     #: What JupyterLab's dialogs said during and after the cut (a user sees them).
     dialogs: list[str] = field(default_factory=list)
 
@@ -109,14 +150,27 @@ class StepFailed(RuntimeError):
     """A step of the user's way in did not end; the message names it and says why."""
 
 
-def _timed(name: str, step: Callable[[], object]) -> float:
+def _timed(name: str, step: Callable[[], object], page: Any = None) -> float:
+    """Run `step`; StepFailed names it, says why and, given the `page`, what its notebook showed."""
     started = time.monotonic()
     try:
         step()
+    except StepFailed:
+        raise
     except Exception as error:  # Playwright's own errors: a timeout, a page that failed
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise StepFailed(f"{name}, after {time.monotonic() - started:.0f} s: {reason}") from error
+        shown = f" ({notebook_state(page)})" if page is not None else ""
+        raise StepFailed(
+            f"{name}, after {time.monotonic() - started:.0f} s: {first_line(error)}{shown}"
+        ) from error
     return round(time.monotonic() - started, 2)
+
+
+def notebook_state(page: Any) -> str:
+    """What the open notebook shows, for a failure's message; what went wrong if that cannot be read."""
+    try:
+        return str(page.evaluate(NOTEBOOK_STATE_JS))
+    except Exception as error:  # the page itself may be what failed
+        return f"notebook not readable: {first_line(error)}"
 
 
 def server_url(url: str, user: str, server: str) -> str:
@@ -166,10 +220,55 @@ def open_notebook(page: Any) -> None:
     page.locator(KERNEL_IDLE).first.wait_for()
 
 
-def _run_typed(page: Any, code: str) -> None:
-    """Type into the active cell and run it (Shift+Enter moves on to a new cell below)."""
-    page.keyboard.type(code)
-    page.keyboard.press("Shift+Enter")
+def type_into_active_cell(page: Any, code: str) -> None:
+    """Type `code` into the notebook's active cell as a user does, replacing what it holds, and
+    check that the editor shows it; typed again if not (StepFailed after TYPING_TRIES).
+
+    Nothing is typed until the notebook is in edit mode: a click that JupyterLab, still opening
+    the notebook, turns back to command mode would make the keystrokes commands."""
+    editor = page.locator(ACTIVE_EDITOR)
+    last_line = code.splitlines()[-1]
+    for _ in range(TYPING_TRIES):
+        editor.click()
+        try:
+            page.locator(EDIT_MODE).wait_for(timeout=TYPED_SHOWN_MS)
+        except Exception:  # Playwright's timeout: still in command mode, click again
+            continue
+        page.keyboard.press("ControlOrMeta+a")
+        page.keyboard.type(code)
+        try:
+            editor.filter(has_text=last_line).wait_for(timeout=TYPED_SHOWN_MS)
+            return
+        except Exception:  # Playwright's timeout: the keystrokes went elsewhere
+            continue
+    raise StepFailed(f"typing {last_line!r}: the cell did not show it ({notebook_state(page)})")
+
+
+def run_active_cell(page: Any) -> int:
+    """Run the active cell with Shift+Enter, as a user does, until JupyterLab has taken the run;
+    how many runs it dropped before.
+
+    JupyterLab drops a run without a word when the notebook's session has no kernel attached at
+    that moment (the prompt stays [ ]), which happens while a notebook still opens on a busy
+    machine. A user runs the cell again, and so does this; a run it has taken shows [*] at once,
+    so no cell runs twice. Shift+Enter moves on to the cell below, made anew after the last one."""
+    cell = page.locator(CELLS).nth(page.evaluate(ACTIVE_INDEX_JS))
+    for dropped in range(RUN_TRIES):
+        cell.locator(".cm-content").click()
+        page.keyboard.press("Shift+Enter")
+        try:
+            cell.locator(".jp-InputPrompt", has_text=RUN_TAKEN).wait_for(timeout=RUN_TAKEN_MS)
+            return dropped
+        except Exception:  # Playwright's timeout: the run was dropped
+            continue
+    raise StepFailed(f"running a cell: JupyterLab did not take the run ({notebook_state(page)})")
+
+
+def _run_typed(page: Any, code: str) -> int:
+    """Type into the active cell and run it (Shift+Enter moves on to a new cell below); the runs
+    JupyterLab dropped."""
+    type_into_active_cell(page, code)
+    return run_active_cell(page)
 
 
 def _output(page: Any, text: str) -> Any:
@@ -180,15 +279,14 @@ def user_session(page: Any, url: str, user: str, password: str, server: str, tim
     """Log in, start a server, JupyterLab ready, a cell's round trip, JupyterLab again from the
     browser's cache; each step's time in `times` as it ends (StepFailed names the one that did not)."""
     log_in_and_start(page, url, user, password, server, times)
-    _timed("open the notebook", lambda: open_notebook(page))
-    page.locator(".jp-Cell .cm-content").first.click()
-    page.keyboard.type("print(6 * 7)")
+    _timed("open the notebook", lambda: open_notebook(page), page)
+    type_into_active_cell(page, "print(6 * 7)")
 
     def cell() -> None:
-        page.keyboard.press("Shift+Enter")
+        times.runs_dropped += run_active_cell(page)
         _output(page, "42").wait_for()
 
-    times.cell_round_trip_s = _timed("a cell's round trip", cell)
+    times.cell_round_trip_s = _timed("a cell's round trip", cell, page)
 
     def again() -> None:
         page.reload()
@@ -222,17 +320,24 @@ def cell_through_a_cut(
 ) -> CutOutcome:
     """A cell runs while the link is cut for `cut_s`; the user types meanwhile, then runs and saves."""
     outcome = CutOutcome(cells=2, edits=1)
-    open_notebook(page)
-    page.locator(".jp-Cell .cm-content").first.click()
-    _run_typed(page, FIRST_CELL)
-    _output(page, FIRST_OUTPUT).wait_for()
-    _run_typed(page, RUNNING_CELL)
+    _timed("open the notebook", lambda: open_notebook(page), page)
+    page.locator(ACTIVE_EDITOR).wait_for()
+    outcome.runs_dropped += _run_typed(page, FIRST_CELL)
+    _timed(
+        "the first cell's output", lambda: _output(page, FIRST_OUTPUT).wait_for(timeout=CELL_TIMEOUT_MS), page
+    )
+    outcome.runs_dropped += _run_typed(page, RUNNING_CELL)
     # The cell runs once its first words are back: the cut starts then.
-    _output(page, RUNNING_STARTED).wait_for()
+    _timed(
+        "the running cell's first words",
+        lambda: _output(page, RUNNING_STARTED).wait_for(timeout=CELL_TIMEOUT_MS),
+        page,
+    )
     cut()
     cut_at = time.monotonic()
     try:
-        page.keyboard.type(TYPED_DURING_THE_CUT)  # typed in the browser alone, while nothing gets through
+        # Typed in the browser alone, while nothing gets through.
+        type_into_active_cell(page, TYPED_DURING_THE_CUT)
         time.sleep(max(0.0, cut_s - (time.monotonic() - cut_at)))
     finally:
         restore()
@@ -244,21 +349,20 @@ def cell_through_a_cut(
     if _output(page, RUNNING_OUTPUT).count():
         outcome.reconnect_s = round(time.monotonic() - restored, 2)
     else:
-        status = page.locator(".jp-Notebook-ExecutionIndicator").first.get_attribute("data-status")
         outcome.dialogs.append(
-            f"(no output {STEP_TIMEOUT_MS / 1000:.0f} s after the link was back; kernel {status})"
+            f"(no output {STEP_TIMEOUT_MS / 1000:.0f} s after the link was back; {notebook_state(page)})"
         )
     _dismiss_dialogs(page, outcome.dialogs)
     # Back in the cell typed during the cut: run it, then check the kernel's state.
     page.locator(".jp-Cell .cm-content", has_text=TYPED_DURING_THE_CUT).first.click()
-    page.keyboard.press("Shift+Enter")
-    _run_typed(page, CHECK_CELL)
+    outcome.runs_dropped += run_active_cell(page)
+    outcome.runs_dropped += _run_typed(page, CHECK_CELL)
     with contextlib.suppress(Exception):
-        _output(page, CHECK_OUTPUT).wait_for(timeout=120_000)
+        _output(page, CHECK_OUTPUT).wait_for(timeout=CELL_TIMEOUT_MS)
     outcome.kernel_intact = bool(_output(page, CHECK_OUTPUT).count())
     page.keyboard.press("ControlOrMeta+s")
     with contextlib.suppress(Exception):
-        page.locator(".jp-mod-dirty").first.wait_for(state="detached", timeout=120_000)
+        page.locator(".jp-mod-dirty").first.wait_for(state="detached", timeout=CELL_TIMEOUT_MS)
     _dismiss_dialogs(page, outcome.dialogs)
     saved = _saved_cells(path)
     outcome.saved = bool(saved)
