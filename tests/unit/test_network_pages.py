@@ -9,6 +9,7 @@ import pytest
 from hpc_handbook.book.evidence import Evidence
 from hpc_handbook.book.network_page import network_markdown
 from hpc_handbook.book.scorecard import criteria, evaluate
+from hpc_handbook.data.network_profiles import link_profiles
 from hpc_handbook.data.service_measurements import (
     CutFigures,
     NetworkFigures,
@@ -17,7 +18,8 @@ from hpc_handbook.data.service_measurements import (
     Spread,
 )
 from hpc_handbook.profile import Profile, load_profile
-from hpc_handbook.reference_site.network_bench import network_lines
+from hpc_handbook.reference_site.network_bench import _figures, network_lines
+from hpc_handbook.reference_site.network_browser import SessionTimes
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -137,3 +139,11 @@ def test_the_bench_prints_every_link_and_the_cut() -> None:
         "link cut for 60 s while a cell ran (good link): output back 21.3 s after the link, 0 of 2 cells "
         "and 0 of 1 edits lost, kernel state intact, notebook saved"
     )
+
+
+def test_a_users_timed_steps_become_the_links_figures_step_for_step() -> None:
+    times = SessionTimes(login_s=1.5, spawn_s=4.2, lab_ready_s=2.2, lab_again_s=2.8, cell_round_trip_s=0.1)
+    times.runs_dropped = 1
+    figures = _figures(link_profiles()["poor"], times, None)
+    assert (figures.profile, figures.round_trip_ms, figures.loss_percent) == ("poor", 300, 1)
+    assert figures.model_dump(include=set(vars(times))) == vars(times)

@@ -49,13 +49,8 @@ def _figures(profile: LinkProfile, times: SessionTimes, failure: str | None) -> 
         round_trip_ms=profile.round_trip_ms,
         loss_percent=profile.loss_percent,
         rate_mbit=profile.rate_mbit,
-        login_s=times.login_s,
-        spawn_s=times.spawn_s,
-        lab_ready_s=times.lab_ready_s,
-        lab_again_s=times.lab_again_s,
-        cell_round_trip_s=times.cell_round_trip_s,
-        runs_dropped=times.runs_dropped,
         failure=failure,
+        **vars(times),
     )
 
 
