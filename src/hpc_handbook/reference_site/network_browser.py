@@ -248,10 +248,11 @@ def run_active_cell(page: Any) -> int:
     """Run the active cell with Shift+Enter, as a user does, until JupyterLab has taken the run;
     how many runs it dropped before.
 
-    JupyterLab drops a run without a word when the notebook's session has no kernel attached at
-    that moment (the prompt stays [ ]), which happens while a notebook still opens on a busy
-    machine. A user runs the cell again, and so does this; a run it has taken shows [*] at once,
-    so no cell runs twice. Shift+Enter moves on to the cell below, made anew after the last one."""
+    In the moments after a notebook opens on a busy machine JupyterLab can drop a run without a
+    word: the prompt stays [ ] and nothing reaches the kernel (its run command skips a cell while
+    the notebook's session has no kernel to send it to). A user runs the cell again, and so does
+    this; a run it has taken shows [*] at once, so no cell runs twice. Shift+Enter moves on to
+    the cell below, made anew after the last one."""
     cell = page.locator(CELLS).nth(page.evaluate(ACTIVE_INDEX_JS))
     for dropped in range(RUN_TRIES):
         cell.locator(".cm-content").click()
