@@ -40,24 +40,26 @@ FILE_LISTING = ".jp-DirListing-content"
 KERNEL_IDLE = ".jp-Notebook-ExecutionIndicator[data-status='idle']"
 CELLS = ".jp-Notebook .jp-Cell"
 ACTIVE_EDITOR = ".jp-Notebook .jp-Cell.jp-mod-active .cm-content"
-ACTIVE_INDEX_JS = """() => [...document.querySelectorAll(".jp-Notebook .jp-Cell")]
+#: The active cell's place among CELLS (given as the argument).
+ACTIVE_INDEX_JS = """(cells) => [...document.querySelectorAll(cells)]
   .findIndex((cell) => cell.classList.contains("jp-mod-active"))"""
 #: A run JupyterLab has taken: the cell's prompt shows [*] (running or queued) or its number.
 RUN_TAKEN = re.compile(r"\[(\*|\d+)\]")
 #: How long a run may take to show in the cell's prompt, and how often a cell is run before
-#: giving up (JupyterLab drops a run while the notebook's session has no kernel attached yet).
+#: giving up (see `run_active_cell` for the runs JupyterLab drops).
 RUN_TAKEN_MS = 10_000
 RUN_TRIES = 3
 #: The notebook takes keystrokes as text only in edit mode; in command mode they are commands
 #: ("1" makes the cell a heading, "x" cuts it).
 EDIT_MODE = ".jp-Notebook.jp-mod-editMode"
-#: What a failure reports of the notebook: each cell's prompt, first line and output, and the kernel.
-NOTEBOOK_STATE_JS = """() => {
+#: What a failure reports of the notebook: each cell's prompt, first line and output, the kernel
+#: and the mode (given CELLS and EDIT_MODE).
+NOTEBOOK_STATE_JS = """([cells, editMode]) => {
   const cut = (text, n) => {
     text = (text || "").trim().split("\\n")[0];
     return text.length > n ? text.slice(0, n) + "..." : text;
   };
-  const cells = [...document.querySelectorAll(".jp-Notebook .jp-Cell")].map((cell) => {
+  const shown = [...document.querySelectorAll(cells)].map((cell) => {
     const kind = cell.classList.contains("jp-CodeCell") ? "" : "(not code) ";
     const prompt = kind + (cut(cell.querySelector(".jp-InputPrompt")?.textContent, 8) || "[ ]:");
     const source = cut(cell.querySelector(".cm-content")?.innerText, 30) || "(empty)";
@@ -65,8 +67,8 @@ NOTEBOOK_STATE_JS = """() => {
     return `${prompt} ${source}` + (output ? ` -> ${output}` : "");
   });
   const kernel = document.querySelector(".jp-Notebook-ExecutionIndicator")?.getAttribute("data-status");
-  const mode = document.querySelector(".jp-Notebook.jp-mod-editMode") ? "edit" : "command";
-  return `kernel ${kernel || "unknown"}, ${mode} mode; cells: ${cells.join(" | ") || "none"}`;
+  const mode = document.querySelector(editMode) ? "edit" : "command";
+  return `kernel ${kernel || "unknown"}, ${mode} mode; cells: ${shown.join(" | ") || "none"}`;
 }"""
 
 #: The cut's cells: a variable, a cell that runs through the cut, what the user types during it,
@@ -168,7 +170,7 @@ def _timed(name: str, step: Callable[[], object], page: Any = None) -> float:
 def notebook_state(page: Any) -> str:
     """What the open notebook shows, for a failure's message; what went wrong if that cannot be read."""
     try:
-        return str(page.evaluate(NOTEBOOK_STATE_JS))
+        return str(page.evaluate(NOTEBOOK_STATE_JS, [CELLS, EDIT_MODE]))
     except Exception as error:  # the page itself may be what failed
         return f"notebook not readable: {first_line(error)}"
 
@@ -253,7 +255,7 @@ def run_active_cell(page: Any) -> int:
     the notebook's session has no kernel to send it to). A user runs the cell again, and so does
     this; a run it has taken shows [*] at once, so no cell runs twice. Shift+Enter moves on to
     the cell below, made anew after the last one."""
-    cell = page.locator(CELLS).nth(page.evaluate(ACTIVE_INDEX_JS))
+    cell = page.locator(CELLS).nth(page.evaluate(ACTIVE_INDEX_JS, CELLS))
     for dropped in range(RUN_TRIES):
         cell.locator(".cm-content").click()
         page.keyboard.press("Shift+Enter")
@@ -322,7 +324,6 @@ def cell_through_a_cut(
     """A cell runs while the link is cut for `cut_s`; the user types meanwhile, then runs and saves."""
     outcome = CutOutcome(cells=2, edits=1)
     _timed("open the notebook", lambda: open_notebook(page), page)
-    page.locator(ACTIVE_EDITOR).wait_for()
     outcome.runs_dropped += _run_typed(page, FIRST_CELL)
     _timed(
         "the first cell's output", lambda: _output(page, FIRST_OUTPUT).wait_for(timeout=CELL_TIMEOUT_MS), page
